@@ -1,0 +1,173 @@
+/**
+ * Shared command-line plumbing: exit statuses, option parsers (durations, sizes, integers), the usage
+ * error type, logging set-up, and turning errors into one clear line on stderr.
+ *
+ * @module
+ */
+import { InvalidArgumentError } from "commander";
+import {
+  configureSync,
+  getJsonLinesFormatter,
+  getTextFormatter,
+  type LogLevel,
+  type LogRecord,
+  parseLogLevel,
+} from "@logtape/logtape";
+import { LinesockError } from "../lib/errors.ts";
+
+/** Documented exit statuses of every subcommand. */
+export const ExitCode = {
+  /** Success. */
+  ok: 0,
+  /** The server answered with an error (`ERR …`, or a JSON status that is not 0). */
+  remoteError: 1,
+  /** Usage error: bad options or arguments. */
+  usage: 2,
+  /** Cannot connect (refused, no such host or socket, TLS certificate rejected). */
+  cannotConnect: 3,
+  /** Timed out. */
+  timeout: 4,
+  /** Connection lost before the expected replies. */
+  connectionLost: 5,
+} as const;
+
+/** A usage error found after parsing (exit status 2). */
+export class UsageError extends Error {
+  /** @param message What is wrong and how to fix it. */
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+/** An error that ends the process with a given status and message. */
+export class ExitError extends Error {
+  /** The exit status. */
+  readonly exitCode: number;
+  /**
+   * @param exitCode The exit status.
+   * @param message The one-line message for stderr (empty for none).
+   */
+  constructor(exitCode: number, message = "") {
+    super(message);
+    this.exitCode = exitCode;
+  }
+}
+
+const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/;
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/**
+ * Parses a duration such as `500ms`, `2s`, `1.5m`, `1h`, or a plain number of seconds.
+ * @returns Milliseconds.
+ */
+export function parseDuration(text: string): number {
+  const match = DURATION.exec(text.trim());
+  if (!match) {
+    throw new InvalidArgumentError(`expected a duration such as 500ms, 2s, 1m or 0 for off`);
+  }
+  return Math.round(Number(match[1]) * DURATION_UNITS[match[2] ?? "s"]!);
+}
+
+const SIZE = /^(\d+(?:\.\d+)?)\s*([kmg]i?b?|b)?$/i;
+const SIZE_UNITS: Record<string, number> = { "": 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
+
+/**
+ * Parses a byte size such as `4096`, `64k`, `64KiB`, `1MiB`, `1g` (units are powers of 1024).
+ * @returns Bytes.
+ */
+export function parseByteSize(text: string): number {
+  const match = SIZE.exec(text.trim());
+  if (!match) throw new InvalidArgumentError(`expected a size such as 4096, 64KiB or 1MiB`);
+  const unit = (match[2] ?? "").toLowerCase().charAt(0);
+  return Math.round(Number(match[1]) * SIZE_UNITS[unit === "b" ? "b" : unit]!);
+}
+
+/** Parses a whole number >= 0. */
+export function parseCount(text: string): number {
+  if (!/^\d+$/.test(text.trim())) throw new InvalidArgumentError("expected a whole number >= 0");
+  return Number(text);
+}
+
+/** Parses a whole number >= 1. */
+export function parsePositive(text: string): number {
+  const value = parseCount(text);
+  if (value < 1) throw new InvalidArgumentError("expected a whole number >= 1");
+  return value;
+}
+
+/** Parses a TCP port (0 to 65535). */
+export function parsePort(text: string): number {
+  const value = parseCount(text);
+  if (value > 65535) throw new InvalidArgumentError("expected a port from 0 to 65535");
+  return value;
+}
+
+/** Parses a log level name. */
+export function parseLevel(text: string): LogLevel {
+  try {
+    return parseLogLevel(text);
+  } catch {
+    throw new InvalidArgumentError("expected trace, debug, info, warning, error or fatal");
+  }
+}
+
+/** How logs are written (to stderr). */
+export interface LoggingOptions {
+  /** Lowest level written. */
+  level: LogLevel;
+  /** `text` for people, `json` for machines (one JSON object per line). */
+  format: "text" | "json";
+}
+
+const stderrEncoder = new TextEncoder();
+
+/**
+ * Sends linesock's logs to stderr, synchronously (nothing is lost when the process exits).
+ * @param options Level and format.
+ */
+export function setUpLogging(options: LoggingOptions): void {
+  const format = options.format === "json"
+    ? getJsonLinesFormatter()
+    : getTextFormatter({ timestamp: "date-time-tz", category: "." });
+  configureSync({
+    reset: true,
+    sinks: {
+      stderr: (record: LogRecord) => Deno.stderr.writeSync(stderrEncoder.encode(format(record))),
+    },
+    loggers: [
+      { category: ["linesock"], lowestLevel: options.level, sinks: ["stderr"] },
+      { category: ["logtape", "meta"], lowestLevel: "warning", sinks: ["stderr"] },
+    ],
+  });
+}
+
+/**
+ * Maps an error to its exit status and writes one line about it to stderr.
+ * @returns The exit status.
+ */
+export function reportFailure(error: unknown): number {
+  let code: number = ExitCode.usage;
+  let message = error instanceof Error ? error.message : String(error);
+  if (error instanceof ExitError) {
+    code = error.exitCode;
+  } else if (error instanceof UsageError) {
+    code = ExitCode.usage;
+  } else if (error instanceof LinesockError) {
+    code = {
+      LINE_TOO_LONG: ExitCode.remoteError,
+      INVALID_ENCODING: ExitCode.remoteError,
+      CANNOT_CONNECT: ExitCode.cannotConnect,
+      TIMEOUT: ExitCode.timeout,
+      REMOTE_ERROR: ExitCode.remoteError,
+      CONNECTION_LOST: ExitCode.connectionLost,
+    }[error.code];
+  } else if (error instanceof Deno.errors.AddrInUse) {
+    code = 1;
+    message = `Cannot listen: ${message}`;
+  } else {
+    code = 1;
+  }
+  if (message) console.error(`linesock: ${message}`);
+  return code;
+}

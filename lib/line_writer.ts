@@ -1,0 +1,135 @@
+/**
+ * {@linkcode LineWriter}: batches outgoing lines so that the lines ready at the same moment leave in
+ * one `write` (one syscall per burst, not per line), while every write is still awaited, so a peer that
+ * reads slowly holds the writer back instead of making it buffer without bound.
+ *
+ * @example Several lines, one write
+ * ```ts
+ * import { LineWriter } from "@linesock/linesock";
+ * import assert from "node:assert/strict";
+ *
+ * const writes: string[] = [];
+ * const sink = {
+ *   write(bytes: Uint8Array) {
+ *     writes.push(new TextDecoder().decode(bytes));
+ *     return Promise.resolve(bytes.length);
+ *   },
+ * };
+ * const writer = new LineWriter(sink);
+ * writer.enqueue("PONG");
+ * writer.enqueue(new TextEncoder().encode("Done"));
+ * await writer.flush();
+ * assert.deepEqual(writes, ["PONG\nDone\n"]);
+ * ```
+ *
+ * @module
+ */
+
+/** Something bytes can be written to, like a `Deno.Conn`. */
+export interface ByteWriter {
+  /** Writes some of `bytes`; resolves to how many were written. */
+  write(bytes: Uint8Array): Promise<number>;
+}
+
+const encoder = new TextEncoder();
+const LF = 0x0a;
+const MIN_CAPACITY = 1024;
+/** After a flush, a buffer larger than this is released, so idle connections stay small. */
+const RETAINED_CAPACITY = 64 * 1024;
+
+/** Batches lines into few writes. See the module documentation. */
+export class LineWriter {
+  readonly #sink: ByteWriter;
+  #buffer = new Uint8Array(0);
+  #spare = new Uint8Array(0);
+  #length = 0;
+  #flushing: Promise<void> | undefined;
+  #written = 0;
+
+  /**
+   * Creates the instance.
+   * @param sink Where bytes go (a `Deno.Conn` or anything with `write`).
+   */
+  constructor(sink: ByteWriter) {
+    this.#sink = sink;
+  }
+
+  /** Bytes queued and not yet handed to the sink. Pause producing when this grows too large. */
+  get pendingBytes(): number {
+    return this.#length;
+  }
+
+  /** Total bytes written to the sink so far. */
+  get bytesWritten(): number {
+    return this.#written;
+  }
+
+  /** Whether a flush is in progress. */
+  get flushing(): boolean {
+    return this.#flushing !== undefined;
+  }
+
+  /**
+   * Queues one line and its `\n`.
+   * @param line Text (encoded as UTF-8) or bytes, without the terminator.
+   */
+  enqueue(line: string | Uint8Array): void {
+    if (typeof line === "string") {
+      this.#reserve(line.length * 3 + 1);
+      this.#length += encoder.encodeInto(line, this.#buffer.subarray(this.#length)).written;
+    } else {
+      this.#reserve(line.length + 1);
+      this.#buffer.set(line, this.#length);
+      this.#length += line.length;
+    }
+    this.#buffer[this.#length++] = LF;
+  }
+
+  /**
+   * Queues bytes as they are, with no terminator added (byte relays).
+   * @param bytes The bytes.
+   */
+  enqueueBytes(bytes: Uint8Array): void {
+    this.#reserve(bytes.length);
+    this.#buffer.set(bytes, this.#length);
+    this.#length += bytes.length;
+  }
+
+  /**
+   * Writes everything queued, including what is queued while this flush runs.
+   * @returns A promise that settles when the queue is empty, or rejects with the sink's error.
+   */
+  flush(): Promise<void> {
+    if (this.#length === 0 && this.#flushing === undefined) return Promise.resolve();
+    this.#flushing ??= this.#drain();
+    return this.#flushing;
+  }
+
+  async #drain(): Promise<void> {
+    try {
+      while (this.#length > 0) {
+        const current = this.#buffer;
+        const length = this.#length;
+        // Later enqueues go to the spare buffer while this one is being written.
+        this.#buffer = this.#spare;
+        this.#length = 0;
+        let offset = 0;
+        while (offset < length) {
+          offset += await this.#sink.write(current.subarray(offset, length));
+        }
+        this.#written += length;
+        this.#spare = current.length > RETAINED_CAPACITY ? new Uint8Array(0) : current;
+      }
+    } finally {
+      this.#flushing = undefined;
+    }
+  }
+
+  #reserve(extra: number): void {
+    const needed = this.#length + extra;
+    if (needed <= this.#buffer.length) return;
+    const grown = new Uint8Array(Math.max(needed, this.#buffer.length * 2, MIN_CAPACITY));
+    grown.set(this.#buffer.subarray(0, this.#length));
+    this.#buffer = grown;
+  }
+}

@@ -1,0 +1,30 @@
+/**
+ * linesock: newline-delimited messaging over TCP and Unix sockets.
+ *
+ * - Framing: {@linkcode LineFramer} (synchronous engine), {@linkcode LineSplitter} (a
+ *   `TransformStream`), {@linkcode decodeLine} / {@linkcode LineDecoderStream} (strict UTF-8),
+ *   {@linkcode LineWriter} (batched writes with backpressure), {@linkcode ConnectionReader}.
+ * - Server: {@linkcode serve} with a text handler or a byte-level {@linkcode LineProtocol};
+ *   ready protocols such as {@linkcode echoProtocol}.
+ * - Errors: {@linkcode LinesockError} and its subclasses, each with a stable `code`.
+ *
+ * @example An echo server in three lines
+ * ```ts
+ * import { echoProtocol, serve } from "@linesock/linesock";
+ *
+ * await using server = await serve({ port: 0 }, echoProtocol());
+ * console.log(`listening on ${server.url}`);
+ * ```
+ *
+ * @module
+ */
+export * from "./address.ts";
+export * from "./connection_reader.ts";
+export * from "./errors.ts";
+export * from "./line_decoder.ts";
+export * from "./line_framer.ts";
+export * from "./line_splitter.ts";
+export * from "./line_writer.ts";
+export * from "./protocols/echo.ts";
+export * from "./server.ts";
+export * from "./unix_socket.ts";

@@ -1,0 +1,794 @@
+/**
+ * {@linkcode serve}: a line server on TCP or a Unix socket, with bounded memory, ordered pipelined
+ * replies batched into one write per burst, backpressure against clients that do not read, idle
+ * timeouts, client slots, and graceful shutdown.
+ *
+ * A handler gets each line and a {@linkcode ConnectionContext}, and may return nothing, a line, several
+ * lines, a promise of those, or an async iterable of lines. Replies always leave in the order of the
+ * lines that caused them.
+ *
+ * @example A tiny upper-casing server
+ * ```ts
+ * import { serve } from "@linesock/linesock";
+ * import assert from "node:assert/strict";
+ *
+ * await using server = await serve({ port: 0 }, (line) => line.toUpperCase());
+ * const conn = await Deno.connect({ port: (server.addr as Deno.NetAddr).port });
+ * await conn.write(new TextEncoder().encode("hello\n"));
+ * await conn.closeWrite();
+ * const reply = new TextDecoder().decode((await new Response(conn.readable).bytes()));
+ * assert.equal(reply, "HELLO\n");
+ * ```
+ *
+ * @example Several replies, asynchronously, and closing from the handler
+ * ```ts
+ * import { serve } from "@linesock/linesock";
+ * import assert from "node:assert/strict";
+ *
+ * await using server = await serve({ port: 0 }, async function* (line, context) {
+ *   yield `you said ${line}`;
+ *   await Promise.resolve();
+ *   yield "bye";
+ *   context.close();
+ * });
+ * const conn = await Deno.connect({ port: (server.addr as Deno.NetAddr).port });
+ * await conn.write(new TextEncoder().encode("hi\n"));
+ * const reply = new TextDecoder().decode((await new Response(conn.readable).bytes()));
+ * assert.equal(reply, "you said hi\nbye\n");
+ * ```
+ *
+ * @module
+ */
+import { getLogger } from "@logtape/logtape";
+import { DEFAULT_HOST, DEFAULT_PORT, describePeer, formatAddress } from "./address.ts";
+import { ConnectionReader } from "./connection_reader.ts";
+import { InvalidEncodingError, type LineTooLongError } from "./errors.ts";
+import { decodeLine } from "./line_decoder.ts";
+import { DEFAULT_MAX_LINE_BYTES, LineFramer } from "./line_framer.ts";
+import { LineWriter } from "./line_writer.ts";
+import { listenUnix, type UnixSocketListener } from "./unix_socket.ts";
+
+const logger = getLogger(["linesock", "server"]);
+
+/** One reply line: text (sent as UTF-8) or bytes; the `\n` is added. */
+export type ReplyLine = string | Uint8Array;
+
+/** What a handler may return. */
+export type Reply =
+  | ReplyLine
+  | Iterable<ReplyLine>
+  | AsyncIterable<ReplyLine>
+  | null
+  | undefined
+  | void;
+
+/** A handler of decoded text lines. */
+export type LineHandler = (
+  line: string,
+  context: ConnectionContext,
+) => Reply | Promise<Reply>;
+
+/** Why the server reports an error to a client; protocols may phrase each their own way. */
+export type ServerErrorKind =
+  | "line_too_long"
+  | "invalid_encoding"
+  | "idle_timeout"
+  | "busy"
+  | "too_many_connections"
+  | "internal"
+  | "shutting_down";
+
+/**
+ * A protocol at the byte level: the lower-level form of a handler, used by linesock's own protocols.
+ * It sees each line as bytes (views valid only during the call) and may answer synchronously for speed.
+ */
+export interface LineProtocol {
+  /** Strip one `\r` before each `\n`. @default {true} */
+  readonly stripCR?: boolean;
+  /** Called when a connection opens; its reply is sent first. */
+  onConnect?(context: ConnectionContext): Reply | Promise<Reply>;
+  /** Called for each line. The bytes are only valid during the call. */
+  onLine(line: Uint8Array, context: ConnectionContext): Reply | Promise<Reply>;
+  /**
+   * Replaces line framing: called with each raw chunk instead (a byte relay such as echo). The bytes
+   * are only valid during the call.
+   */
+  onData?(chunk: Uint8Array, context: ConnectionContext): void;
+  /** Called when the peer half-closes (after its last line). */
+  onEnd?(context: ConnectionContext): Reply | Promise<Reply>;
+  /**
+   * Phrases an error reply. Without it: `ERR <message>`.
+   * @returns The line to send, or `undefined` to send nothing.
+   */
+  formatError?(kind: ServerErrorKind, message: string): string | undefined;
+}
+
+/** What a handler knows about its connection and can do with it. */
+export interface ConnectionContext {
+  /** A number unique within this server. */
+  readonly id: number;
+  /** The peer, for logs: `127.0.0.1:50432`, `[::1]:50432` or `unix`. */
+  readonly peer: string;
+  /** The peer's address. */
+  readonly remoteAddr: Deno.Addr;
+  /** The number of the line being handled (1-based). */
+  readonly lineNumber: number;
+  /** The server. */
+  readonly server: Server;
+  /**
+   * Sends a line outside the normal reply flow (for example from a timer).
+   * @returns A promise that settles once the line was handed to the socket.
+   */
+  send(line: ReplyLine): Promise<void>;
+  /** Queues bytes as they are, with no terminator (byte relays). */
+  sendRaw(bytes: Uint8Array): void;
+  /** Sends a line made by the protocol's error phrasing for `kind`. */
+  sendError(kind: ServerErrorKind, message: string): void;
+  /** Closes this connection once the replies so far are sent; later lines are ignored. */
+  close(reason?: string): void;
+}
+
+/** Options of {@linkcode serve}. */
+export interface ServeOptions {
+  /** TCP host to bind. @default {"127.0.0.1"} */
+  hostname?: string;
+  /** TCP port; 0 picks a free one. @default {1991} */
+  port?: number;
+  /** Listen on this Unix socket path instead of TCP. */
+  path?: string;
+  /** The Unix socket file's mode. @default {0o600} */
+  socketMode?: number;
+  /** A group id for the Unix socket file. */
+  socketGid?: number;
+  /** Bind with SO_REUSEPORT (needs `--unstable-net`), for several accept loops on one port. */
+  reusePort?: boolean;
+  /** TLS certificate and key (PEM text). */
+  tls?: { cert: string; key: string };
+  /** An already listening socket to serve instead of binding one. */
+  listener?: Deno.Listener;
+  /** The longest accepted line in bytes. @default {1048576} */
+  maxLineBytes?: number;
+  /** Close a connection that sends nothing for this long; 0 disables. @default {0} */
+  idleTimeoutMs?: number;
+  /** Connections served at once; others wait in the queue. @default {Infinity} */
+  maxClients?: number;
+  /** Connections that may wait for a slot; beyond it they get a busy error. @default {Infinity} */
+  queue?: number;
+  /** Connections open at once (served and waiting); beyond it: an error line, then close. */
+  maxConnections?: number;
+  /** Close a connection after this many lines. */
+  closeAfterLines?: number;
+  /** A line sent to each client on connect. */
+  greeting?: string;
+  /** How long shutdown waits for replies in flight, in ms. @default {5000} */
+  graceMs?: number;
+  /** Stop reading from a client whose unsent replies exceed this many bytes. @default {1048576} */
+  writeBufferBytes?: number;
+  /** Drop a client whose replies have not drained for this long, in ms; 0 disables. @default {0} */
+  writeTimeoutMs?: number;
+  /** Reply for an undecodable line (text handlers). @default {"ERR invalid encoding"} */
+  invalidReply?: string;
+  /** Shut down when this signal aborts. */
+  signal?: AbortSignal;
+}
+
+/** Counters of a server's life. */
+export interface ServerStats {
+  /** Connections accepted. */
+  connections: number;
+  /** Connections open now. */
+  open: number;
+  /** Lines received. */
+  linesIn: number;
+  /** Lines sent. */
+  linesOut: number;
+  /** Bytes received. */
+  bytesIn: number;
+  /** Bytes sent. */
+  bytesOut: number;
+  /** Errors reported to clients or met on connections. */
+  errors: number;
+}
+
+/** A running server. */
+export interface Server extends AsyncDisposable {
+  /** The bound address. */
+  readonly addr: Deno.Addr;
+  /** The bound address as `tcp://host:port` or `unix://path`. */
+  readonly url: string;
+  /** Counters so far. */
+  readonly stats: Readonly<ServerStats>;
+  /** Settles when the server has stopped and every connection is closed. */
+  readonly finished: Promise<void>;
+  /** Stops accepting, answers lines already received (within the grace time), closes everything. */
+  shutdown(): Promise<void>;
+  /** Closes every connection at once, without waiting for replies. */
+  abort(): void;
+}
+
+const HIGH_WATER_DEFAULT = 1024 * 1024;
+
+/**
+ * Starts a line server.
+ * @param options Where to listen, limits and timeouts.
+ * @param handler A function of text lines, or a byte-level {@linkcode LineProtocol}.
+ * @returns The running server.
+ */
+export async function serve(
+  options: ServeOptions,
+  handler: LineHandler | LineProtocol,
+): Promise<Server> {
+  const protocol = typeof handler === "function" ? textProtocol(handler, options) : handler;
+  let unix: UnixSocketListener | undefined;
+  let listener: Deno.Listener;
+  if (options.listener) {
+    listener = options.listener;
+  } else if (options.path !== undefined) {
+    unix = await listenUnix(options.path, {
+      ...(options.socketMode !== undefined ? { mode: options.socketMode } : {}),
+      ...(options.socketGid !== undefined ? { gid: options.socketGid } : {}),
+    });
+    listener = unix.listener;
+  } else if (options.tls) {
+    listener = Deno.listenTls(
+      {
+        hostname: options.hostname ?? DEFAULT_HOST,
+        port: options.port ?? DEFAULT_PORT,
+        cert: options.tls.cert,
+        key: options.tls.key,
+        ...(options.reusePort ? { reusePort: true } : {}),
+      } as Deno.ListenTlsOptions & Deno.TlsCertifiedKeyPem,
+    );
+  } else {
+    listener = Deno.listen({
+      hostname: options.hostname ?? DEFAULT_HOST,
+      port: options.port ?? DEFAULT_PORT,
+      ...(options.reusePort ? { reusePort: true } : {}),
+    });
+  }
+  const server = new LineServer(listener, unix, protocol, options);
+  server.start();
+  return server;
+}
+
+/** Wraps a text handler into a byte-level protocol with strict decoding. */
+function textProtocol(handler: LineHandler, options: ServeOptions): LineProtocol {
+  const invalidReply = options.invalidReply ?? "ERR invalid encoding";
+  return {
+    onLine(bytes, context) {
+      let line: string;
+      try {
+        line = decodeLine(bytes, context.lineNumber);
+      } catch (error) {
+        if (error instanceof InvalidEncodingError) return invalidReply;
+        throw error;
+      }
+      return handler(line, context);
+    },
+  };
+}
+
+class LineServer implements Server {
+  readonly addr: Deno.Addr;
+  readonly url: string;
+  readonly stats: ServerStats = {
+    connections: 0,
+    open: 0,
+    linesIn: 0,
+    linesOut: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    errors: 0,
+  };
+  readonly finished: Promise<void>;
+  readonly protocol: LineProtocol;
+  readonly options: ServeOptions;
+  readonly sessions = new Set<Session>();
+  readonly #listener: Deno.Listener;
+  readonly #unix: UnixSocketListener | undefined;
+  readonly #waiting: Session[] = [];
+  #active = 0;
+  #nextId = 1;
+  #stopping = false;
+  #shutdown: Promise<void> | undefined;
+  #acceptLoop: Promise<void> = Promise.resolve();
+  #sweeper: ReturnType<typeof setInterval> | undefined;
+  #resolveFinished!: () => void;
+  #onAbort = () => void this.shutdown();
+
+  constructor(
+    listener: Deno.Listener,
+    unix: UnixSocketListener | undefined,
+    protocol: LineProtocol,
+    options: ServeOptions,
+  ) {
+    this.#listener = listener;
+    this.#unix = unix;
+    this.protocol = protocol;
+    this.options = options;
+    this.addr = listener.addr;
+    this.url = formatAddress(listener.addr);
+    this.finished = new Promise((resolve) => this.#resolveFinished = resolve);
+  }
+
+  start(): void {
+    logger.info("Listening on {url}", { url: this.url });
+    this.#acceptLoop = this.#accept();
+    const idle = this.options.idleTimeoutMs ?? 0;
+    if (idle > 0) {
+      this.#sweeper = setInterval(
+        () => this.#sweepIdle(idle),
+        Math.max(10, Math.min(1000, idle / 4)),
+      );
+    }
+    if (this.options.signal?.aborted) void this.shutdown();
+    this.options.signal?.addEventListener("abort", this.#onAbort, { once: true });
+  }
+
+  async #accept(): Promise<void> {
+    const maxConnections = this.options.maxConnections ?? Infinity;
+    try {
+      for await (const conn of this.#listener) {
+        const session = new Session(this, conn, this.#nextId++);
+        this.stats.connections++;
+        if (this.sessions.size >= maxConnections) {
+          session.reject("too_many_connections", "too many connections").catch(() => {});
+          continue;
+        }
+        this.sessions.add(session);
+        this.stats.open = this.sessions.size;
+        this.#admit(session);
+      }
+    } catch (error) {
+      if (!this.#stopping) logger.error("Accept loop failed: {error}", { error });
+    }
+  }
+
+  #admit(session: Session): void {
+    const maxClients = this.options.maxClients ?? Infinity;
+    if (this.#active < maxClients) {
+      this.#run(session);
+    } else if (this.#waiting.length < (this.options.queue ?? Infinity)) {
+      logger.debug("Connection {id} from {peer} waits for a slot", {
+        id: session.id,
+        peer: session.peer,
+      });
+      this.#waiting.push(session);
+    } else {
+      this.sessions.delete(session);
+      this.stats.open = this.sessions.size;
+      session.reject("busy", "busy").catch(() => {});
+    }
+  }
+
+  #run(session: Session): void {
+    this.#active++;
+    session.run().finally(() => {
+      this.#active--;
+      this.sessions.delete(session);
+      this.stats.open = this.sessions.size;
+      const next = this.#waiting.shift();
+      if (next && !this.#stopping) this.#run(next);
+      this.#maybeFinished();
+    });
+  }
+
+  #sweepIdle(idleMs: number): void {
+    const now = performance.now();
+    for (const session of this.sessions) {
+      if (session.active && now - session.lastActivity >= idleMs) session.idleTimeout();
+    }
+  }
+
+  shutdown(): Promise<void> {
+    this.#shutdown ??= this.#stop();
+    return this.#shutdown;
+  }
+
+  async #stop(): Promise<void> {
+    this.#stopping = true;
+    this.options.signal?.removeEventListener("abort", this.#onAbort);
+    if (this.#sweeper !== undefined) clearInterval(this.#sweeper);
+    try {
+      this.#listener.close();
+    } catch (error) {
+      if (!(error instanceof Deno.errors.BadResource)) throw error;
+    }
+    await this.#acceptLoop;
+    for (const waiting of this.#waiting.splice(0)) {
+      this.sessions.delete(waiting);
+      waiting.reject("shutting_down", "server shutting down").catch(() => {});
+    }
+    const grace = this.options.graceMs ?? 5000;
+    const timer = setTimeout(() => this.abort(), grace);
+    for (const session of this.sessions) session.drain();
+    this.stats.open = this.sessions.size;
+    this.#maybeFinished();
+    await this.finished;
+    clearTimeout(timer);
+    await this.#unix?.close();
+  }
+
+  abort(): void {
+    for (const session of this.sessions) session.destroy("aborted");
+  }
+
+  #maybeFinished(): void {
+    if (this.#stopping && this.sessions.size === 0) {
+      this.#resolveFinished();
+    }
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.shutdown();
+  }
+}
+
+type SessionState = "waiting" | "reading" | "working" | "closing" | "closed";
+
+class Session implements ConnectionContext {
+  readonly id: number;
+  readonly peer: string;
+  readonly remoteAddr: Deno.Addr;
+  readonly server: LineServer;
+  readonly #conn: Deno.Conn;
+  readonly #writer: LineWriter;
+  readonly #protocol: LineProtocol;
+  readonly #startedAt = performance.now();
+  lastActivity = performance.now();
+  lineNumber = 0;
+  #state: SessionState = "waiting";
+  #closeReason: string | undefined;
+  #linesIn = 0;
+  #linesOut = 0;
+  /** A line handler's reply that has not settled yet; later lines wait behind it. */
+  #pending: Promise<void> | undefined;
+  #queued: Uint8Array[] = [];
+  #writeError: unknown;
+  #draining = false;
+
+  constructor(server: LineServer, conn: Deno.Conn, id: number) {
+    this.server = server;
+    this.#conn = conn;
+    this.id = id;
+    this.remoteAddr = conn.remoteAddr;
+    this.peer = describePeer(conn.remoteAddr);
+    this.#writer = new LineWriter(conn);
+    this.#protocol = server.protocol;
+  }
+
+  get active(): boolean {
+    return this.#state === "reading" || this.#state === "working";
+  }
+
+  /** A method, not a field read, so that TypeScript does not narrow it across awaits. */
+  get #closed(): boolean {
+    return this.#state === "closed";
+  }
+
+  get #open(): boolean {
+    return this.#closeReason === undefined;
+  }
+
+  send(line: ReplyLine): Promise<void> {
+    if (this.#state === "closed") return Promise.reject(new Deno.errors.BadResource("closed"));
+    this.#enqueue(line);
+    return this.#flush();
+  }
+
+  sendRaw(bytes: Uint8Array): void {
+    this.#writer.enqueueBytes(bytes);
+  }
+
+  sendError(kind: ServerErrorKind, message: string): void {
+    this.server.stats.errors++;
+    const line = this.#protocol.formatError
+      ? this.#protocol.formatError(kind, message)
+      : `ERR ${message}`;
+    if (line !== undefined) this.#enqueue(line);
+  }
+
+  close(reason = "closed by handler"): void {
+    this.#closeReason ??= reason;
+  }
+
+  /** Refuses a connection with one error line, without serving it. */
+  async reject(kind: ServerErrorKind, message: string): Promise<void> {
+    logger.info("Refused connection {id} from {peer}: {reason}", {
+      id: this.id,
+      peer: this.peer,
+      reason: message,
+    });
+    this.sendError(kind, message);
+    // A client that does not read must not keep a refused connection open.
+    const timer = setTimeout(() => this.destroy(message), REFUSAL_TIMEOUT_MS);
+    try {
+      await this.#writer.flush();
+      await this.#conn.closeWrite();
+    } catch {
+      // The client went away first; nothing to tell it.
+    } finally {
+      clearTimeout(timer);
+      this.destroy(message);
+    }
+  }
+
+  /** Server shutdown: finish what was received, then close. */
+  drain(): void {
+    this.#draining = true;
+    // A session blocked in read has answered everything it received: close it once replies are out.
+    if (this.#state === "reading" || this.#state === "waiting") {
+      this.#writer.flush().catch(() => {}).finally(() => this.destroy("server shutting down"));
+    }
+  }
+
+  idleTimeout(): void {
+    if (this.#state !== "reading") return;
+    this.sendError("idle_timeout", "idle timeout");
+    this.close("idle timeout");
+    this.#writer.flush().catch(() => {}).finally(() => this.destroy("idle timeout"));
+  }
+
+  destroy(reason: string): void {
+    this.#closeReason ??= reason;
+    if (this.#state === "closed") return;
+    this.#state = "closed";
+    try {
+      this.#conn.close();
+    } catch {
+      // Already closed.
+    }
+  }
+
+  async run(): Promise<void> {
+    const options = this.server.options;
+    const stats = this.server.stats;
+    const reader = new ConnectionReader(this.#conn);
+    const highWater = options.writeBufferBytes ?? HIGH_WATER_DEFAULT;
+    const closeAfter = options.closeAfterLines ?? Infinity;
+    const protocol = this.#protocol;
+    const framer = protocol.onData ? undefined : new LineFramer({
+      maxLineBytes: options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES,
+      stripCR: protocol.stripCR ?? true,
+    }, {
+      onLine: (bytes, lineNumber) => {
+        if (!this.#open) return;
+        this.lineNumber = lineNumber;
+        this.#linesIn++;
+        if (this.#pending) this.#queued.push(bytes.slice());
+        else this.#handle(bytes);
+        if (this.#linesIn >= closeAfter) this.close(`closed after ${closeAfter} lines`);
+      },
+      onTooLong: (error: LineTooLongError) => {
+        if (!this.#open) return;
+        this.lineNumber = error.lineNumber;
+        this.#linesIn++;
+        if (this.#pending) this.#queued.push(TOO_LONG);
+        else this.sendError("line_too_long", `line too long (limit ${error.limit} bytes)`);
+      },
+    });
+    logger.debug("Connection {id} from {peer} opened", { id: this.id, peer: this.peer });
+    let endReason = "closed by client";
+    try {
+      this.#state = "working";
+      if (options.greeting !== undefined) this.#enqueue(options.greeting);
+      if (protocol.onConnect) await this.#emit(protocol.onConnect(this));
+      while (this.#open && !this.#draining) {
+        this.#state = "reading";
+        this.#startFlush();
+        let chunk: Uint8Array | null;
+        try {
+          chunk = await reader.read();
+        } catch (error) {
+          if (this.#closed) break;
+          throw error;
+        }
+        if (this.#closed) break;
+        this.#state = "working";
+        this.lastActivity = performance.now();
+        if (chunk === null) {
+          framer?.end();
+          await this.#settle();
+          if (this.#open && protocol.onEnd) await this.#emit(protocol.onEnd(this));
+          break;
+        }
+        if (framer) {
+          framer.push(chunk);
+          await this.#settle();
+        } else {
+          this.#relay(chunk, closeAfter);
+        }
+        if (this.#writeError !== undefined) throw this.#writeError;
+        if (this.#writer.pendingBytes > highWater) await this.#flushWithTimeout();
+      }
+      if (this.#closeReason !== undefined) endReason = this.#closeReason;
+      else if (this.#draining) endReason = "server shutting down";
+      if (!this.#closed) {
+        await this.#flushWithTimeout();
+        await this.#conn.closeWrite().catch(() => {});
+      }
+    } catch (error) {
+      endReason = describeError(error);
+      if (!isDisconnect(error)) {
+        stats.errors++;
+        logger.warn("Connection {id} from {peer} failed: {error}", {
+          id: this.id,
+          peer: this.peer,
+          error,
+        });
+      }
+    } finally {
+      this.destroy(endReason);
+      stats.linesIn += this.#linesIn;
+      stats.linesOut += this.#linesOut;
+      stats.bytesIn += reader.bytesRead;
+      stats.bytesOut += this.#writer.bytesWritten;
+      logger.info(
+        "Connection {id} from {peer} closed after {durationMs} ms: {linesIn} lines in, {linesOut} out, {bytesIn} bytes in, {bytesOut} out ({reason})",
+        {
+          id: this.id,
+          peer: this.peer,
+          durationMs: Math.round(performance.now() - this.#startedAt),
+          linesIn: this.#linesIn,
+          linesOut: this.#linesOut,
+          bytesIn: reader.bytesRead,
+          bytesOut: this.#writer.bytesWritten,
+          reason: this.#closeReason ?? endReason,
+        },
+      );
+    }
+  }
+
+  /** Relay mode: counts lines, honours the line budget, and hands the chunk to the protocol. */
+  #relay(chunk: Uint8Array, closeAfter: number): void {
+    let lines = 0;
+    let cut = chunk.length;
+    for (let at = chunk.indexOf(LF); at !== -1; at = chunk.indexOf(LF, at + 1)) {
+      lines++;
+      if (this.#linesIn + lines >= closeAfter) {
+        cut = at + 1;
+        this.close(`closed after ${closeAfter} lines`);
+        break;
+      }
+    }
+    this.#linesIn += lines;
+    this.#linesOut += lines;
+    this.#protocol.onData!(cut === chunk.length ? chunk : chunk.subarray(0, cut), this);
+  }
+
+  /** Handles one line synchronously when the protocol answers synchronously. */
+  #handle(bytes: Uint8Array): void {
+    let result: Reply | Promise<Reply>;
+    try {
+      result = this.#protocol.onLine(bytes, this);
+    } catch (error) {
+      this.#handlerFailed(error);
+      return;
+    }
+    const pending = this.#emit(result);
+    if (pending) this.#pending = pending;
+  }
+
+  /** Waits for asynchronous replies, then handles the lines queued behind them, in order. */
+  async #settle(): Promise<void> {
+    while (this.#pending) {
+      await this.#pending;
+      this.#pending = undefined;
+      while (!this.#pending && this.#queued.length > 0) {
+        const line = this.#queued.shift()!;
+        if (!this.#open) {
+          this.#queued.length = 0;
+          break;
+        }
+        if (line === TOO_LONG) {
+          const limit = this.server.options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
+          this.sendError("line_too_long", `line too long (limit ${limit} bytes)`);
+        } else {
+          this.#handle(line);
+        }
+      }
+    }
+  }
+
+  /** Queues a reply; returns a promise only when the reply is asynchronous. */
+  #emit(result: Reply | Promise<Reply>): Promise<void> | undefined {
+    if (result === undefined || result === null) return undefined;
+    if (typeof result === "string" || result instanceof Uint8Array) {
+      this.#enqueue(result);
+      return undefined;
+    }
+    if (isPromiseLike(result)) {
+      return Promise.resolve(result).then(
+        (settled) => this.#emit(settled),
+        (error) => this.#handlerFailed(error),
+      );
+    }
+    if (Symbol.iterator in result) {
+      for (const line of result) this.#enqueue(line);
+      return undefined;
+    }
+    return this.#emitStream(result);
+  }
+
+  async #emitStream(lines: AsyncIterable<ReplyLine>): Promise<void> {
+    try {
+      for await (const line of lines) {
+        this.#enqueue(line);
+        this.#startFlush();
+        if (
+          this.#writer.pendingBytes > (this.server.options.writeBufferBytes ?? HIGH_WATER_DEFAULT)
+        ) {
+          await this.#flushWithTimeout();
+        }
+      }
+    } catch (error) {
+      this.#handlerFailed(error);
+    }
+  }
+
+  #handlerFailed(error: unknown): void {
+    logger.error("Handler failed on connection {id} from {peer}: {error}", {
+      id: this.id,
+      peer: this.peer,
+      error,
+    });
+    this.sendError("internal", "internal error");
+  }
+
+  #enqueue(line: ReplyLine): void {
+    this.#writer.enqueue(line);
+    this.#linesOut++;
+  }
+
+  /** Starts writing what is queued without waiting; a failure is seen by the read loop. */
+  #startFlush(): void {
+    if (this.#writer.pendingBytes === 0 || this.#writer.flushing) return;
+    this.#writer.flush().catch((error) => this.#writeError ??= error);
+  }
+
+  #flush(): Promise<void> {
+    return this.#writer.flush();
+  }
+
+  async #flushWithTimeout(): Promise<void> {
+    const timeoutMs = this.server.options.writeTimeoutMs ?? 0;
+    if (timeoutMs <= 0) return await this.#writer.flush();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new WriteTimeoutError(`write timeout after ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+    });
+    try {
+      await Promise.race([this.#writer.flush(), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+const TOO_LONG = new Uint8Array(0);
+const LF = 0x0a;
+const REFUSAL_TIMEOUT_MS = 1000;
+
+class WriteTimeoutError extends Error {}
+
+function isPromiseLike(value: unknown): value is PromiseLike<Reply> {
+  return typeof (value as PromiseLike<unknown>)?.then === "function";
+}
+
+function isDisconnect(error: unknown): boolean {
+  return error instanceof Deno.errors.ConnectionReset ||
+    error instanceof Deno.errors.BrokenPipe ||
+    error instanceof Deno.errors.BadResource ||
+    error instanceof Deno.errors.Interrupted ||
+    error instanceof Deno.errors.NotConnected;
+}
+
+function describeError(error: unknown): string {
+  if (error instanceof Deno.errors.ConnectionReset) return "connection reset by client";
+  if (error instanceof Deno.errors.BrokenPipe) return "client stopped reading";
+  if (error instanceof WriteTimeoutError) return error.message;
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,130 @@
+/**
+ * Listening on a Unix socket safely: created owner-only with no window in which others can connect,
+ * a stale socket file left by a dead server is replaced, a live server's socket is never stolen, and
+ * the file is removed when the listener closes.
+ *
+ * The socket is bound inside a fresh private (0700) directory next to the target, given its mode, and
+ * then renamed into place: until the rename, nobody else can reach it.
+ *
+ * @example Listening owner-only
+ * ```ts
+ * import { listenUnix } from "@linesock/linesock";
+ * import assert from "node:assert/strict";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const socket = await listenUnix(`${dir}/demo.sock`);
+ * assert.equal((await Deno.stat(`${dir}/demo.sock`)).mode! & 0o777, 0o600);
+ * await socket.close();
+ * await assert.rejects(Deno.stat(`${dir}/demo.sock`), Deno.errors.NotFound);
+ * await Deno.remove(dir);
+ * ```
+ *
+ * @module
+ */
+import { dirname, join } from "node:path";
+
+/** Options of {@linkcode listenUnix}. */
+export interface ListenUnixOptions {
+  /**
+   * The socket file's permission bits.
+   * @default {0o600}
+   */
+  mode?: number;
+  /** A group id to give the socket file (the caller must be allowed to). */
+  gid?: number;
+}
+
+/** A listening Unix socket that removes its file when closed. */
+export interface UnixSocketListener {
+  /** The listener. */
+  readonly listener: Deno.Listener<Deno.UnixConn, Deno.UnixAddr>;
+  /** The socket file's path. */
+  readonly path: string;
+  /** Closes the listener and removes the socket file if it is still ours. */
+  close(): Promise<void>;
+}
+
+/** Thrown when a live server already listens on the path. */
+export class AddressInUseError extends Error {
+  /**
+   * Creates the instance.
+   * @param path The socket path.
+   */
+  constructor(path: string) {
+    super(`Cannot listen on unix://${path}: another server is listening there`);
+    this.name = "AddressInUseError";
+  }
+}
+
+/**
+ * Listens on a Unix socket, owner-only by default.
+ * @param path The socket file's path.
+ * @param options Mode and group.
+ * @returns The listener and its cleanup.
+ * @throws {AddressInUseError} When a live server listens on `path`.
+ * @throws {Deno.errors.AlreadyExists} When `path` exists and is not a socket.
+ */
+export async function listenUnix(
+  path: string,
+  options: ListenUnixOptions = {},
+): Promise<UnixSocketListener> {
+  await removeStaleSocket(path);
+  const privateDir = await Deno.makeTempDir({ dir: dirname(path), prefix: ".linesock-" });
+  let listener: Deno.Listener<Deno.UnixConn, Deno.UnixAddr> | undefined;
+  try {
+    await Deno.chmod(privateDir, 0o700);
+    const staging = join(privateDir, "s");
+    listener = Deno.listen({ transport: "unix", path: staging });
+    await Deno.chmod(staging, options.mode ?? 0o600);
+    if (options.gid !== undefined) await Deno.chown(staging, null, options.gid);
+    await Deno.rename(staging, path);
+  } catch (error) {
+    listener?.close();
+    throw error;
+  } finally {
+    await Deno.remove(privateDir, { recursive: true }).catch(() => {});
+  }
+  const inode = (await Deno.lstat(path)).ino;
+  const bound = listener;
+  let closed = false;
+  return {
+    listener: bound,
+    path,
+    async close() {
+      if (closed) return;
+      closed = true;
+      try {
+        bound.close();
+      } catch (error) {
+        if (!(error instanceof Deno.errors.BadResource)) throw error;
+      }
+      const info = await Deno.lstat(path).catch(() => undefined);
+      if (info?.isSocket && info.ino === inode) await Deno.remove(path).catch(() => {});
+    },
+  };
+}
+
+/** Removes `path` if it is a socket nobody listens on; refuses to touch anything else. */
+async function removeStaleSocket(path: string): Promise<void> {
+  const info = await Deno.lstat(path).catch((error) => {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw error;
+  });
+  if (info === undefined) return;
+  if (!info.isSocket) {
+    throw new Deno.errors.AlreadyExists(
+      `Cannot listen on unix://${path}: the path exists and is not a socket`,
+    );
+  }
+  try {
+    const probe = await Deno.connect({ transport: "unix", path });
+    probe.close();
+  } catch (error) {
+    if (error instanceof Deno.errors.ConnectionRefused || error instanceof Deno.errors.NotFound) {
+      await Deno.remove(path).catch(() => {});
+      return;
+    }
+    throw error;
+  }
+  throw new AddressInUseError(path);
+}
