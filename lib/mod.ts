@@ -28,3 +28,4 @@ export * from "./line_writer.ts";
 export * from "./protocols/echo.ts";
 export * from "./server.ts";
 export * from "./unix_socket.ts";
+export * from "./client.ts";

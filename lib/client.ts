@@ -1,0 +1,453 @@
+/**
+ * {@linkcode connect}: a line client for TCP and Unix sockets. Send lines, read replies as they arrive,
+ * make lockstep requests, or speak the JSON command protocol; errors are typed
+ * ({@linkcode ConnectError}, {@linkcode TimeoutError}, {@linkcode ConnectionLostError},
+ * {@linkcode RemoteError}).
+ *
+ * Replies are read only when asked for, so a caller that stops reading also stops the socket being
+ * read: memory stays bounded by one read buffer plus the lines it held.
+ *
+ * @example Request and reply
+ * ```ts
+ * import { connect, serve } from "@linesock/linesock";
+ * import assert from "node:assert/strict";
+ *
+ * await using server = await serve({ port: 0 }, (line) => line === "PING" ? "PONG" : "ERR ?");
+ * await using client = await connect({ port: (server.addr as Deno.NetAddr).port });
+ * assert.deepEqual(await client.request("PING"), ["PONG"]);
+ * ```
+ *
+ * @example Streaming: send everything, half-close, read until the server closes
+ * ```ts
+ * import { connect, serve } from "@linesock/linesock";
+ * import assert from "node:assert/strict";
+ *
+ * await using server = await serve({ port: 0 }, (line) => line.toUpperCase());
+ * await using client = await connect({ port: (server.addr as Deno.NetAddr).port });
+ * for (const line of ["a", "b"]) client.enqueue(line);
+ * await client.flush();
+ * await client.closeWrite();
+ * assert.deepEqual(await Array.fromAsync(client), ["A", "B"]);
+ * ```
+ *
+ * @module
+ */
+import { DEFAULT_HOST, DEFAULT_PORT, formatAddress, hostPort } from "./address.ts";
+import { ConnectionReader } from "./connection_reader.ts";
+import {
+  ConnectError,
+  ConnectionLostError,
+  LinesockError,
+  type LineTooLongError,
+  RemoteError,
+  TimeoutError,
+} from "./errors.ts";
+import { decodeLine } from "./line_decoder.ts";
+import { DEFAULT_MAX_LINE_BYTES, LineFramer } from "./line_framer.ts";
+import { LineWriter } from "./line_writer.ts";
+
+/** TLS settings of a client connection. */
+export interface ClientTlsOptions {
+  /** PEM certificates of private CAs to trust (in addition to the system's). */
+  caCerts?: string[];
+  /** The name to verify the server's certificate against (and send as SNI). Default: the host. */
+  serverName?: string;
+}
+
+/** Options of {@linkcode connect}. */
+export interface ConnectOptions {
+  /** Server host. @default {"127.0.0.1"} */
+  hostname?: string;
+  /** Server port. @default {1991} */
+  port?: number;
+  /** Connect to this Unix socket instead of TCP. */
+  path?: string;
+  /** Use TLS (TCP only). */
+  tls?: ClientTlsOptions | boolean;
+  /** Give up connecting after this long, in ms. @default {10000} */
+  connectTimeoutMs?: number;
+  /** Connection attempts after the first failure (a server that is still starting). @default {0} */
+  retries?: number;
+  /** The first retry's delay in ms; it doubles up to 2 s. @default {100} */
+  retryDelayMs?: number;
+  /** Called before each retry (for progress messages). */
+  onRetry?: (attempt: number, error: ConnectError, delayMs: number) => void;
+  /** The longest reply line accepted, in bytes. @default {1048576} */
+  maxLineBytes?: number;
+  /** Strip one `\r` before each reply's `\n`. @default {true} */
+  stripCR?: boolean;
+}
+
+/** A JSON-protocol response. */
+export interface JsonResponse {
+  /** 0 for success. */
+  status: number;
+  /** The result or error message. */
+  message: unknown;
+  /** Extra data, if any. */
+  extra?: unknown;
+  /** The request id echoed back, if any. */
+  id?: unknown;
+}
+
+/** What a line transport needs: a `Deno.Conn` or a TLS connection. */
+export type LineTransport = Pick<Deno.Conn, "read" | "write" | "closeWrite" | "close">;
+
+/**
+ * Connects to a line server.
+ * @param options Where, how long to try, and reply limits.
+ * @returns An open connection.
+ * @throws {ConnectError} When the server cannot be reached (after the retries).
+ * @throws {TimeoutError} When connecting takes longer than `connectTimeoutMs`.
+ */
+export async function connect(options: ConnectOptions = {}): Promise<LineConnection> {
+  const target = options.path !== undefined ? `unix://${options.path}` : formatAddress({
+    transport: "tcp",
+    hostname: options.hostname ?? DEFAULT_HOST,
+    port: options.port ?? DEFAULT_PORT,
+  });
+  const retries = options.retries ?? 0;
+  let delay = options.retryDelayMs ?? 100;
+  for (let attempt = 0;; attempt++) {
+    try {
+      const transport = await withTimeout(
+        open(options),
+        options.connectTimeoutMs ?? 10_000,
+        `connect to ${target.replace(/^tcp:\/\//, "")}`,
+        (late) => late.close(),
+      );
+      return new LineConnection(transport, target, options);
+    } catch (error) {
+      if (!(error instanceof ConnectError) || attempt >= retries) throw error;
+      options.onRetry?.(attempt + 1, error, delay);
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      delay = Math.min(delay * 2, 2000);
+    }
+  }
+}
+
+async function open(options: ConnectOptions): Promise<LineTransport> {
+  const display = options.path ??
+    hostPort(options.hostname ?? DEFAULT_HOST, options.port ?? DEFAULT_PORT);
+  try {
+    if (options.path !== undefined) {
+      return await Deno.connect({ transport: "unix", path: options.path });
+    }
+    const hostname = options.hostname ?? DEFAULT_HOST;
+    const port = options.port ?? DEFAULT_PORT;
+    const tcp = await Deno.connect({ hostname, port });
+    tcp.setNoDelay(true);
+    if (!options.tls) return tcp;
+    const tls = options.tls === true ? {} : options.tls;
+    try {
+      const secure = await Deno.startTls(tcp, {
+        hostname: tls.serverName ?? hostname,
+        ...(tls.caCerts ? { caCerts: tls.caCerts } : {}),
+      });
+      await secure.handshake();
+      return secure;
+    } catch (error) {
+      tcp.close();
+      throw error;
+    }
+  } catch (error) {
+    throw new ConnectError(display, describeConnectFailure(error), { cause: error });
+  }
+}
+
+function describeConnectFailure(error: unknown): string {
+  if (error instanceof Deno.errors.ConnectionRefused) return "connection refused";
+  if (error instanceof Deno.errors.NotFound) return "no such socket";
+  if (error instanceof Deno.errors.PermissionDenied) return "permission denied";
+  if (error instanceof Deno.errors.TimedOut) return "timed out";
+  if (error instanceof Deno.errors.InvalidData) {
+    return `TLS handshake failed: ${(error as Error).message}`;
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  if (/certificate|UnknownIssuer|NotValidForName|CaUsedAsEndEntity/i.test(message)) {
+    return `TLS certificate rejected: ${message}`;
+  }
+  if (/lookup|resolve|Name or service not known|nodename/i.test(message)) {
+    return "cannot resolve host";
+  }
+  return message;
+}
+
+/** An open line connection. Iterate it for reply lines. */
+export class LineConnection implements AsyncDisposable, AsyncIterable<string> {
+  /** Where it is connected, as `tcp://host:port` or `unix://path`. */
+  readonly remote: string;
+  readonly #transport: LineTransport;
+  readonly #reader: ConnectionReader;
+  readonly #writer: LineWriter;
+  readonly #framer: LineFramer;
+  readonly #lines: Uint8Array[] = [];
+  #head = 0;
+  #tooLong: LineTooLongError | undefined;
+  #pendingRead: Promise<Uint8Array | null> | undefined;
+  #ended = false;
+  #closed = false;
+  #nextId = 1;
+
+  /**
+   * Wraps an open transport (use {@linkcode connect} instead).
+   * @param transport The socket.
+   * @param remote Its address, for messages.
+   * @param options Reply limits.
+   */
+  constructor(transport: LineTransport, remote: string, options: ConnectOptions = {}) {
+    this.#transport = transport;
+    this.remote = remote;
+    this.#reader = new ConnectionReader(transport);
+    this.#writer = new LineWriter(transport);
+    this.#framer = new LineFramer({
+      maxLineBytes: options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES,
+      stripCR: options.stripCR ?? true,
+    }, {
+      onLine: (bytes) => this.#lines.push(bytes.slice()),
+      onTooLong: (error) => this.#tooLong ??= error,
+    });
+  }
+
+  /** Bytes sent so far. */
+  get bytesWritten(): number {
+    return this.#writer.bytesWritten;
+  }
+
+  /** Bytes received so far. */
+  get bytesRead(): number {
+    return this.#reader.bytesRead;
+  }
+
+  /**
+   * Queues a line (its `\n` is added) without waiting; {@linkcode flush} sends what is queued.
+   * @param line Text or bytes without the terminator.
+   */
+  enqueue(line: string | Uint8Array): void {
+    this.#writer.enqueue(line);
+  }
+
+  /** Bytes queued and not yet sent. */
+  get pendingBytes(): number {
+    return this.#writer.pendingBytes;
+  }
+
+  /**
+   * Sends what is queued.
+   * @returns A promise that settles when the socket took it all.
+   */
+  async flush(): Promise<void> {
+    try {
+      await this.#writer.flush();
+    } catch (error) {
+      throw this.#lost(error);
+    }
+  }
+
+  /**
+   * Sends one line and waits until the socket took it.
+   * @param line Text or bytes without the terminator.
+   */
+  async send(line: string | Uint8Array): Promise<void> {
+    this.enqueue(line);
+    await this.flush();
+  }
+
+  /**
+   * Reads the next reply line as bytes (without its terminator).
+   * @param timeoutMs Give up after this long (ms); without it, waits as long as it takes.
+   * @returns The line, or `null` when the server closed the connection.
+   * @throws {TimeoutError} When no line arrived in time (the connection stays usable).
+   * @throws {LineTooLongError} When a reply exceeded `maxLineBytes`.
+   */
+  async readRawLine(timeoutMs?: number): Promise<Uint8Array | null> {
+    while (this.#head === this.#lines.length) {
+      if (this.#tooLong) {
+        const error = this.#tooLong;
+        this.#tooLong = undefined;
+        throw error;
+      }
+      if (this.#ended) return null;
+      this.#lines.length = this.#head = 0;
+      this.#pendingRead ??= this.#reader.read();
+      const chunk = timeoutMs === undefined ? await this.#pendingRead : await withTimeout(
+        this.#pendingRead,
+        timeoutMs,
+        `waiting for a reply from ${this.remote}`,
+      );
+      this.#pendingRead = undefined;
+      if (chunk === null) {
+        this.#ended = true;
+        this.#framer.end();
+      } else {
+        this.#framer.push(chunk);
+      }
+    }
+    return this.#lines[this.#head++]!;
+  }
+
+  /**
+   * Reads the next reply line as text (strict UTF-8).
+   * @param timeoutMs Give up after this long (ms).
+   * @returns The line, or `null` when the server closed the connection.
+   */
+  async readLine(timeoutMs?: number): Promise<string | null> {
+    const bytes = await this.readRawLine(timeoutMs).catch((error) => {
+      throw this.#lost(error);
+    });
+    return bytes === null ? null : decodeLine(bytes);
+  }
+
+  /**
+   * Sends a line and reads exactly `replies` lines back (lockstep).
+   * @param line The request.
+   * @param options How many reply lines to expect, and the time budget for each.
+   * @returns The reply lines.
+   * @throws {ConnectionLostError} When the server closed before all replies arrived.
+   */
+  async request(
+    line: string | Uint8Array,
+    options: { replies?: number; timeoutMs?: number } = {},
+  ): Promise<string[]> {
+    await this.send(line);
+    const replies: string[] = [];
+    for (let i = 0; i < (options.replies ?? 1); i++) {
+      const reply = await this.readLine(options.timeoutMs);
+      if (reply === null) {
+        throw new ConnectionLostError(
+          `Connection closed by ${this.remote} after ${replies.length} of ${
+            options.replies ?? 1
+          } replies`,
+        );
+      }
+      replies.push(reply);
+    }
+    return replies;
+  }
+
+  /**
+   * Sends a JSON-protocol command and returns its response.
+   * @param command The command name.
+   * @param args The arguments object.
+   * @param options The time budget.
+   * @returns The response (status 0).
+   * @throws {RemoteError} When the response's status is not 0 (with the server's message).
+   */
+  async command(
+    command: string,
+    args: Record<string, unknown> = {},
+    options: { timeoutMs?: number } = {},
+  ): Promise<JsonResponse> {
+    const id = this.#nextId++;
+    await this.send(JSON.stringify({ command, args, id }));
+    for (;;) {
+      const line = await this.readLine(options.timeoutMs);
+      if (line === null) {
+        throw new ConnectionLostError(`Connection closed by ${this.remote} before the response`);
+      }
+      const response = parseJsonResponse(line);
+      // Lines for other requests (or none at all) are skipped: they are not this response.
+      if (response.id !== undefined && response.id !== id) continue;
+      if (response.status !== 0) {
+        throw new RemoteError(
+          typeof response.message === "string"
+            ? response.message
+            : JSON.stringify(response.message),
+          response.status,
+          response.extra,
+        );
+      }
+      return response;
+    }
+  }
+
+  /** Half-closes: tells the server no more lines come; replies can still be read. */
+  async closeWrite(): Promise<void> {
+    await this.flush();
+    try {
+      await this.#transport.closeWrite();
+    } catch (error) {
+      throw this.#lost(error);
+    }
+  }
+
+  /** Reply lines as text until the server closes the connection. */
+  async *[Symbol.asyncIterator](): AsyncIterator<string> {
+    for (let line; (line = await this.readLine()) !== null;) yield line;
+  }
+
+  /** Closes the connection at once. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.#transport.close();
+    } catch {
+      // Already closed.
+    }
+  }
+
+  /** Closes the connection, and waits for a pending read to settle. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+    await this.#pendingRead?.catch(() => {});
+  }
+
+  #lost(error: unknown): unknown {
+    if (error instanceof LinesockError) return error;
+    if (
+      error instanceof Deno.errors.ConnectionReset || error instanceof Deno.errors.BrokenPipe ||
+      error instanceof Deno.errors.NotConnected
+    ) {
+      return new ConnectionLostError(`Connection to ${this.remote} lost: ${error.message}`);
+    }
+    return error;
+  }
+}
+
+/**
+ * Parses one JSON-protocol response line.
+ * @param line The line.
+ * @returns The response.
+ * @throws {RemoteError} When the line is not a JSON response object.
+ */
+export function parseJsonResponse(line: string): JsonResponse {
+  let value: unknown;
+  try {
+    value = JSON.parse(line);
+  } catch {
+    throw new RemoteError(`Not a JSON response: ${line.slice(0, 200)}`, 1);
+  }
+  if (
+    typeof value !== "object" || value === null ||
+    typeof (value as JsonResponse).status !== "number"
+  ) {
+    throw new RemoteError(`Not a JSON response (no numeric status): ${line.slice(0, 200)}`, 1);
+  }
+  return value as JsonResponse;
+}
+
+/** Races `promise` against a timer; `onLate` disposes a result that arrives after the timeout. */
+async function withTimeout<T>(
+  promise: Promise<T>,
+  ms: number,
+  what: string,
+  onLate?: (value: T) => void,
+): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let timedOut = false;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          timedOut = true;
+          reject(new TimeoutError(what, ms));
+        }, ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+    if (timedOut && onLate) promise.then(onLate, () => {});
+  }
+}
