@@ -29,3 +29,4 @@ export * from "./protocols/echo.ts";
 export * from "./server.ts";
 export * from "./unix_socket.ts";
 export * from "./client.ts";
+export * from "./proxy_protocol.ts";
