@@ -115,13 +115,25 @@ export class LineWriter {
         this.#length = 0;
         let offset = 0;
         while (offset < length) {
-          offset += await this.#sink.write(current.subarray(offset, length));
+          offset += await this.#write(current.subarray(offset, length));
         }
         this.#written += length;
         this.#spare = current.length > RETAINED_CAPACITY ? new Uint8Array(0) : current;
       }
     } finally {
       this.#flushing = undefined;
+    }
+  }
+
+  /**
+   * Calls the sink. A synchronous throw becomes a rejection, so that {@linkcode LineWriter.flush}
+   * has stored the drain before the drain's `finally` clears it (else `flushing` stays stuck).
+   */
+  #write(bytes: Uint8Array): Promise<number> {
+    try {
+      return this.#sink.write(bytes);
+    } catch (error) {
+      return Promise.reject(error);
     }
   }
 
