@@ -78,6 +78,14 @@ export interface ConnectOptions {
   stripCR?: boolean;
 }
 
+/** Options of {@linkcode LineConnection.readRawLine} and {@linkcode LineConnection.readLine}. */
+export interface ReadLineOptions {
+  /** Give up after this long, in ms (the connection stays usable). Without it: no limit. */
+  timeoutMs?: number | undefined;
+  /** Stop waiting when this aborts (the connection stays usable; no reply is lost). */
+  signal?: AbortSignal | undefined;
+}
+
 /** A JSON-protocol response. */
 export interface JsonResponse {
   /** 0 for success. */
@@ -110,9 +118,10 @@ export async function connect(options: ConnectOptions = {}): Promise<LineConnect
   let delay = options.retryDelayMs ?? 100;
   for (let attempt = 0;; attempt++) {
     try {
-      const transport = await withTimeout(
+      const transport = await waitFor(
         open(options),
         options.connectTimeoutMs ?? 10_000,
+        undefined,
         `connect to ${target.replace(/^tcp:\/\//, "")}`,
         (late) => late.close(),
       );
@@ -186,6 +195,8 @@ export class LineConnection implements AsyncDisposable, AsyncIterable<string> {
   #tooLong: LineTooLongError | undefined;
   #pendingRead: Promise<Uint8Array | null> | undefined;
   #ended = false;
+  #unterminated = false;
+  #lastUnterminated = false;
   #closed = false;
   #nextId = 1;
 
@@ -227,6 +238,14 @@ export class LineConnection implements AsyncDisposable, AsyncIterable<string> {
     this.#writer.enqueue(line);
   }
 
+  /**
+   * Queues bytes as they are, with no terminator added (a relay of input that is already framed).
+   * @param bytes The bytes (copied).
+   */
+  enqueueBytes(bytes: Uint8Array): void {
+    this.#writer.enqueueBytes(bytes);
+  }
+
   /** Bytes queued and not yet sent. */
   get pendingBytes(): number {
     return this.#writer.pendingBytes;
@@ -254,13 +273,34 @@ export class LineConnection implements AsyncDisposable, AsyncIterable<string> {
   }
 
   /**
-   * Reads the next reply line as bytes (without its terminator).
-   * @param timeoutMs Give up after this long (ms); without it, waits as long as it takes.
-   * @returns The line, or `null` when the server closed the connection.
+   * Reads the next reply line as bytes (without its terminator; with `stripCR: false`, a `\r` before
+   * the `\n` is kept).
+   * @param options A time budget in ms, or {@linkcode ReadLineOptions} (a budget and an abort signal).
+   * Without a budget, waits as long as it takes.
+   * @returns The line (a copy the caller owns), or `null` when the server closed the connection.
    * @throws {TimeoutError} When no line arrived in time (the connection stays usable).
    * @throws {LineTooLongError} When a reply exceeded `maxLineBytes`.
+   * @throws {ConnectionLostError} When the connection was reset.
+   * @throws The signal's reason when `signal` aborts; no reply is lost, the next read gets it.
+   *
+   * @example Waiting with a budget, then reading the raw bytes
+   * ```ts
+   * import { connect, serve, TimeoutError } from "@linesock/linesock";
+   * import assert from "node:assert/strict";
+   *
+   * await using server = await serve({ port: 0 }, (line) => line === "late" ? undefined : "ok\r");
+   * await using client = await connect({ port: (server.addr as Deno.NetAddr).port, stripCR: false });
+   * await client.send("late");
+   * await assert.rejects(client.readRawLine(50), TimeoutError);
+   * await client.send("now");
+   * assert.deepEqual(await client.readRawLine({ timeoutMs: 5000 }), new TextEncoder().encode("ok\r"));
+   * assert.equal(client.lastLineUnterminated, false);
+   * ```
    */
-  async readRawLine(timeoutMs?: number): Promise<Uint8Array | null> {
+  async readRawLine(options?: number | ReadLineOptions): Promise<Uint8Array | null> {
+    const { timeoutMs, signal } = typeof options === "number"
+      ? { timeoutMs: options }
+      : options ?? {};
     while (this.#head === this.#lines.length) {
       if (this.#tooLong) {
         const error = this.#tooLong;
@@ -269,32 +309,56 @@ export class LineConnection implements AsyncDisposable, AsyncIterable<string> {
       }
       if (this.#ended) return null;
       this.#lines.length = this.#head = 0;
+      signal?.throwIfAborted();
       this.#pendingRead ??= this.#reader.read();
-      const chunk = timeoutMs === undefined ? await this.#pendingRead : await withTimeout(
-        this.#pendingRead,
-        timeoutMs,
-        `waiting for a reply from ${this.remote}`,
-      );
+      let chunk: Uint8Array | null;
+      try {
+        chunk = await waitFor(
+          this.#pendingRead,
+          timeoutMs,
+          signal,
+          `waiting for a reply from ${this.remote}`,
+        );
+      } catch (error) {
+        // A timeout or an abort leaves the read pending for the next call; a failed read does not.
+        if (!(error instanceof TimeoutError) && !signal?.aborted) this.#pendingRead = undefined;
+        throw this.#lost(error);
+      }
       this.#pendingRead = undefined;
       if (chunk === null) {
         this.#ended = true;
+        this.#unterminated = this.#framer.bufferedBytes > 0;
         this.#framer.end();
       } else {
         this.#framer.push(chunk);
       }
     }
-    return this.#lines[this.#head++]!;
+    const line = this.#lines[this.#head++]!;
+    this.#lastUnterminated = this.#unterminated && this.#ended && this.#head === this.#lines.length;
+    return line;
+  }
+
+  /**
+   * Whether the line returned last ended the stream without a `\n` (only a final line can).
+   * A byte-exact printer writes it without adding a terminator.
+   */
+  get lastLineUnterminated(): boolean {
+    return this.#lastUnterminated;
+  }
+
+  /** Reply lines already received and not yet read: reading them will not wait. */
+  get bufferedLines(): number {
+    return this.#lines.length - this.#head;
   }
 
   /**
    * Reads the next reply line as text (strict UTF-8).
-   * @param timeoutMs Give up after this long (ms).
+   * @param options A time budget in ms, or {@linkcode ReadLineOptions}.
    * @returns The line, or `null` when the server closed the connection.
+   * @throws {InvalidEncodingError} When the line is not valid UTF-8.
    */
-  async readLine(timeoutMs?: number): Promise<string | null> {
-    const bytes = await this.readRawLine(timeoutMs).catch((error) => {
-      throw this.#lost(error);
-    });
+  async readLine(options?: number | ReadLineOptions): Promise<string | null> {
+    const bytes = await this.readRawLine(options);
     return bytes === null ? null : decodeLine(bytes);
   }
 
@@ -427,27 +491,41 @@ export function parseJsonResponse(line: string): JsonResponse {
   return value as JsonResponse;
 }
 
-/** Races `promise` against a timer; `onLate` disposes a result that arrives after the timeout. */
-async function withTimeout<T>(
+/**
+ * Races `promise` against an optional timer and an optional abort signal, without cancelling it.
+ * `onLate` disposes a result that arrives after a timeout.
+ */
+async function waitFor<T>(
   promise: Promise<T>,
-  ms: number,
+  timeoutMs: number | undefined,
+  signal: AbortSignal | undefined,
   what: string,
   onLate?: (value: T) => void,
 ): Promise<T> {
+  if (timeoutMs === undefined && signal === undefined) return await promise;
   let timer: ReturnType<typeof setTimeout> | undefined;
+  let onAbort: (() => void) | undefined;
   let timedOut = false;
   try {
     return await Promise.race([
       promise,
       new Promise<never>((_, reject) => {
-        timer = setTimeout(() => {
-          timedOut = true;
-          reject(new TimeoutError(what, ms));
-        }, ms);
+        if (timeoutMs !== undefined) {
+          timer = setTimeout(() => {
+            timedOut = true;
+            reject(new TimeoutError(what, timeoutMs));
+          }, timeoutMs);
+        }
+        if (signal !== undefined) {
+          onAbort = () => reject(signal.reason);
+          if (signal.aborted) onAbort();
+          else signal.addEventListener("abort", onAbort, { once: true });
+        }
       }),
     ]);
   } finally {
     clearTimeout(timer);
+    if (onAbort) signal?.removeEventListener("abort", onAbort);
     if (timedOut && onLate) promise.then(onLate, () => {});
   }
 }
