@@ -30,3 +30,4 @@ export * from "./server.ts";
 export * from "./unix_socket.ts";
 export * from "./client.ts";
 export * from "./proxy_protocol.ts";
+export * from "./program_runner.ts";

@@ -1,0 +1,582 @@
+/**
+ * Running a user's program safely on behalf of a client: {@linkcode runProgram} and
+ * {@linkcode ExecLimiter}.
+ *
+ * - **No shell, ever.** The program is started from an argv array; what the client sent is only
+ *   ever written to the program's stdin, so `;`, `$(…)`, backticks, quotes and newlines are plain
+ *   bytes to it.
+ * - **Bounded time.** A program still running at its timeout is killed with SIGKILL — together
+ *   with anything it started, since each program runs in its own process group.
+ * - **Bounded output.** Output beyond a byte limit (1 MiB unless set) kills the program.
+ * - **Bounded concurrency.** An {@linkcode ExecLimiter} shared by all connections lets at most N
+ *   programs run at once; a bounded number of callers wait for a slot, later ones are refused.
+ * - **Nothing leaks.** The child is always reaped and its pipes closed, however the caller stops
+ *   reading (error, timeout, `break`).
+ *
+ * Failures are typed ({@linkcode ProgramError} subclasses, each with a stable `code`) and their
+ * messages are written to be sent to a client after `ERR `, e.g. `program timed out after 2000 ms`.
+ *
+ * @example Upper-casing a line with `tr`
+ * ```ts
+ * import { runProgram } from "@linesock/linesock";
+ * import assert from "node:assert/strict";
+ *
+ * const lines = await Array.fromAsync(
+ *   runProgram({ argv: ["tr", "a-z", "A-Z"], stdin: "hello; $(rm -rf /)" }),
+ * );
+ * assert.deepEqual(lines, ["HELLO; $(RM -RF /)"]);
+ * ```
+ *
+ * @module
+ */
+import { decodeLine } from "./line_decoder.ts";
+import { LineFramer } from "./line_framer.ts";
+
+/** 1 MiB: the default limit of a program's stdout. */
+export const DEFAULT_MAX_OUTPUT_BYTES = 1024 * 1024;
+/** 5 s: the default time a program may run. */
+export const DEFAULT_PROGRAM_TIMEOUT_MS = 5000;
+/** The default number of programs that may run at once (`--max-exec`). */
+export const DEFAULT_MAX_EXEC = 16;
+/** The default number of callers that may wait for a program slot before being refused. */
+export const DEFAULT_MAX_EXEC_WAITING = 256;
+
+/** How much of a program's stderr is kept for the error message; the rest is read and dropped. */
+const KEPT_STDERR_BYTES = 4096;
+const MAX_STDERR_IN_MESSAGE = 200;
+
+/** The stable codes of {@linkcode ProgramError}. */
+export type ProgramErrorCode =
+  | "PROGRAM_START_FAILED"
+  | "PROGRAM_TIMEOUT"
+  | "PROGRAM_FAILED"
+  | "PROGRAM_OUTPUT_LIMIT"
+  | "PROGRAM_INVALID_OUTPUT"
+  | "EXEC_QUEUE_FULL";
+
+/** Base class of the failures of {@linkcode runProgram}. The message suits an `ERR` reply. */
+export class ProgramError extends Error {
+  /** A stable, machine-readable code. */
+  readonly code: ProgramErrorCode;
+  /** The program's argv (for logs; not part of the message, which may go to a client). */
+  readonly argv: readonly string[];
+
+  /**
+   * Creates the instance.
+   * @param code The stable code.
+   * @param argv The program's argv.
+   * @param message A sentence for people.
+   * @param options Standard error options (`cause`).
+   */
+  constructor(
+    code: ProgramErrorCode,
+    argv: readonly string[],
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+    this.code = code;
+    this.argv = argv;
+    this.name = new.target.name;
+  }
+}
+
+/** The program could not be started (not found, not executable, not permitted). */
+export class ProgramStartError extends ProgramError {
+  /**
+   * Creates the instance.
+   * @param argv The program's argv.
+   * @param reason Why, in a few words ("not found").
+   * @param options Standard error options (`cause`).
+   */
+  constructor(argv: readonly string[], reason: string, options?: ErrorOptions) {
+    super(
+      "PROGRAM_START_FAILED",
+      argv,
+      `cannot start program ${JSON.stringify(argv[0] ?? "")}: ${reason}`,
+      options,
+    );
+  }
+}
+
+/** The program ran past its timeout and was killed. */
+export class ProgramTimeoutError extends ProgramError {
+  /** The timeout in milliseconds. */
+  readonly timeoutMs: number;
+
+  /**
+   * Creates the instance.
+   * @param argv The program's argv.
+   * @param timeoutMs The timeout in milliseconds.
+   */
+  constructor(argv: readonly string[], timeoutMs: number) {
+    super("PROGRAM_TIMEOUT", argv, `program timed out after ${timeoutMs} ms`);
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+/** The program ended unsuccessfully (non-zero status or killed by a signal). */
+export class ProgramFailedError extends ProgramError {
+  /** The exit status (128 + signal number when killed by a signal). */
+  readonly exitCode: number;
+  /** The signal that killed it, if any. */
+  readonly signal: Deno.Signal | null;
+  /** The first line of its stderr (cut at 200 characters), or `""`. */
+  readonly stderr: string;
+
+  /**
+   * Creates the instance.
+   * @param argv The program's argv.
+   * @param exitCode The exit status.
+   * @param signal The signal that killed it, or `null`.
+   * @param stderr The first line of its stderr.
+   */
+  constructor(
+    argv: readonly string[],
+    exitCode: number,
+    signal: Deno.Signal | null,
+    stderr: string,
+  ) {
+    const how = signal ? `was killed by ${signal}` : `exited with status ${exitCode}`;
+    super("PROGRAM_FAILED", argv, `program ${how}${stderr ? `: ${stderr}` : ""}`);
+    this.exitCode = exitCode;
+    this.signal = signal;
+    this.stderr = stderr;
+  }
+}
+
+/** The program wrote more than allowed (in total, or in one line) and was killed. */
+export class ProgramOutputLimitError extends ProgramError {
+  /** The limit in bytes. */
+  readonly limit: number;
+  /** Whether the total output or a single line was too long. */
+  readonly scope: "output" | "line";
+
+  /**
+   * Creates the instance.
+   * @param argv The program's argv.
+   * @param limit The limit in bytes.
+   * @param scope Whether the total output or a single line was too long.
+   */
+  constructor(argv: readonly string[], limit: number, scope: "output" | "line" = "output") {
+    super(
+      "PROGRAM_OUTPUT_LIMIT",
+      argv,
+      scope === "output"
+        ? `program output exceeded the limit of ${limit} bytes`
+        : `program output line longer than the limit of ${limit} bytes`,
+    );
+    this.limit = limit;
+    this.scope = scope;
+  }
+}
+
+/** The program wrote a line that is not valid UTF-8; it was killed. */
+export class ProgramOutputEncodingError extends ProgramError {
+  /** The 1-based number of the offending output line. */
+  readonly lineNumber: number;
+
+  /**
+   * Creates the instance.
+   * @param argv The program's argv.
+   * @param lineNumber The 1-based output line number.
+   */
+  constructor(argv: readonly string[], lineNumber: number) {
+    super("PROGRAM_INVALID_OUTPUT", argv, `program output line ${lineNumber} is not valid UTF-8`);
+    this.lineNumber = lineNumber;
+  }
+}
+
+/** Every program slot is taken and the waiting line is full. */
+export class ExecQueueFullError extends ProgramError {
+  /**
+   * Creates the instance.
+   * @param argv The program's argv (empty when not known).
+   * @param running Programs running.
+   * @param waiting Callers waiting.
+   */
+  constructor(argv: readonly string[], running: number, waiting: number) {
+    super(
+      "EXEC_QUEUE_FULL",
+      argv,
+      `too many programs running (${running} running, ${waiting} waiting), try again later`,
+    );
+  }
+}
+
+/** Options of {@linkcode ExecLimiter}. */
+export interface ExecLimiterOptions {
+  /**
+   * Programs that may run at once.
+   * @default {16}
+   */
+  maxRunning?: number;
+  /**
+   * Callers that may wait for a slot; beyond it {@linkcode ExecLimiter.acquire} fails at once.
+   * @default {256}
+   */
+  maxWaiting?: number;
+}
+
+/** A slot held while one program runs; release it exactly once (`using` does). */
+export interface ExecSlot extends Disposable {
+  /** Gives the slot back (idempotent). */
+  release(): void;
+}
+
+/**
+ * Limits how many programs run at once. Callers beyond the limit wait in order, up to a bound.
+ *
+ * @example Two slots, a third caller waits
+ * ```ts
+ * import { ExecLimiter } from "@linesock/linesock";
+ * import assert from "node:assert/strict";
+ *
+ * const limiter = new ExecLimiter({ maxRunning: 2 });
+ * const first = await limiter.acquire();
+ * using _second = await limiter.acquire();
+ * const third = limiter.acquire();
+ * assert.equal(limiter.waiting, 1);
+ * first.release();
+ * using _slot = await third;
+ * assert.equal(limiter.running, 2);
+ * ```
+ */
+export class ExecLimiter {
+  /** Programs that may run at once. */
+  readonly maxRunning: number;
+  /** Callers that may wait for a slot. */
+  readonly maxWaiting: number;
+  #running = 0;
+  readonly #waiters: (() => void)[] = [];
+
+  /**
+   * Creates the instance.
+   * @param options The limits.
+   */
+  constructor(options: ExecLimiterOptions = {}) {
+    const maxRunning = options.maxRunning ?? DEFAULT_MAX_EXEC;
+    const maxWaiting = options.maxWaiting ?? DEFAULT_MAX_EXEC_WAITING;
+    if (!Number.isInteger(maxRunning) || maxRunning < 1) {
+      throw new RangeError(`maxRunning must be a whole number >= 1, got ${maxRunning}`);
+    }
+    if (!(maxWaiting >= 0)) throw new RangeError(`maxWaiting must be >= 0, got ${maxWaiting}`);
+    this.maxRunning = maxRunning;
+    this.maxWaiting = maxWaiting;
+  }
+
+  /** Slots held now. */
+  get running(): number {
+    return this.#running;
+  }
+
+  /** Callers waiting now. */
+  get waiting(): number {
+    return this.#waiters.length;
+  }
+
+  /**
+   * Takes a slot, waiting in line when all are held.
+   * @param signal Stops waiting (the promise rejects with the signal's reason).
+   * @param argv For the error message only.
+   * @returns The slot; release it when the program has ended.
+   * @throws {ExecQueueFullError} When the waiting line is full.
+   */
+  acquire(signal?: AbortSignal, argv: readonly string[] = []): Promise<ExecSlot> {
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    if (this.#running < this.maxRunning && this.#waiters.length === 0) {
+      this.#running++;
+      return Promise.resolve(this.#slot());
+    }
+    if (this.#waiters.length >= this.maxWaiting) {
+      return Promise.reject(new ExecQueueFullError(argv, this.#running, this.#waiters.length));
+    }
+    return new Promise((resolve, reject) => {
+      const onAbort = () => {
+        const index = this.#waiters.indexOf(grant);
+        if (index !== -1) this.#waiters.splice(index, 1);
+        reject(signal!.reason);
+      };
+      const grant = () => {
+        signal?.removeEventListener("abort", onAbort);
+        this.#running++;
+        resolve(this.#slot());
+      };
+      this.#waiters.push(grant);
+      signal?.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+
+  #slot(): ExecSlot {
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      this.#running--;
+      while (this.#running < this.maxRunning && this.#waiters.length > 0) this.#waiters.shift()!();
+    };
+    return { release, [Symbol.dispose]: release };
+  }
+}
+
+/** Options of {@linkcode runProgram}. */
+export interface RunProgramOptions {
+  /** The program and its arguments, passed as they are (no shell, no expansion). */
+  argv: readonly string[];
+  /** Text written to the program's stdin, followed by `"\n"`; then stdin is closed. */
+  stdin?: string;
+  /**
+   * Kill the program after this many milliseconds (`Infinity`: never).
+   * @default {5000}
+   */
+  timeoutMs?: number;
+  /**
+   * Kill the program once its stdout exceeds this many bytes.
+   * @default {1048576}
+   */
+  maxOutputBytes?: number;
+  /**
+   * Kill the program when one stdout line exceeds this many bytes.
+   * @default {maxOutputBytes}
+   */
+  maxLineBytes?: number;
+  /** Environment variables added to (or replacing) the inherited ones. */
+  env?: Record<string, string>;
+  /** The working directory. @default {the current one} */
+  cwd?: string;
+  /** Waits for a slot of this limiter before starting, and holds it until the program ended. */
+  limiter?: ExecLimiter;
+  /** Aborting kills the program; the iteration then throws the signal's reason. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Runs a program and streams its stdout lines (without `\n`; a `\r` before it is dropped too).
+ *
+ * Nothing happens until the iteration starts. Every complete line written before a failure is
+ * delivered, then the failure is thrown. Stopping the iteration early kills the program.
+ *
+ * @param options What to run and its limits.
+ * @returns The program's stdout lines, as they arrive.
+ * @throws {ProgramStartError} (on iteration) The program cannot be started.
+ * @throws {ProgramTimeoutError} (on iteration) It ran past `timeoutMs`.
+ * @throws {ProgramOutputLimitError} (on iteration) It wrote too much.
+ * @throws {ProgramOutputEncodingError} (on iteration) It wrote a line that is not UTF-8.
+ * @throws {ProgramFailedError} (on iteration) It exited unsuccessfully.
+ * @throws {ExecQueueFullError} (on iteration) The limiter's waiting line is full.
+ *
+ * @example A program that hangs is killed at its timeout
+ * ```ts
+ * import { ProgramTimeoutError, runProgram } from "@linesock/linesock";
+ * import assert from "node:assert/strict";
+ *
+ * await assert.rejects(
+ *   Array.fromAsync(runProgram({ argv: ["sleep", "30"], timeoutMs: 100 })),
+ *   ProgramTimeoutError,
+ * );
+ * ```
+ */
+export function runProgram(options: RunProgramOptions): AsyncIterable<string> {
+  const argv = [...options.argv];
+  if (argv.length === 0 || !argv[0]) throw new TypeError("argv must name a program");
+  const timeoutMs = options.timeoutMs ?? DEFAULT_PROGRAM_TIMEOUT_MS;
+  if (!(timeoutMs > 0)) throw new RangeError(`timeoutMs must be > 0, got ${timeoutMs}`);
+  const maxOutputBytes = options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
+  if (!(maxOutputBytes >= 1)) {
+    throw new RangeError(`maxOutputBytes must be >= 1, got ${maxOutputBytes}`);
+  }
+  const maxLineBytes = options.maxLineBytes ?? maxOutputBytes;
+  if (!(maxLineBytes >= 0)) throw new RangeError(`maxLineBytes must be >= 0, got ${maxLineBytes}`);
+  return withSlot(argv, options, { timeoutMs, maxOutputBytes, maxLineBytes });
+}
+
+interface Limits {
+  timeoutMs: number;
+  maxOutputBytes: number;
+  maxLineBytes: number;
+}
+
+async function* withSlot(
+  argv: string[],
+  options: RunProgramOptions,
+  limits: Limits,
+): AsyncGenerator<string, void, undefined> {
+  using _slot = options.limiter ? await options.limiter.acquire(options.signal, argv) : undefined;
+  options.signal?.throwIfAborted();
+  yield* runChild(argv, options, limits);
+}
+
+async function* runChild(
+  argv: string[],
+  options: RunProgramOptions,
+  limits: Limits,
+): AsyncGenerator<string, void, undefined> {
+  let child: Deno.ChildProcess;
+  try {
+    child = new Deno.Command(argv[0]!, {
+      args: argv.slice(1),
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+      // Its own process group, so that a timeout can kill whatever the program started too.
+      detached: true,
+      ...(options.env ? { env: options.env } : {}),
+      ...(options.cwd !== undefined ? { cwd: options.cwd } : {}),
+    }).spawn();
+  } catch (error) {
+    throw new ProgramStartError(argv, describeStartError(error), { cause: error });
+  }
+
+  let failure: unknown;
+  let exited = false;
+  const status = child.status.then((result) => {
+    exited = true;
+    return result;
+  });
+  const stdout = child.stdout.getReader();
+  const stderr = child.stderr.getReader();
+  const stderrText = keepStart(stderr, KEPT_STDERR_BYTES);
+  const stdinDone = writeStdin(
+    child.stdin,
+    options.stdin === undefined ? undefined : options.stdin + "\n",
+  );
+
+  // The first failure wins. Killing the whole group and cancelling our ends of the pipes means a
+  // descendant that inherited stdout cannot keep us waiting either.
+  const stop = (reason: unknown) => {
+    if (failure !== undefined) return;
+    failure = reason;
+    killGroup(child, exited);
+    stdout.cancel().catch(() => {});
+    stderr.cancel().catch(() => {});
+  };
+  const timer = Number.isFinite(limits.timeoutMs)
+    ? setTimeout(() => stop(new ProgramTimeoutError(argv, limits.timeoutMs)), limits.timeoutMs)
+    : undefined;
+  const onAbort = () => stop(options.signal!.reason);
+  options.signal?.addEventListener("abort", onAbort, { once: true });
+
+  let lines: string[] = [];
+  const framer = new LineFramer({ maxLineBytes: limits.maxLineBytes }, {
+    onLine(bytes, lineNumber) {
+      if (failure !== undefined) return;
+      try {
+        lines.push(decodeLine(bytes, lineNumber));
+      } catch {
+        stop(new ProgramOutputEncodingError(argv, lineNumber));
+      }
+    },
+    onTooLong() {
+      stop(new ProgramOutputLimitError(argv, limits.maxLineBytes, "line"));
+    },
+  });
+  /** Takes the lines framed so far. */
+  const take = () => {
+    const taken = lines;
+    lines = [];
+    return taken;
+  };
+
+  try {
+    let outputBytes = 0;
+    for (;;) {
+      yield* take();
+      if (failure !== undefined) throw failure;
+      const { value, done } = await stdout.read();
+      if (failure !== undefined) continue;
+      if (done) break;
+      const room = limits.maxOutputBytes - outputBytes;
+      if (value.length > room) {
+        framer.push(value.subarray(0, room));
+        outputBytes = limits.maxOutputBytes;
+        stop(new ProgramOutputLimitError(argv, limits.maxOutputBytes));
+        continue;
+      }
+      outputBytes += value.length;
+      framer.push(value);
+    }
+    framer.end();
+    yield* take();
+    if (failure !== undefined) throw failure;
+    // A program may close stdout and keep running: the timer still guards this wait.
+    const result = await status;
+    if (failure !== undefined) throw failure;
+    if (!result.success) {
+      throw new ProgramFailedError(argv, result.code, result.signal, firstLine(await stderrText));
+    }
+  } finally {
+    clearTimeout(timer);
+    options.signal?.removeEventListener("abort", onAbort);
+    // Reached early when the caller stopped iterating or something failed: end the program.
+    if (!exited) killGroup(child, false);
+    await stdout.cancel().catch(() => {});
+    await status;
+    await stderr.cancel().catch(() => {});
+    await stderrText;
+    await stdinDone;
+  }
+}
+
+/** Kills the program's process group, or at least the program. */
+function killGroup(child: Deno.ChildProcess, exited: boolean): void {
+  try {
+    Deno.kill(-child.pid, "SIGKILL");
+    return;
+  } catch {
+    // The group is gone already, or group kills are not permitted (a scoped --allow-run).
+  }
+  if (exited) return;
+  try {
+    child.kill("SIGKILL");
+  } catch {
+    // It ended in the meantime.
+  }
+}
+
+/** Writes the input and closes stdin; a program that exits without reading it is not an error. */
+async function writeStdin(
+  stream: WritableStream<Uint8Array>,
+  text: string | undefined,
+): Promise<void> {
+  const writer = stream.getWriter();
+  try {
+    if (text !== undefined) await writer.write(new TextEncoder().encode(text));
+    await writer.close();
+  } catch {
+    // BrokenPipe: the program has exited (or was killed) without reading all of its input.
+    await writer.abort().catch(() => {});
+  }
+}
+
+/** Reads a stream to its end, keeping only its first `limit` bytes. */
+async function keepStart(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  limit: number,
+): Promise<string> {
+  const kept = new Uint8Array(limit);
+  let length = 0;
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      const take = Math.min(value.length, limit - length);
+      kept.set(value.subarray(0, take), length);
+      length += take;
+    }
+  } catch {
+    // Cancelled or broken: what was kept is enough for a message.
+  }
+  return new TextDecoder().decode(kept.subarray(0, length));
+}
+
+function firstLine(text: string): string {
+  const line = text.trimStart().split("\n", 1)[0]!.trimEnd();
+  return line.length > MAX_STDERR_IN_MESSAGE ? line.slice(0, MAX_STDERR_IN_MESSAGE) + "…" : line;
+}
+
+function describeStartError(error: unknown): string {
+  if (error instanceof Deno.errors.NotFound) return "not found";
+  if (error instanceof Deno.errors.PermissionDenied) return "permission denied";
+  if (error instanceof Deno.errors.NotCapable) return "not allowed (see --allow-run)";
+  return error instanceof Error ? error.message : String(error);
+}
