@@ -122,8 +122,10 @@ export interface ConnectionContext {
   send(line: ReplyLine): Promise<void>;
   /** Queues bytes as they are, with no terminator (byte relays). */
   sendRaw(bytes: Uint8Array): void;
-  /** Sends a line made by the protocol's error phrasing for `kind`. */
+  /** Sends a line made by the protocol's error phrasing for `kind` (and counts the error). */
   sendError(kind: ServerErrorKind, message: string): void;
+  /** Counts an error reply that the handler phrases and sends itself, for the server's stats. */
+  countError(): void;
   /** Closes this connection once the replies so far are sent; later lines are ignored. */
   close(reason?: string): void;
 }
@@ -488,6 +490,10 @@ class Session implements ConnectionContext {
     if (line !== undefined) this.#enqueue(line);
   }
 
+  countError(): void {
+    this.server.stats.errors++;
+  }
+
   close(reason = "closed by handler"): void {
     this.#closeReason ??= reason;
   }
@@ -567,7 +573,7 @@ class Session implements ConnectionContext {
         else this.sendError("line_too_long", `line too long (limit ${error.limit} bytes)`);
       },
     });
-    logger.debug("Connection {id} from {peer} opened", { id: this.id, peer: this.peer });
+    logger.info("Connection {id} from {peer} opened", { id: this.id, peer: this.peer });
     let endReason = "closed by client";
     try {
       this.#state = "working";

@@ -1,0 +1,218 @@
+import assert from "node:assert/strict";
+import { serve, type ServeOptions, type Server } from "../../../lib/server.ts";
+import {
+  TEXT_COMMANDS,
+  textProtocol,
+  type TextProtocolOptions,
+} from "../../../lib/protocols/text.ts";
+import type { RouteAction, Routes } from "../../../lib/protocols/_routing.ts";
+import { exchange, LineSession } from "../../_util/line_session.ts";
+import { within } from "../../_util/cli.ts";
+
+function start(
+  options: TextProtocolOptions = {},
+  serveOptions: ServeOptions = {},
+): Promise<Server> {
+  return serve({ port: 0, ...serveOptions }, textProtocol({ name: "unit", ...options }));
+}
+
+/** A route table that answers from a function (the real one is tested in tests/lib/routes_test.ts). */
+function routesOf(match: (line: string) => RouteAction | undefined): Routes {
+  return { size: 1, match: (line) => match(line), matchCommand: () => undefined };
+}
+
+async function* linesThenFail(lines: string[], message: string): AsyncIterable<string> {
+  yield* lines;
+  await Promise.resolve();
+  throw new Error(message);
+}
+
+Deno.test("textProtocol", async (t) => {
+  await t.step("PING in any case gets PONG, lowercase ping gets pong", async () => {
+    await using server = await start();
+    assert.deepEqual(
+      await exchange(server.addr, ["PING", "ping", "Ping", "pInG", "PING now", "ping "]),
+      ["PONG", "pong", "PONG", "PONG", "PONG", "pong"],
+    );
+  });
+
+  await t.step("HELLO answers the name, TIME an ISO 8601 instant", async () => {
+    await using server = await start();
+    const [hello, time, lower] = await exchange(server.addr, ["HELLO", "TIME", "hello"]);
+    assert.equal(hello, "unit");
+    assert.equal(lower, "unit");
+    assert.match(time!, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    assert.equal(new Date(time!).toISOString(), time);
+  });
+
+  await t.step("HELLO defaults to the host name", async () => {
+    await using server = await serve({ port: 0 }, textProtocol());
+    assert.deepEqual(await exchange(server.addr, ["HELLO"]), [Deno.hostname()]);
+  });
+
+  await t.step("ECHO returns the rest of the line exactly, Unicode included", async () => {
+    await using server = await start();
+    assert.deepEqual(
+      await exchange(server.addr, [
+        "ECHO hello world",
+        "echo  two  spaces ",
+        "ECHO",
+        "ECHO héllo ✓",
+      ]),
+      ["hello world", " two  spaces ", "", "héllo ✓"],
+    );
+  });
+
+  await t.step("HELP lists the commands on one line", async () => {
+    await using server = await start();
+    assert.deepEqual(await exchange(server.addr, ["HELP"]), [
+      "commands: PING HELLO TIME ECHO HELP QUIT CLOSE DISCONNECT [t] [d]",
+    ]);
+    assert.deepEqual(TEXT_COMMANDS.length, 10);
+    await using allowing = await start({ allowShutdown: true });
+    assert.deepEqual(await exchange(allowing.addr, ["help"]), [
+      "commands: PING HELLO TIME ECHO HELP QUIT CLOSE DISCONNECT SHUTDOWN [t] [d]",
+    ]);
+  });
+
+  for (const command of ["QUIT", "close", "Disconnect"]) {
+    await t.step(
+      `${command} says BYE, closes the connection, and the server stays up`,
+      async () => {
+        await using server = await start();
+        await using session = await LineSession.open(server.addr);
+        await session.write(`PING\n${command}\nPING\n`);
+        // Everything after the command is ignored; the server closes without a half-close from us.
+        assert.deepEqual(await session.readAll(), ["PONG", "BYE"]);
+        assert.deepEqual(await exchange(server.addr, ["PING"]), ["PONG"]);
+      },
+    );
+  }
+
+  await t.step("[t]text answers text, [d] answers Done and closes", async () => {
+    await using server = await start();
+    await using session = await LineSession.open(server.addr);
+    await session.write("[t]hello there\n[t]\n[T]x\n[d]\nPING\n");
+    assert.deepEqual(await session.readAll(), ["hello there", "", "x", "Done"]);
+    assert.deepEqual(await exchange(server.addr, ["[d]"]), ["Done"]);
+  });
+
+  await t.step("unknown commands and empty lines get one ERR line each", async () => {
+    await using server = await start();
+    const long = "X".repeat(500);
+    assert.deepEqual(await exchange(server.addr, ["FOO bar", "", long, "PING"]), [
+      "ERR unknown command: FOO",
+      "ERR empty line",
+      `ERR unknown command: ${"X".repeat(64)}...`,
+      "PONG",
+    ]);
+    assert.equal(server.stats.errors, 3);
+  });
+
+  await t.step("invalid UTF-8 gets ERR invalid encoding, or the configured reply", async () => {
+    await using server = await start();
+    await using session = await LineSession.open(server.addr);
+    await session.write(
+      new Uint8Array([0xff, 0xfe, 0x0a, 0x45, 0x43, 0x48, 0x4f, 0x20, 0xc3, 0x0a]),
+    );
+    await session.write("PING\n");
+    await session.closeWrite();
+    assert.deepEqual(await session.readAll(), [
+      "ERR invalid encoding",
+      "ERR invalid encoding",
+      "PONG",
+    ]);
+
+    await using custom = await start({ invalidReply: "invalid" });
+    await using second = await LineSession.open(custom.addr);
+    await second.write(new Uint8Array([0x80, 0x0a]));
+    await second.closeWrite();
+    assert.deepEqual(await second.readAll(), ["invalid"]);
+  });
+
+  await t.step("SHUTDOWN is refused unless allowed", async () => {
+    await using server = await start();
+    assert.deepEqual(await exchange(server.addr, ["SHUTDOWN", "PING"]), [
+      "ERR shutdown not allowed (start the server with --allow-shutdown)",
+      "PONG",
+    ]);
+  });
+
+  await t.step("SHUTDOWN, when allowed, answers and stops the server", async () => {
+    await using server = await start({ allowShutdown: true });
+    await using other = await LineSession.open(server.addr);
+    await other.write("PING\n");
+    assert.equal(await other.readLine(), "PONG");
+    await using session = await LineSession.open(server.addr);
+    await session.write("shutdown\n");
+    assert.deepEqual(await session.readAll(), ["BYE shutting down"]);
+    await within(server.finished, 10_000, "server stop");
+    assert.equal(await other.readLine(), null);
+    await assert.rejects(Deno.connect({ port: (server.addr as Deno.NetAddr).port }));
+  });
+
+  await t.step("CRLF lines are answered like LF lines", async () => {
+    await using server = await start();
+    await using session = await LineSession.open(server.addr);
+    await session.write("PING\r\nECHO a\r\n");
+    await session.closeWrite();
+    assert.deepEqual(await session.readAll(), ["PONG", "a"]);
+  });
+
+  await t.step("pipelined lines are answered in order", async () => {
+    await using server = await start();
+    const lines: string[] = [];
+    const expected: string[] = [];
+    for (let index = 0; index < 3000; index++) {
+      const kind = index % 4;
+      if (kind === 0) lines.push("PING"), expected.push("PONG");
+      else if (kind === 1) lines.push(`ECHO ${index}`), expected.push(`${index}`);
+      else if (kind === 2) lines.push(`ECHO é${index}`), expected.push(`é${index}`);
+      else lines.push(`[t]${index}`), expected.push(`${index}`);
+    }
+    assert.deepEqual(await exchange(server.addr, lines), expected);
+  });
+
+  await t.step("routes come before built-ins", async () => {
+    const routes = routesOf((line) => {
+      if (line === "PING") return { kind: "reply", lines: ["route pong", "second"] };
+      if (line === "LEAVE") return { kind: "close", lines: ["see you"] };
+      return undefined;
+    });
+    await using server = await start({ routes });
+    await using session = await LineSession.open(server.addr);
+    await session.write("PING\nping\nLEAVE\nPING\n");
+    assert.deepEqual(await session.readAll(), ["route pong", "second", "pong", "see you"]);
+  });
+
+  await t.step("a route program's lines are replies; its failure is one ERR line", async () => {
+    const routes = routesOf((line) =>
+      line.startsWith("run ")
+        ? { kind: "run", lines: linesThenFail([line.slice(4), "done"], "program exited with 3") }
+        : undefined
+    );
+    await using server = await start({ routes });
+    assert.deepEqual(await exchange(server.addr, ["run a", "PING", "run b"]), [
+      "a",
+      "done",
+      "ERR program exited with 3",
+      "PONG",
+      "b",
+      "done",
+      "ERR program exited with 3",
+    ]);
+  });
+
+  await t.step("a shutdown route still needs allowShutdown", async () => {
+    const routes = routesOf((line) =>
+      line === "stop" ? { kind: "shutdown", lines: ["stopping"] } : undefined
+    );
+    await using refusing = await start({ routes });
+    assert.deepEqual(await exchange(refusing.addr, ["stop"]), [
+      "ERR shutdown not allowed (start the server with --allow-shutdown)",
+    ]);
+    await using server = await start({ routes, allowShutdown: true });
+    assert.deepEqual(await exchange(server.addr, ["stop", "PING"]), ["stopping"]);
+    await within(server.finished, 10_000, "server stop");
+  });
+});
