@@ -1,19 +1,354 @@
 /**
- * `linesock send` (not available yet).
+ * `linesock send`: sends lines (arguments, a file, or standard input as it arrives), prints the
+ * replies as they arrive, and stops by one explicit rule (see docs/send.md). The exchange itself is
+ * {@linkcode sendSession} in lib/; this file only turns options into calls.
  *
  * @module
  */
-import { Command } from "commander";
-import { ExitError } from "./_cli.ts";
+import { Command, InvalidArgumentError, Option } from "commander";
+import { connect, type ConnectOptions, type LineConnection } from "../lib/client.ts";
+import { DEFAULT_HOST, DEFAULT_PORT } from "../lib/address.ts";
+import { DEFAULT_MAX_LINE_BYTES } from "../lib/line_framer.ts";
+import { type RemoteError } from "../lib/errors.ts";
+import { sendSession, type SendSessionResult } from "../lib/send_session.ts";
+import {
+  ExitCode,
+  ExitError,
+  parseByteSize,
+  parseCount,
+  parseDuration,
+  parsePort,
+  parsePositive,
+  UsageError,
+} from "./_cli.ts";
+
+/** Parsed options of `send`. */
+interface SendOptions {
+  host?: string;
+  port?: number;
+  unix?: string;
+  connectTimeout: number;
+  retry: number;
+  file?: string;
+  replies?: number;
+  until?: RegExp;
+  wait: number;
+  timeout: number;
+  halfClose: boolean;
+  json?: boolean;
+  args?: Record<string, unknown>;
+  raw?: boolean;
+  maxLine: number;
+  quiet?: boolean;
+  verbose?: boolean;
+}
+
+const encoder = new TextEncoder();
+const READ_CHUNK_BYTES = 64 * 1024;
 
 /** Builds the `send` subcommand. */
 export function sendCommand(): Command {
   return new Command("send")
-    .description("send (not available yet)")
-    .allowUnknownOption()
-    .allowExcessArguments()
-    .action(() => {
-      console.error("linesock: 'send' is not available yet");
-      throw new ExitError(1);
+    .description(
+      "Send lines and print the replies as they arrive. Lines come from the arguments (one line " +
+        "each), --file, or standard input (streamed line by line).",
+    )
+    .argument("[lines...]", "lines to send; with --json: COMMAND key=value …")
+    .option("--host <host>", `server host (default: ${DEFAULT_HOST})`)
+    .option("-p, --port <port>", `server port (default: ${DEFAULT_PORT})`, parsePort)
+    .option("-u, --unix <path>", "connect to a Unix socket instead of TCP")
+    .addOption(
+      new Option("--connect-timeout <duration>", "give up connecting after this long (0: no limit)")
+        .argParser(parseDuration).default(10_000, "10s"),
+    )
+    .option("--retry <n>", "retry connecting n times with backoff (server starting)", parseCount, 0)
+    .option("-f, --file <path>", "send the lines of a file (- for standard input)")
+    .option(
+      "-n, --replies <n>",
+      "lockstep: after each line wait for n replies; exit when the last one arrives",
+      parsePositive,
+    )
+    .option("--until <regex>", "stop when a reply matches", parseRegex)
+    .addOption(
+      new Option(
+        "--wait <duration>",
+        "after the input, stop after this much silence unless the server closes (0: wait for the close)",
+      ).argParser(parseDuration).default(2000, "2s"),
+    )
+    .addOption(
+      new Option(
+        "--timeout <duration>",
+        "longest wait for an expected reply (-n, --until, --json); exit 4 after it (0: no limit)",
+      ).argParser(parseDuration).default(10_000, "10s"),
+    )
+    .option(
+      "--no-half-close",
+      "do not half-close after the input (servers that take it as a hang-up)",
+    )
+    .option(
+      "--json",
+      "JSON mode: send COMMAND key=value … (or JSON request lines) and print `message`",
+    )
+    .option(
+      "--args <json>",
+      "JSON mode: arguments as a JSON object (key=value pairs add to it)",
+      parseArgs,
+    )
+    .option("--raw", "JSON mode: print each whole response line")
+    .addOption(
+      new Option("--max-line <size>", "longest reply (and lockstep input) line")
+        .argParser(parseByteSize).default(DEFAULT_MAX_LINE_BYTES, "1MiB"),
+    )
+    .option("-q, --quiet", "no diagnostics on stderr except the reason for exit statuses 2 to 5")
+    .option("-v, --verbose", "more diagnostics on stderr (connection, counts, why it ended)")
+    .addHelpText(
+      "after",
+      `
+Ending (after the last input line):
+  default        half-close, print replies until the server closes or --wait of silence (exit 0)
+  -n N           wait for N replies to each line; exit as soon as the last one arrives
+  --until REGEX  stop as soon as a reply matches
+  --json         one response per request; exit as soon as the last one arrives
+
+Exit statuses: 0 ok, 1 the server answered with an error (ERR … / JSON status ≠ 0), 2 usage,
+3 cannot connect, 4 timed out, 5 connection lost before the expected replies.
+
+Examples:
+  linesock send PING "ECHO hi"
+  linesock send -n 1 PING
+  printf 'a\\nb\\n' | linesock send --port 7000
+  linesock send -f requests.txt --until '^Done'
+  linesock send --json echo text=hi count=3
+  linesock send --json sum --args '{"values": [1, 2, 3]}'`,
+    )
+    .action(async (lines: string[], options: SendOptions) => {
+      const code = await runSend(lines, options);
+      if (code !== ExitCode.ok) throw new ExitError(code);
     });
+}
+
+function parseRegex(text: string): RegExp {
+  try {
+    return new RegExp(text);
+  } catch (error) {
+    throw new InvalidArgumentError(`not a valid regular expression: ${(error as Error).message}`);
+  }
+}
+
+function parseArgs(text: string): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new InvalidArgumentError(`expected a JSON object such as '{"key": [1, 2]}'`);
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new InvalidArgumentError(`expected a JSON object such as '{"key": [1, 2]}'`);
+  }
+  return value as Record<string, unknown>;
+}
+
+/** One JSON request line from `COMMAND key=value …` and `--args`. */
+function jsonRequest(words: string[], baseArgs: Record<string, unknown> = {}): string {
+  const [command, ...pairs] = words;
+  const args: Record<string, unknown> = { ...baseArgs };
+  for (const pair of pairs) {
+    const equals = pair.indexOf("=");
+    if (equals <= 0) throw new UsageError(`expected key=value after the command, got '${pair}'`);
+    const text = pair.slice(equals + 1);
+    let value: unknown = text;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      // Not JSON: the value is the string itself.
+    }
+    args[pair.slice(0, equals)] = value;
+  }
+  return JSON.stringify({ command, args });
+}
+
+/** Where the input comes from, as chunks of bytes. */
+interface InputSource {
+  chunks: AsyncIterator<Uint8Array>;
+  /** For the "nothing to send" message. */
+  emptyMessage: string;
+}
+
+function chooseInput(lines: string[], options: SendOptions): InputSource {
+  if (options.file !== undefined && lines.length > 0 && !options.json) {
+    throw new UsageError("give lines as arguments or with --file, not both");
+  }
+  if (options.json && lines.length > 0) {
+    if (options.file !== undefined) {
+      throw new UsageError("give a command as arguments or JSON lines with --file, not both");
+    }
+    const request = jsonRequest(lines, options.args);
+    return { chunks: once(encoder.encode(request + "\n")), emptyMessage: "" };
+  }
+  if (lines.length > 0) {
+    return {
+      chunks: once(encoder.encode(lines.map((line) => line + "\n").join(""))),
+      emptyMessage: "",
+    };
+  }
+  const noInput = "nothing to send: give lines as arguments, use --file PATH, or pipe lines in" +
+    (options.json ? " (with --json: COMMAND key=value …)" : "");
+  if (options.file !== undefined && options.file !== "-") {
+    return {
+      chunks: readFile(options.file),
+      emptyMessage: `nothing to send: ${options.file} is empty`,
+    };
+  }
+  if (options.file === undefined && Deno.stdin.isTerminal()) throw new UsageError(noInput);
+  return {
+    chunks: readChunks(Deno.stdin),
+    emptyMessage: "nothing to send: standard input was empty",
+  };
+}
+
+async function* once(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
+  yield bytes;
+}
+
+async function* readFile(path: string): AsyncGenerator<Uint8Array> {
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(path);
+  } catch (error) {
+    throw new UsageError(`cannot read ${path}: ${(error as Error).message}`);
+  }
+  try {
+    yield* readChunks(file);
+  } finally {
+    file.close();
+  }
+}
+
+/** Chunks as they arrive: a pipe's line is forwarded as soon as it is written. */
+async function* readChunks(
+  reader: { read(buffer: Uint8Array): Promise<number | null> },
+): AsyncGenerator<Uint8Array> {
+  for (;;) {
+    const buffer = new Uint8Array(READ_CHUNK_BYTES);
+    const count = await reader.read(buffer);
+    if (count === null) return;
+    if (count > 0) yield buffer.subarray(0, count);
+  }
+}
+
+async function* prepend(
+  first: Uint8Array,
+  rest: AsyncIterator<Uint8Array>,
+): AsyncGenerator<Uint8Array> {
+  yield first;
+  for (let next; !(next = await rest.next()).done;) yield next.value;
+}
+
+function validate(options: SendOptions): void {
+  if (options.unix !== undefined && (options.host !== undefined || options.port !== undefined)) {
+    throw new UsageError("use either --unix or --host/--port, not both");
+  }
+  if (!options.json && options.args !== undefined) throw new UsageError("--args needs --json");
+  if (!options.json && options.raw) throw new UsageError("--raw needs --json");
+}
+
+/**
+ * Runs `send`.
+ * @param lines The positional arguments.
+ * @param options The parsed options.
+ * @returns The exit status.
+ */
+async function runSend(lines: string[], options: SendOptions): Promise<number> {
+  validate(options);
+  const note = (message: string) => {
+    if (!options.quiet) console.error(`linesock: ${message}`);
+  };
+  const detail = (message: string) => {
+    if (options.verbose && !options.quiet) console.error(`linesock: ${message}`);
+  };
+  const input = chooseInput(lines, options);
+
+  // Connect while the first input is awaited: a slow pipe does not delay connection errors, and
+  // empty input is a usage error before anything is sent.
+  const firstRead = input.chunks.next();
+  const connecting = connect(connectOptions(options, note));
+  connecting.catch(() => {});
+  const first = await Promise.race([firstRead, connecting.then(() => firstRead)]);
+  if (first.done) {
+    connecting.then((connection) => connection.close(), () => {});
+    throw new UsageError(input.emptyMessage);
+  }
+  const connection = await connecting;
+  detail(`connected to ${connection.remote}`);
+  let result: SendSessionResult;
+  try {
+    result = await sendSession(connection, {
+      input: prepend(first.value, input.chunks),
+      output: Deno.stdout,
+      replies: options.replies,
+      until: options.until,
+      json: options.json,
+      raw: options.raw,
+      halfClose: options.halfClose,
+      waitMs: options.wait,
+      timeoutMs: options.timeout,
+      maxLineBytes: options.maxLine,
+      onRemoteError: options.json ? (error) => note(describeRemoteError(error)) : undefined,
+    });
+  } catch (error) {
+    // Whoever reads our output went away (`send … | head -1`): nothing more to do or say.
+    if (error instanceof Deno.errors.BrokenPipe) return ExitCode.ok;
+    throw error;
+  } finally {
+    await closeConnection(connection);
+  }
+  detail(
+    `sent ${result.linesSent} line(s), received ${result.replies} repl${
+      result.replies === 1 ? "y" : "ies"
+    }; ended: ${describeEnding(result, options)}`,
+  );
+  if (!result.inputComplete && result.ending === "closed") {
+    note("the server closed the connection before all input was sent");
+  }
+  if (result.remoteErrors === 0) return ExitCode.ok;
+  if (!options.json) {
+    const more = result.remoteErrors > 1 ? ` (and ${result.remoteErrors - 1} more)` : "";
+    note(`the server answered with an error: ${result.firstRemoteError?.message}${more}`);
+  }
+  return ExitCode.remoteError;
+}
+
+function connectOptions(options: SendOptions, note: (message: string) => void): ConnectOptions {
+  return {
+    ...(options.unix !== undefined
+      ? { path: options.unix }
+      : { hostname: options.host ?? DEFAULT_HOST, port: options.port ?? DEFAULT_PORT }),
+    connectTimeoutMs: options.connectTimeout > 0 ? options.connectTimeout : 2 ** 31 - 1,
+    retries: options.retry,
+    stripCR: false,
+    maxLineBytes: options.maxLine,
+    onRetry: (attempt, error, delayMs) =>
+      note(`${error.message}; retry ${attempt} of ${options.retry} in ${delayMs} ms`),
+  };
+}
+
+async function closeConnection(connection: LineConnection): Promise<void> {
+  await connection[Symbol.asyncDispose]();
+}
+
+function describeRemoteError(error: RemoteError): string {
+  return `remote error (status ${error.status}): ${error.message}`;
+}
+
+function describeEnding(result: SendSessionResult, options: SendOptions): string {
+  switch (result.ending) {
+    case "closed":
+      return "the server closed the connection";
+    case "silence":
+      return `no reply for ${options.wait} ms after the input`;
+    case "replies":
+      return "the last expected reply arrived";
+    case "until":
+      return `a reply matched ${options.until}`;
+  }
 }
