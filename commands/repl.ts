@@ -1,19 +1,174 @@
 /**
- * `linesock repl` (not available yet).
+ * `linesock repl`: an interactive client with line editing, history, completion, JSON mode and
+ * automatic reconnection; with stdin not a terminal it behaves like `send`.
  *
  * @module
  */
-import { Command } from "commander";
-import { ExitError } from "./_cli.ts";
+import { Command, Option } from "commander";
+import { DEFAULT_HOST, DEFAULT_PORT, hostPort } from "../lib/address.ts";
+import { connect, type ConnectOptions } from "../lib/client.ts";
+import {
+  DEFAULT_HISTORY_SIZE,
+  defaultHistoryPath,
+  HistoryStore,
+} from "../lib/_repl/history_store.ts";
+import { wantsColor } from "../lib/_repl/render.ts";
+import { runScripted, type ScriptedOutcome } from "../lib/_repl/scripted.ts";
+import { runInteractive } from "../lib/_repl/session.ts";
+import { ExitCode, ExitError, parseCount, parseDuration, parsePort, UsageError } from "./_cli.ts";
+
+interface ReplCliOptions {
+  host: string;
+  port: number;
+  unix?: string;
+  tls?: boolean;
+  caCert?: string[];
+  serverName?: string;
+  connectTimeout: number;
+  json?: boolean;
+  timestamps?: boolean;
+  time: boolean;
+  reconnect: boolean;
+  probe: boolean;
+  history: boolean;
+  historySize: number;
+  timeout: number;
+}
+
+const OUTCOME_STATUS: Record<ScriptedOutcome, number> = {
+  "ok": ExitCode.ok,
+  "remote-error": ExitCode.remoteError,
+  "invalid-input": ExitCode.usage,
+  "timeout": ExitCode.timeout,
+  "connection-lost": ExitCode.connectionLost,
+};
 
 /** Builds the `repl` subcommand. */
 export function replCommand(): Command {
   return new Command("repl")
-    .description("repl (not available yet)")
-    .allowUnknownOption()
-    .allowExcessArguments()
-    .action(() => {
-      console.error("linesock: 'repl' is not available yet");
-      throw new ExitError(1);
+    .description(
+      "Interactive client: line editing, history, Tab completion, JSON mode, replies shown as they " +
+        "arrive, automatic reconnection. With stdin not a terminal it behaves like `send`.",
+    )
+    .option("--host <host>", "server host", DEFAULT_HOST)
+    .option("-p, --port <port>", "server port", parsePort, DEFAULT_PORT)
+    .option("-u, --unix <path>", "connect to a Unix socket instead of TCP")
+    .option("--tls", "use TLS")
+    .option(
+      "--ca-cert <file>",
+      "trust this PEM CA certificate (repeatable; implies --tls)",
+      (value: string, previous: string[] = []) => [...previous, value],
+    )
+    .option("--server-name <name>", "the name to verify the certificate against (implies --tls)")
+    .option(
+      "--connect-timeout <duration>",
+      "give up connecting after this long",
+      parseDuration,
+      10_000,
+    )
+    .option("--json", 'JSON mode: `add a=1 b=2` sends {"command":"add","args":{"a":1,"b":2}}')
+    .option("--timestamps", "prefix shown lines with the time")
+    .option("--no-time", "do not show round-trip times")
+    .option(
+      "--no-reconnect",
+      "do not reconnect when the connection is lost (:reconnect still works)",
+    )
+    .option("--no-probe", "do not ask the server for its commands (HELP) on connect")
+    .option("--no-history", "do not read or write the history file")
+    .addOption(
+      new Option("--history-size <n>", "history entries kept").argParser(parseCount).default(
+        DEFAULT_HISTORY_SIZE,
+      ),
+    )
+    .option(
+      "--timeout <duration>",
+      "without a terminal: after stdin ends, give up when no reply came for this long (0 waits " +
+        "until the server closes)",
+      parseDuration,
+      0,
+    )
+    .addHelpText(
+      "after",
+      `
+Meta-commands (interactive): :help :quit :reconnect :json on|off :send FILE :time on|off
+  :timestamps on|off :history [TEXT] :commands; start a line with :: to send a line beginning with ':'.
+  A line typed with a leading space is sent but kept out of history.
+History: $XDG_STATE_HOME/linesock/history (default ~/.local/state/linesock/history).
+Without a terminal on stdin: lines go out as they are read, replies are printed as they arrive, and
+  the exit status is 1 when a reply was an error (ERR …, or a JSON status that is not 0).`,
+    )
+    .action(async (options: ReplCliOptions) => {
+      const status = await repl(options);
+      if (status !== ExitCode.ok) throw new ExitError(status);
     });
+}
+
+async function repl(options: ReplCliOptions): Promise<number> {
+  const tls = options.tls || options.caCert !== undefined || options.serverName !== undefined;
+  if (tls && options.unix !== undefined) throw new UsageError("--tls works with TCP only");
+  const connectOptions: ConnectOptions = {
+    connectTimeoutMs: options.connectTimeout || 10_000,
+    ...(options.unix !== undefined ? { path: options.unix } : {
+      hostname: options.host,
+      port: options.port,
+    }),
+  };
+  if (tls) {
+    const caCerts = await Promise.all(
+      (options.caCert ?? []).map((file) => Deno.readTextFile(file)),
+    );
+    connectOptions.tls = {
+      ...(caCerts.length ? { caCerts } : {}),
+      ...(options.serverName !== undefined ? { serverName: options.serverName } : {}),
+    };
+  }
+  const where = options.unix !== undefined
+    ? `unix:${options.unix}`
+    : hostPort(options.host, options.port);
+  const interactive = Deno.stdin.isTerminal() && Deno.stdout.isTerminal();
+  const conn = await connect(connectOptions);
+  if (!interactive) {
+    const encoder = new TextEncoder();
+    const outcome = await runScripted(
+      conn,
+      Deno.stdin.readable,
+      async (text) => {
+        const bytes = encoder.encode(text);
+        for (let written = 0; written < bytes.length;) {
+          written += await Deno.stdout.write(bytes.subarray(written));
+        }
+      },
+      (message) => console.error(`linesock: ${message}`),
+      {
+        json: options.json ?? false,
+        timestamps: options.timestamps ?? false,
+        idleTimeoutMs: options.timeout,
+      },
+    );
+    if (outcome === "timeout") {
+      throw new ExitError(
+        ExitCode.timeout,
+        `no reply for ${options.timeout} ms after the input ended`,
+      );
+    }
+    return OUTCOME_STATUS[outcome];
+  }
+  const history = new HistoryStore(
+    options.history ? defaultHistoryPath() : undefined,
+    options.historySize,
+  );
+  await history.load();
+  return await runInteractive(conn, {
+    connect: connectOptions,
+    where,
+    json: options.json ?? false,
+    render: {
+      color: wantsColor(true, Deno.env.get("NO_COLOR")),
+      timestamps: options.timestamps ?? false,
+      roundTrip: options.time,
+    },
+    reconnect: options.reconnect,
+    probe: options.probe,
+    history,
+  });
 }
