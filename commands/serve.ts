@@ -1,19 +1,298 @@
 /**
- * `linesock serve` (not available yet).
+ * `linesock serve`: turns options into a {@linkcode serve} call with one of the ready protocols, prints
+ * the bound address as the first stdout line, and stops gracefully on SIGINT, SIGTERM or Ctrl-D (when
+ * stdin is a terminal), printing a one-line summary.
  *
  * @module
  */
-import { Command } from "commander";
-import { ExitError } from "./_cli.ts";
+import { Command, InvalidArgumentError, Option } from "commander";
+import type { LogLevel } from "@logtape/logtape";
+import { serve, type ServeOptions, type Server, type ServerStats } from "../lib/server.ts";
+import { echoProtocol } from "../lib/protocols/echo.ts";
+import { textProtocol } from "../lib/protocols/text.ts";
+import { jsonProtocol } from "../lib/protocols/json.ts";
+import { Routes, RoutesError } from "../lib/routes.ts";
+import { ExecLimiter } from "../lib/program_runner.ts";
+import { DEFAULT_HOST, DEFAULT_PORT } from "../lib/address.ts";
+import { DEFAULT_MAX_LINE_BYTES } from "../lib/line_framer.ts";
+import {
+  ExitCode,
+  ExitError,
+  parseByteSize,
+  parseCount,
+  parseDuration,
+  parseLevel,
+  parsePort,
+  parsePositive,
+  setUpLogging,
+  UsageError,
+} from "./_cli.ts";
+
+/** The idle timeout of the line protocols when none is given (echo has none). */
+const DEFAULT_IDLE_TIMEOUT_MS = 5 * 60_000;
+const DEFAULT_GRACE_MS = 5000;
+
+interface ServeFlags {
+  host: string;
+  port: number;
+  unix?: string;
+  socketMode: number;
+  socketGroup?: string;
+  protocol: "echo" | "text" | "json";
+  name?: string;
+  greeting?: string;
+  routes?: string;
+  allowShutdown?: boolean;
+  maxClients?: number;
+  queue?: number;
+  idleTimeout?: number;
+  maxLine: number;
+  closeAfter?: number;
+  grace: number;
+  invalidReply?: string;
+  logLevel: LogLevel;
+  logFormat: "text" | "json";
+  quiet?: boolean;
+  maxExec?: number;
+  maxConnections?: number;
+  writeTimeout: number;
+}
 
 /** Builds the `serve` subcommand. */
 export function serveCommand(): Command {
   return new Command("serve")
-    .description("serve (not available yet)")
-    .allowUnknownOption()
-    .allowExcessArguments()
-    .action(() => {
-      console.error("linesock: 'serve' is not available yet");
-      throw new ExitError(1);
+    .description("Run a line server on TCP or a Unix socket")
+    .option("--host <host>", "TCP host to bind (IPv6 literals such as ::1 work)", DEFAULT_HOST)
+    .option("--port <port>", "TCP port; 0 picks a free one", parsePort, DEFAULT_PORT)
+    .option("--unix <path>", "listen on this Unix socket instead of TCP")
+    .option("--socket-mode <mode>", "Unix socket permission bits, octal", parseMode, 0o600)
+    .option("--socket-group <group>", "Unix socket group, a name or a number")
+    .addOption(
+      new Option("--protocol <name>", "what the server speaks")
+        .choices(["echo", "text", "json"])
+        .default("text"),
+    )
+    .option("--name <name>", "what HELLO answers (default: the host name)")
+    .option("--greeting <text>", "a line sent to each client when it connects")
+    .option("--routes <file>", "JSON file of routes, tried before the built-in commands")
+    .option("--allow-shutdown", "let clients stop the server with SHUTDOWN")
+    .option(
+      "--max-clients <n>",
+      "clients served at once; later ones wait (default: no limit)",
+      parsePositive,
+    )
+    .option(
+      "--queue <n>",
+      "clients that may wait for a slot; beyond it: ERR busy (default: no limit)",
+      parseCount,
+    )
+    .option(
+      "--max-connections <n>",
+      "connections open at once; beyond it: ERR too many connections",
+      parsePositive,
+    )
+    .option(
+      "--idle-timeout <duration>",
+      "close a connection silent this long; 0 = off (default: 5m, echo: off)",
+      parseDuration,
+    )
+    .option(
+      "--max-line <size>",
+      "longest line accepted (not for echo)",
+      parseByteSize,
+      DEFAULT_MAX_LINE_BYTES,
+    )
+    .option("--close-after <lines>", "close each connection after this many lines", parsePositive)
+    .option(
+      "--grace <duration>",
+      "how long shutdown waits for replies in flight",
+      parseDuration,
+      DEFAULT_GRACE_MS,
+    )
+    .option(
+      "--write-timeout <duration>",
+      "drop a client that does not read its replies for this long; 0 = off",
+      parseDuration,
+      0,
+    )
+    .option("--invalid-reply <text>", "the reply to a line that is not UTF-8 (text protocol)")
+    .option("--max-exec <n>", "route programs running at once (default: 16)", parsePositive)
+    .option(
+      "--log-level <level>",
+      "trace, debug, info, warning, error or fatal",
+      parseLevel,
+      "info",
+    )
+    .addOption(
+      new Option("--log-format <format>", "log format on stderr").choices(["text", "json"]).default(
+        "text",
+      ),
+    )
+    .option("--quiet", "log errors only")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  linesock serve                               text protocol on tcp://127.0.0.1:1991
+  linesock serve --port 0                      pick a free port (printed on the first line)
+  linesock serve --protocol echo --port 7000   byte-exact echo
+  linesock serve --host ::1 --name alpha       IPv6 loopback; HELLO answers "alpha"
+  linesock serve --unix /tmp/app.sock --protocol json --allow-shutdown
+  linesock serve --max-clients 1 --queue 4     one client at a time, four may wait
+  linesock serve --routes routes.json --greeting "welcome"
+
+The first stdout line is "listening on tcp://HOST:PORT" or "listening on unix:///PATH"; logs go to
+stderr. SIGINT, SIGTERM or Ctrl-D (when stdin is a terminal) stop the server gracefully and print a
+summary line; a second signal exits at once with status 130 (SIGINT) or 143 (SIGTERM).`,
+    )
+    .action(async function (this: Command, flags: ServeFlags) {
+      await runServe(flags, (name) => this.getOptionValueSource(name) === "cli");
     });
+}
+
+async function runServe(flags: ServeFlags, given: (option: string) => boolean): Promise<void> {
+  setUpLogging({ level: flags.quiet ? "error" : flags.logLevel, format: flags.logFormat });
+  if (flags.unix !== undefined && (given("host") || given("port"))) {
+    throw new UsageError("--unix cannot be combined with --host or --port");
+  }
+  if (flags.unix === undefined && (given("socketMode") || flags.socketGroup !== undefined)) {
+    throw new UsageError("--socket-mode and --socket-group need --unix");
+  }
+  if (flags.protocol === "echo") {
+    for (const [option, name] of [["routes", "--routes"], ["invalidReply", "--invalid-reply"]]) {
+      if (given(option!)) throw new UsageError(`${name} does not apply to the echo protocol`);
+    }
+  }
+  if (flags.protocol === "json" && given("invalidReply")) {
+    throw new UsageError("--invalid-reply applies to the text protocol only");
+  }
+  if (given("maxExec") && flags.routes === undefined) {
+    throw new UsageError("--max-exec needs --routes");
+  }
+  if (given("queue") && flags.maxClients === undefined) {
+    throw new UsageError("--queue needs --max-clients");
+  }
+
+  const routes = flags.routes === undefined ? undefined : await loadRoutes(flags.routes, flags);
+  const protocol = flags.protocol === "echo"
+    ? echoProtocol()
+    : flags.protocol === "json"
+    ? jsonProtocol({
+      ...(flags.name !== undefined ? { name: flags.name } : {}),
+      allowShutdown: flags.allowShutdown ?? false,
+      ...(routes !== undefined ? { routes } : {}),
+    })
+    : textProtocol({
+      ...(flags.name !== undefined ? { name: flags.name } : {}),
+      allowShutdown: flags.allowShutdown ?? false,
+      ...(flags.invalidReply !== undefined ? { invalidReply: flags.invalidReply } : {}),
+      ...(routes !== undefined ? { routes } : {}),
+    });
+
+  const options: ServeOptions = {
+    maxLineBytes: flags.maxLine,
+    idleTimeoutMs: flags.idleTimeout ?? (flags.protocol === "echo" ? 0 : DEFAULT_IDLE_TIMEOUT_MS),
+    graceMs: flags.grace,
+    writeTimeoutMs: flags.writeTimeout,
+    ...(flags.maxClients !== undefined ? { maxClients: flags.maxClients } : {}),
+    ...(flags.queue !== undefined ? { queue: flags.queue } : {}),
+    ...(flags.maxConnections !== undefined ? { maxConnections: flags.maxConnections } : {}),
+    ...(flags.closeAfter !== undefined ? { closeAfterLines: flags.closeAfter } : {}),
+    ...(flags.greeting !== undefined ? { greeting: flags.greeting } : {}),
+  };
+  if (flags.unix !== undefined) {
+    options.path = flags.unix;
+    options.socketMode = flags.socketMode;
+    if (flags.socketGroup !== undefined) options.socketGid = await groupId(flags.socketGroup);
+  } else {
+    options.hostname = flags.host.replace(/^\[(.*)\]$/, "$1");
+    options.port = flags.port;
+  }
+
+  const server = await serve(options, protocol);
+  console.log(`listening on ${server.url}`);
+  const stopOnSignals = handleSignals(server);
+  const stopOnCtrlD = Deno.stdin.isTerminal() ? watchTerminal(server) : undefined;
+  try {
+    await server.finished;
+    await server.shutdown();
+  } finally {
+    stopOnSignals();
+    stopOnCtrlD?.abort();
+  }
+  console.log(summarize(server.stats));
+}
+
+/** The first SIGINT/SIGTERM shuts down gracefully; a second one exits at once. */
+function handleSignals(server: Server): () => void {
+  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
+  let received = false;
+  const handlers = signals.map((signal) => {
+    const handler = () => {
+      if (received) Deno.exit(signal === "SIGINT" ? 130 : 143);
+      received = true;
+      console.error(`linesock: ${signal}: shutting down (send it again to exit at once)`);
+      void server.shutdown();
+    };
+    Deno.addSignalListener(signal, handler);
+    return [signal, handler] as const;
+  });
+  return () => {
+    for (const [signal, handler] of handlers) Deno.removeSignalListener(signal, handler);
+  };
+}
+
+/** Ctrl-D on the terminal (stdin reads end of input) shuts down gracefully. */
+function watchTerminal(server: Server): AbortController {
+  const controller = new AbortController();
+  (async () => {
+    const buffer = new Uint8Array(1024);
+    while (!controller.signal.aborted) {
+      const count = await Deno.stdin.read(buffer);
+      if (count === null) break;
+    }
+    if (!controller.signal.aborted) {
+      console.error("linesock: end of input: shutting down");
+      await server.shutdown();
+    }
+  })().catch(() => void server.shutdown());
+  return controller;
+}
+
+/** One line about the server's life, printed on stdout at exit. */
+export function summarize(stats: Readonly<ServerStats>): string {
+  return `summary: ${stats.connections} connections, ${stats.linesIn} lines in, ` +
+    `${stats.linesOut} lines out, ${stats.bytesIn} bytes in, ${stats.bytesOut} bytes out, ` +
+    `${stats.errors} errors`;
+}
+
+/** Loads and checks the routes file; a mistake is a usage error with its line and column. */
+async function loadRoutes(path: string, flags: ServeFlags): Promise<Routes> {
+  try {
+    return await Routes.load(path, {
+      ...(flags.maxExec !== undefined
+        ? { limiter: new ExecLimiter({ maxRunning: flags.maxExec }) }
+        : {}),
+    });
+  } catch (error) {
+    if (error instanceof RoutesError) throw new ExitError(ExitCode.usage, error.message);
+    throw error;
+  }
+}
+
+function parseMode(text: string): number {
+  const match = /^(?:0o?)?([0-7]{1,4})$/.exec(text.trim());
+  if (!match) throw new InvalidArgumentError("expected octal permission bits such as 600 or 0660");
+  return parseInt(match[1]!, 8);
+}
+
+/** A group name or number to a group id (names through /etc/group). */
+async function groupId(group: string): Promise<number> {
+  if (/^\d+$/.test(group)) return Number(group);
+  const table = await Deno.readTextFile("/etc/group").catch(() => "");
+  for (const line of table.split("\n")) {
+    const [name, , id] = line.split(":");
+    if (name === group && id !== undefined && /^\d+$/.test(id)) return Number(id);
+  }
+  throw new UsageError(`--socket-group: no group named ${group}`);
 }

@@ -115,6 +115,8 @@ export interface ConnectionContext {
   readonly lineNumber: number;
   /** The server. */
   readonly server: Server;
+  /** Aborted when this connection closes (to stop work started for it, such as a program). */
+  readonly signal: AbortSignal;
   /**
    * Sends a line outside the normal reply flow (for example from a timer).
    * @returns A promise that settles once the line was handed to the socket.
@@ -448,6 +450,7 @@ class Session implements ConnectionContext {
   #queued: Uint8Array[] = [];
   #writeError: unknown;
   #draining = false;
+  #abort: AbortController | undefined;
 
   constructor(server: LineServer, conn: Deno.Conn, id: number) {
     this.server = server;
@@ -457,6 +460,13 @@ class Session implements ConnectionContext {
     this.peer = describePeer(conn.remoteAddr);
     this.#writer = new LineWriter(conn);
     this.#protocol = server.protocol;
+  }
+
+  get signal(): AbortSignal {
+    // Made on first use: most connections never need one.
+    this.#abort ??= new AbortController();
+    if (this.#state === "closed") this.#abort.abort();
+    return this.#abort.signal;
   }
 
   get active(): boolean {
@@ -539,6 +549,7 @@ class Session implements ConnectionContext {
     this.#closeReason ??= reason;
     if (this.#state === "closed") return;
     this.#state = "closed";
+    this.#abort?.abort();
     try {
       this.#conn.close();
     } catch {

@@ -5,26 +5,7 @@
  * @module
  */
 import type { ConnectionContext } from "../server.ts";
-
-// TODO(routes): replace with `import type { RouteAction, RouteContext, Routes } from "../routes.ts"`.
-/** What a route sees of a connection. */
-export interface RouteContext {
-  peer: string;
-  connectionId: number;
-  lineNumber: number;
-}
-/** What a matching route does. */
-export type RouteAction =
-  | { kind: "reply"; lines: string[] }
-  | { kind: "close"; lines: string[] }
-  | { kind: "shutdown"; lines: string[] }
-  | { kind: "run"; lines: AsyncIterable<string> };
-/** A route table. */
-export interface Routes {
-  readonly size: number;
-  match(line: string, context: RouteContext): RouteAction | undefined;
-  matchCommand(command: string, args: unknown, context: RouteContext): RouteAction | undefined;
-}
+import type { RouteContext, Routes } from "../routes.ts";
 
 /** The message of a refused SHUTDOWN, in both protocols. */
 export const SHUTDOWN_NOT_ALLOWED = "shutdown not allowed (start the server with --allow-shutdown)";
@@ -41,13 +22,18 @@ export function defaultServerName(): string {
 
 /** What routes see of a connection. */
 export function routeContext(context: ConnectionContext): RouteContext {
-  return { peer: context.peer, connectionId: context.id, lineNumber: context.lineNumber };
+  return {
+    peer: context.peer,
+    connectionId: context.id,
+    lineNumber: context.lineNumber,
+    // A program started for a line dies with its connection.
+    signal: context.signal,
+  };
 }
 
-/** Route commands that `help` can list, when the route table knows them. */
-export function routeCommandNames(routes: Routes | undefined): string[] {
-  const names = (routes as { commands?: unknown } | undefined)?.commands;
-  return Array.isArray(names) ? names.filter((name) => typeof name === "string") : [];
+/** Route commands that `help` can list. */
+export function routeCommandNames(routes: Routes | undefined): readonly string[] {
+  return routes?.commands ?? [];
 }
 
 /** Stops the server after the current reply is queued (not from inside the handler's call). */

@@ -47,13 +47,12 @@
 import type { ConnectionContext, LineProtocol, Reply, ServerErrorKind } from "../server.ts";
 import {
   defaultServerName,
-  type RouteAction,
   routeCommandNames,
   routeContext,
-  type Routes,
   SHUTDOWN_NOT_ALLOWED,
   shutDownSoon,
 } from "./_routing.ts";
+import type { RouteAction, Routes } from "../routes.ts";
 
 /** Options of {@linkcode jsonProtocol}. */
 export interface JsonProtocolOptions {

@@ -39,13 +39,12 @@ import type { ConnectionContext, LineProtocol, Reply, ServerErrorKind } from "..
 import {
   clip,
   defaultServerName,
-  type RouteAction,
   routeCommandNames,
   routeContext,
-  type Routes,
   SHUTDOWN_NOT_ALLOWED,
   shutDownSoon,
 } from "./_routing.ts";
+import type { RouteAction, Routes } from "../routes.ts";
 
 /** Options of {@linkcode textProtocol}. */
 export interface TextProtocolOptions {

@@ -5,7 +5,7 @@ import {
   jsonProtocol,
   type JsonProtocolOptions,
 } from "../../../lib/protocols/json.ts";
-import type { RouteAction, Routes } from "../../../lib/protocols/_routing.ts";
+import { Routes } from "../../../lib/routes.ts";
 import { LineSession } from "../../_util/line_session.ts";
 import { within } from "../../_util/cli.ts";
 
@@ -23,14 +23,8 @@ async function ask(server: Server, lines: string[]): Promise<Record<string, unkn
   return replies.map((line) => JSON.parse(line));
 }
 
-function routesOf(
-  matchCommand: (command: string, args: unknown) => RouteAction | undefined,
-): Routes {
-  return {
-    size: 1,
-    match: () => undefined,
-    matchCommand: (command, args) => matchCommand(command, args),
-  };
+function routesOf(...rules: unknown[]): Routes {
+  return Routes.parse(JSON.stringify({ routes: rules }), "test routes");
 }
 
 Deno.test("jsonProtocol", async (t) => {
@@ -167,31 +161,23 @@ Deno.test("jsonProtocol", async (t) => {
   await t.step(
     "routes come first; program output becomes the message, failure status 4",
     async () => {
-      const routes = routesOf((command, args) => {
-        if (command === "ping") return { kind: "reply", lines: ["routed"] };
-        if (command === "list") return { kind: "reply", lines: ["a", "b"] };
-        if (command === "run") {
-          const text = (args as { text?: string }).text ?? "";
-          return {
-            kind: "run",
-            lines: (async function* () {
-              yield text;
-              if (text === "fail") throw new Error("program exited with 1");
-            })(),
-          };
-        }
-        if (command === "bye") return { kind: "close", lines: ["ciao"] };
-        return undefined;
-      });
+      const routes = routesOf(
+        { match: { command: "ping" }, reply: "routed" },
+        { match: { command: "list" }, reply: ["a", "b"] },
+        { match: { command: "upper" }, run: { argv: ["tr", "a-z", "A-Z"], stdin: "{args.text}" } },
+        { match: { command: "fail" }, run: { argv: ["false"] } },
+        { match: { command: "bye" }, reply: "ciao", close: true },
+      );
       await using server = await start({ routes });
       await using session = await LineSession.open(server.addr);
       await session.write(
         [
           '{"command":"ping","id":1}',
           '{"command":"list"}',
-          '{"command":"run","args":{"text":"ok"},"id":2}',
-          '{"command":"run","args":{"text":"fail"},"id":3}',
+          '{"command":"upper","args":{"text":"ok"},"id":2}',
+          '{"command":"fail","id":3}',
           '{"command":"hello"}',
+          '{"command":"help"}',
           '{"command":"bye"}',
           '{"command":"ping"}',
         ].join("\n") + "\n",
@@ -200,9 +186,10 @@ Deno.test("jsonProtocol", async (t) => {
       assert.deepEqual(replies, [
         { status: 0, message: "routed", id: 1 },
         { status: 0, message: ["a", "b"] },
-        { status: 0, message: "ok", id: 2 },
-        { status: 4, message: "program exited with 1", id: 3 },
+        { status: 0, message: "OK", id: 2 },
+        { status: 4, message: "program exited with status 1", id: 3 },
         { status: 0, message: "unit" },
+        { status: 0, message: [...JSON_COMMANDS, "list", "upper", "fail", "bye"] },
         { status: 0, message: "ciao" },
       ]);
     },

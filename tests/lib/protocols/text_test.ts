@@ -5,7 +5,7 @@ import {
   textProtocol,
   type TextProtocolOptions,
 } from "../../../lib/protocols/text.ts";
-import type { RouteAction, Routes } from "../../../lib/protocols/_routing.ts";
+import { Routes } from "../../../lib/routes.ts";
 import { exchange, LineSession } from "../../_util/line_session.ts";
 import { within } from "../../_util/cli.ts";
 
@@ -16,15 +16,9 @@ function start(
   return serve({ port: 0, ...serveOptions }, textProtocol({ name: "unit", ...options }));
 }
 
-/** A route table that answers from a function (the real one is tested in tests/lib/routes_test.ts). */
-function routesOf(match: (line: string) => RouteAction | undefined): Routes {
-  return { size: 1, match: (line) => match(line), matchCommand: () => undefined };
-}
-
-async function* linesThenFail(lines: string[], message: string): AsyncIterable<string> {
-  yield* lines;
-  await Promise.resolve();
-  throw new Error(message);
+/** A route table from its rules (the format is tested in tests/lib/routes_test.ts). */
+function routesOf(...rules: unknown[]): Routes {
+  return Routes.parse(JSON.stringify({ routes: rules }), "test routes");
 }
 
 Deno.test("textProtocol", async (t) => {
@@ -174,39 +168,38 @@ Deno.test("textProtocol", async (t) => {
   });
 
   await t.step("routes come before built-ins", async () => {
-    const routes = routesOf((line) => {
-      if (line === "PING") return { kind: "reply", lines: ["route pong", "second"] };
-      if (line === "LEAVE") return { kind: "close", lines: ["see you"] };
-      return undefined;
-    });
+    const routes = routesOf(
+      { match: { exact: "PING" }, reply: ["route pong", "from {peer}"] },
+      { match: { regex: "^add (?<a>\\d+) (?<b>\\d+)$" }, reply: "{a}+{b}" },
+      { match: { prefix: "LEAVE" }, reply: "see you{rest}", close: true },
+    );
     await using server = await start({ routes });
     await using session = await LineSession.open(server.addr);
-    await session.write("PING\nping\nLEAVE\nPING\n");
-    assert.deepEqual(await session.readAll(), ["route pong", "second", "pong", "see you"]);
+    await session.write("PING\nping\nadd 1 2\nLEAVE now\nPING\n");
+    const replies = await session.readAll();
+    assert.equal(replies.length, 5);
+    assert.equal(replies[0], "route pong");
+    assert.match(replies[1]!, /^from 127\.0\.0\.1:\d+$/);
+    assert.deepEqual(replies.slice(2), ["pong", "1+2", "see you now"]);
   });
 
   await t.step("a route program's lines are replies; its failure is one ERR line", async () => {
-    const routes = routesOf((line) =>
-      line.startsWith("run ")
-        ? { kind: "run", lines: linesThenFail([line.slice(4), "done"], "program exited with 3") }
-        : undefined
+    const routes = routesOf(
+      { match: { prefix: "up " }, run: { argv: ["tr", "a-z", "A-Z"], stdin: "{rest}" } },
+      { match: { exact: "fail" }, run: { argv: ["false"] } },
     );
     await using server = await start({ routes });
-    assert.deepEqual(await exchange(server.addr, ["run a", "PING", "run b"]), [
-      "a",
-      "done",
-      "ERR program exited with 3",
+    assert.deepEqual(await exchange(server.addr, ["up a; `b`", "fail", "PING", "up c"]), [
+      "A; `B`",
+      "ERR program exited with status 1",
       "PONG",
-      "b",
-      "done",
-      "ERR program exited with 3",
+      "C",
     ]);
+    assert.equal(server.stats.errors, 1);
   });
 
   await t.step("a shutdown route still needs allowShutdown", async () => {
-    const routes = routesOf((line) =>
-      line === "stop" ? { kind: "shutdown", lines: ["stopping"] } : undefined
-    );
+    const routes = routesOf({ match: { exact: "stop" }, reply: "stopping", shutdown: true });
     await using refusing = await start({ routes });
     assert.deepEqual(await exchange(refusing.addr, ["stop"]), [
       "ERR shutdown not allowed (start the server with --allow-shutdown)",
