@@ -57,10 +57,19 @@ export class LineSplitter extends TransformStream<Uint8Array, Uint8Array> {
    */
   constructor(options: LineSplitterOptions = {}) {
     let controller: TransformStreamDefaultController<Uint8Array> | undefined;
-    let chunkBuffer: ArrayBufferLike | undefined;
+    // Whether the next line may lie in the framer's reused carry buffer, so it must be copied. Only
+    // the first line completed by a push (or by end) can: it is the one that began in earlier chunks.
+    // Tracking this is much cheaper than reading `bytes.buffer` for every line.
+    let mayBeCarried = false;
     const framer = new LineFramer(options, {
-      // A view into the current input chunk can be handed out; the framer's carry buffer is reused.
-      onLine: (bytes) => controller?.enqueue(bytes.buffer === chunkBuffer ? bytes : bytes.slice()),
+      onLine: (bytes) => {
+        if (mayBeCarried) {
+          mayBeCarried = false;
+          controller?.enqueue(bytes.slice());
+        } else {
+          controller?.enqueue(bytes);
+        }
+      },
       ...(options.onLineTooLong ? { onTooLong: options.onLineTooLong } : {}),
     });
     super({
@@ -68,11 +77,11 @@ export class LineSplitter extends TransformStream<Uint8Array, Uint8Array> {
         controller = c;
       },
       transform(chunk) {
-        chunkBuffer = chunk.buffer;
+        mayBeCarried = framer.bufferedBytes > 0;
         framer.push(chunk);
-        chunkBuffer = undefined;
       },
       flush() {
+        mayBeCarried = true;
         framer.end();
       },
     });
