@@ -224,12 +224,15 @@ async function* readFile(path: string): AsyncGenerator<Uint8Array> {
   }
 }
 
-/** Chunks as they arrive: a pipe's line is forwarded as soon as it is written. */
+/**
+ * Chunks as they arrive: a pipe's line is forwarded as soon as it is written. Each chunk is a view of
+ * one reused buffer, valid until the next is requested (the session copies what it keeps).
+ */
 async function* readChunks(
   reader: { read(buffer: Uint8Array): Promise<number | null> },
 ): AsyncGenerator<Uint8Array> {
+  const buffer = new Uint8Array(READ_CHUNK_BYTES);
   for (;;) {
-    const buffer = new Uint8Array(READ_CHUNK_BYTES);
     const count = await reader.read(buffer);
     if (count === null) return;
     if (count > 0) yield buffer.subarray(0, count);

@@ -196,6 +196,7 @@ export class LineConnection implements AsyncDisposable, AsyncIterable<string> {
   #pendingRead: Promise<Uint8Array | null> | undefined;
   #ended = false;
   #unterminated = false;
+  #chunkCopy: Uint8Array | undefined;
   #lastUnterminated = false;
   #closed = false;
   #nextId = 1;
@@ -215,7 +216,9 @@ export class LineConnection implements AsyncDisposable, AsyncIterable<string> {
       maxLineBytes: options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES,
       stripCR: options.stripCR ?? true,
     }, {
-      onLine: (bytes) => this.#lines.push(bytes.slice()),
+      // A line inside the chunk copy is kept as a view of it: one allocation per chunk, not per line.
+      onLine: (bytes) =>
+        this.#lines.push(bytes.buffer === this.#chunkCopy?.buffer ? bytes : bytes.slice()),
       onTooLong: (error) => this.#tooLong ??= error,
     });
   }
@@ -330,7 +333,9 @@ export class LineConnection implements AsyncDisposable, AsyncIterable<string> {
         this.#unterminated = this.#framer.bufferedBytes > 0;
         this.#framer.end();
       } else {
-        this.#framer.push(chunk);
+        this.#chunkCopy = chunk.slice();
+        this.#framer.push(this.#chunkCopy);
+        this.#chunkCopy = undefined;
       }
     }
     const line = this.#lines[this.#head++]!;
