@@ -31,3 +31,4 @@ export * from "./unix_socket.ts";
 export * from "./client.ts";
 export * from "./proxy_protocol.ts";
 export * from "./program_runner.ts";
+export * from "./routes.ts";
