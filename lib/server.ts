@@ -310,8 +310,9 @@ class LineServer implements Server {
     this.#unix = unix;
     this.protocol = protocol;
     this.options = options;
-    this.addr = listener.addr;
-    this.url = formatAddress(listener.addr);
+    // A Unix listener was bound under a staging name and renamed: report the real path.
+    this.addr = unix ? { transport: "unix", path: unix.path } : listener.addr;
+    this.url = formatAddress(this.addr);
     this.finished = new Promise((resolve) => this.#resolveFinished = resolve);
   }
 
@@ -451,6 +452,9 @@ class Session implements ConnectionContext {
   #writeError: unknown;
   #draining = false;
   #abort: AbortController | undefined;
+  #resolveClosed!: () => void;
+  /** Settles when the connection is destroyed, so that no wait outlives it. */
+  readonly #whenClosed = new Promise<void>((resolve) => this.#resolveClosed = resolve);
 
   constructor(server: LineServer, conn: Deno.Conn, id: number) {
     this.server = server;
@@ -550,6 +554,7 @@ class Session implements ConnectionContext {
     if (this.#state === "closed") return;
     this.#state = "closed";
     this.#abort?.abort();
+    this.#resolveClosed();
     try {
       this.#conn.close();
     } catch {
@@ -589,7 +594,9 @@ class Session implements ConnectionContext {
     try {
       this.#state = "working";
       if (options.greeting !== undefined) this.#enqueue(options.greeting);
-      if (protocol.onConnect) await this.#emit(protocol.onConnect(this));
+      if (protocol.onConnect) {
+        await Promise.race([this.#emit(protocol.onConnect(this)), this.#whenClosed]);
+      }
       while (this.#open && !this.#draining) {
         this.#state = "reading";
         this.#startFlush();
@@ -689,8 +696,13 @@ class Session implements ConnectionContext {
   /** Waits for asynchronous replies, then handles the lines queued behind them, in order. */
   async #settle(): Promise<void> {
     while (this.#pending) {
-      await this.#pending;
+      // A reply that never settles must not keep a destroyed connection (and shutdown) waiting.
+      await Promise.race([this.#pending, this.#whenClosed]);
       this.#pending = undefined;
+      if (this.#closed) {
+        this.#queued.length = 0;
+        return;
+      }
       while (!this.#pending && this.#queued.length > 0) {
         const line = this.#queued.shift()!;
         if (!this.#open) {

@@ -1,0 +1,250 @@
+import assert from "node:assert/strict";
+import { serve } from "../../lib/server.ts";
+import { echoProtocol } from "../../lib/protocols/echo.ts";
+import { textProtocol } from "../../lib/protocols/text.ts";
+import { exchange, LineSession } from "../_util/line_session.ts";
+import { within } from "../_util/cli.ts";
+
+/** A promise with its resolver outside, to hold a handler until the test lets it go. */
+function gate(): { promise: Promise<void>; open: () => void } {
+  let open!: () => void;
+  const promise = new Promise<void>((resolve) => open = resolve);
+  return { promise, open };
+}
+
+Deno.test("serve", async (t) => {
+  await t.step(
+    "a handler may return nothing, a line, several, a promise or an async iterable",
+    async () => {
+      await using server = await serve({ port: 0 }, async function* (line) {
+        if (line === "none") return;
+        yield `one ${line}`;
+        await Promise.resolve();
+        if (line === "two") yield "second";
+      });
+      assert.deepEqual(await exchange(server.addr, ["a", "none", "two", "b"]), [
+        "one a",
+        "one two",
+        "second",
+        "one b",
+      ]);
+      await using plain = await serve({ port: 0 }, (line) => {
+        if (line === "none") return undefined;
+        if (line === "many") return ["x", "y"];
+        if (line === "later") return Promise.resolve("done later");
+        return line.toUpperCase();
+      });
+      assert.deepEqual(await exchange(plain.addr, ["a", "none", "many", "later", "b"]), [
+        "A",
+        "x",
+        "y",
+        "done later",
+        "B",
+      ]);
+    },
+  );
+
+  await t.step("replies keep the order of their lines, whatever each one waits for", async () => {
+    await using server = await serve({ port: 0 }, async (line) => {
+      // Later lines finish first unless the server keeps the order.
+      await new Promise((resolve) => setTimeout(resolve, Number(line) % 3));
+      return `r${line}`;
+    });
+    const lines = Array.from({ length: 60 }, (_, index) => `${index}`);
+    assert.deepEqual(await exchange(server.addr, lines), lines.map((line) => `r${line}`));
+  });
+
+  await t.step("a half-closed client gets every reply, then the close", async () => {
+    const release = gate();
+    await using server = await serve({ port: 0 }, async (line) => {
+      await release.promise;
+      return `ok ${line}`;
+    });
+    await using session = await LineSession.open(server.addr);
+    await session.write("1\n2\n3");
+    await session.closeWrite();
+    release.open();
+    assert.deepEqual(await session.readAll(), ["ok 1", "ok 2", "ok 3"]);
+  });
+
+  await t.step("a handler error is one ERR line and the connection carries on", async () => {
+    await using server = await serve({ port: 0 }, (line) => {
+      if (line === "boom") throw new Error("boom");
+      return line;
+    });
+    assert.deepEqual(await exchange(server.addr, ["a", "boom", "b"]), [
+      "a",
+      "ERR internal error",
+      "b",
+    ]);
+    assert.equal(server.stats.errors, 1);
+  });
+
+  await t.step("context: id, peer, line number, send and close", async () => {
+    await using server = await serve({ port: 0 }, (line, context) => {
+      if (line === "bye") {
+        context.close();
+        return "closing";
+      }
+      void context.send(`pushed ${context.id}`);
+      return `${context.peer.startsWith("127.0.0.1:")} ${context.lineNumber}`;
+    });
+    await using session = await LineSession.open(server.addr);
+    await session.write("a\nb\nbye\nignored\n");
+    assert.deepEqual(await session.readAll(), [
+      "pushed 1",
+      "true 1",
+      "pushed 1",
+      "true 2",
+      "closing",
+    ]);
+  });
+
+  await t.step("greeting comes first", async () => {
+    await using server = await serve({ port: 0, greeting: "hello there" }, textProtocol());
+    assert.deepEqual(await exchange(server.addr, ["PING"]), ["hello there", "PONG"]);
+  });
+
+  await t.step(
+    "an over-long line gets ERR line too long, and the connection carries on",
+    async () => {
+      await using server = await serve({ port: 0, maxLineBytes: 16 }, textProtocol());
+      await using session = await LineSession.open(server.addr);
+      await session.write(`PING\n${"x".repeat(100_000)}\n`);
+      await session.write("ECHO still here\n");
+      await session.closeWrite();
+      assert.deepEqual(await session.readAll(), [
+        "PONG",
+        "ERR line too long (limit 16 bytes)",
+        "still here",
+      ]);
+    },
+  );
+
+  await t.step("closeAfterLines answers N lines, then closes", async () => {
+    await using server = await serve({ port: 0, closeAfterLines: 2 }, textProtocol());
+    await using session = await LineSession.open(server.addr);
+    await session.write("PING\nping\nPING\n");
+    assert.deepEqual(await session.readAll(), ["PONG", "pong"]);
+  });
+
+  await t.step("idle timeout: a farewell line, then the close", async () => {
+    await using server = await serve({ port: 0, idleTimeoutMs: 100 }, textProtocol());
+    await using silent = await LineSession.open(server.addr);
+    await using stuck = await LineSession.open(server.addr);
+    await stuck.write("PING\nPIN"); // a line that never gets its \n
+    assert.deepEqual(await silent.readAll(), ["ERR idle timeout"]);
+    assert.deepEqual(await stuck.readAll(), ["PONG", "ERR idle timeout"]);
+  });
+
+  await t.step("maxClients 1: the next client waits, beyond the queue: ERR busy", async () => {
+    await using server = await serve({ port: 0, maxClients: 1, queue: 1 }, textProtocol());
+    await using first = await LineSession.open(server.addr);
+    await first.write("PING\n");
+    assert.equal(await first.readLine(), "PONG");
+    await using second = await LineSession.open(server.addr);
+    await second.write("ECHO second\n");
+    await using third = await LineSession.open(server.addr);
+    assert.deepEqual(await third.readAll(), ["ERR busy"]);
+    // The first client still has the slot; when it leaves, the waiting one is served.
+    await first.write("QUIT\n");
+    assert.deepEqual(await first.readAll(), ["BYE"]);
+    assert.equal(await second.readLine(), "second");
+  });
+
+  await t.step("maxConnections: beyond it, ERR too many connections", async () => {
+    await using server = await serve({ port: 0, maxConnections: 1 }, textProtocol());
+    await using first = await LineSession.open(server.addr);
+    await first.write("PING\n");
+    assert.equal(await first.readLine(), "PONG");
+    await using second = await LineSession.open(server.addr);
+    assert.deepEqual(await second.readAll(), ["ERR too many connections"]);
+  });
+
+  await t.step("a client that does not read stops being read; others are served", async () => {
+    await using server = await serve({ port: 0, writeBufferBytes: 64 * 1024 }, echoProtocol());
+    await using hog = await LineSession.open(server.addr);
+    const chunk = new Uint8Array(1024 * 1024).fill(0x61);
+    chunk[chunk.length - 1] = 0x0a;
+    let written = 0;
+    // Write until the server stops reading us (a write that does not finish within 2 s).
+    for (let attempt = 0; attempt < 256; attempt++) {
+      const done = await within(hog.write(chunk).then(() => true), 2000, "write").catch(() =>
+        false
+      );
+      if (!done) break;
+      written += chunk.length;
+    }
+    assert.ok(written < 256 * chunk.length, `the server read all ${written} bytes`);
+    assert.deepEqual(await exchange(server.addr, ["still served"]), ["still served"]);
+    hog.close();
+  });
+
+  await t.step("writeTimeoutMs drops a client whose replies do not drain", async () => {
+    await using server = await serve(
+      { port: 0, writeBufferBytes: 64 * 1024, writeTimeoutMs: 200 },
+      echoProtocol(),
+    );
+    const conn = await Deno.connect({ port: (server.addr as Deno.NetAddr).port });
+    const chunk = new Uint8Array(1024 * 1024).fill(0x0a);
+    let failed: unknown;
+    for (let attempt = 0; attempt < 256 && failed === undefined; attempt++) {
+      await within(conn.write(chunk), 10_000, "write").catch((error) => failed = error);
+    }
+    assert.ok(failed !== undefined, "the server never dropped the client");
+    conn.close();
+  });
+
+  await t.step("shutdown answers lines already received, then closes everything", async () => {
+    const release = gate();
+    const bothSeen = gate();
+    let calls = 0;
+    const server = await serve({ port: 0 }, async (line) => {
+      if (++calls === 2) bothSeen.open();
+      await release.promise;
+      return `late ${line}`;
+    });
+    await using busy = await LineSession.open(server.addr);
+    await using idle = await LineSession.open(server.addr);
+    await idle.write("first\n");
+    await busy.write("a\nb\n");
+    // "a" and "first" are being handled; "b" waits behind "a".
+    await within(bothSeen.promise, 10_000, "both lines handled");
+    const stopping = server.shutdown();
+    release.open();
+    await within(stopping, 10_000, "shutdown");
+    assert.deepEqual(await busy.readAll(), ["late a", "late b"]);
+    assert.deepEqual(await idle.readAll(), ["late first"]);
+    await assert.rejects(Deno.connect({ port: (server.addr as Deno.NetAddr).port }));
+    assert.equal(server.stats.connections, 2);
+    assert.equal(server.stats.linesIn, 3);
+    assert.equal(server.stats.linesOut, 3);
+    assert.equal(server.stats.open, 0);
+  });
+
+  await t.step("shutdown is bounded by graceMs", async () => {
+    const seen = gate();
+    const server = await serve({ port: 0, graceMs: 100 }, () => {
+      seen.open();
+      return new Promise<string>(() => {});
+    });
+    await using session = await LineSession.open(server.addr);
+    await session.write("never answered\n");
+    await within(seen.promise, 10_000, "line handled");
+    await within(server.shutdown(), 10_000, "shutdown");
+    assert.deepEqual(await session.readAll(), []);
+  });
+
+  await t.step("an abort signal shuts the server down", async () => {
+    const controller = new AbortController();
+    const server = await serve({ port: 0, signal: controller.signal }, textProtocol());
+    controller.abort();
+    await within(server.finished, 10_000, "finished");
+  });
+
+  await t.step("IPv6 loopback works", async () => {
+    await using server = await serve({ hostname: "::1", port: 0 }, textProtocol());
+    assert.match(server.url, /^tcp:\/\/\[::1\]:\d+$/);
+    assert.deepEqual(await exchange(server.addr, ["PING"]), ["PONG"]);
+  });
+});
