@@ -139,3 +139,32 @@ for (const { lineBytes, lines, chunks } of [workload(64), workload(4096)]) {
     },
   });
 }
+
+// One 16 MiB line in 64 KiB chunks: the naive recipe re-scans its growing buffer on every chunk
+// (quadratic); the splitter scans each byte once. The limit is lifted so that the line is kept.
+{
+  const { chunks } = workload(INPUT_BYTES - 1);
+  const group = "one 16 MiB line (no limit)";
+  const common = { group, n: 5, warmup: 1 };
+
+  Deno.bench({
+    ...common,
+    name: `naive TextDecoderStream + string split, ${group}`,
+    baseline: true,
+    async fn() {
+      const text = ReadableStream.from(chunks)
+        .pipeThrough(new TextDecoderStream())
+        .pipeThrough(new NaiveLineSplitStream());
+      expectCount(await countStream(text), 1);
+    },
+  });
+
+  Deno.bench({
+    ...common,
+    name: `LineSplitter (bytes), ${group}`,
+    async fn() {
+      const splitter = new LineSplitter({ maxLineBytes: Infinity });
+      expectCount(await countStream(ReadableStream.from(chunks).pipeThrough(splitter)), 1);
+    },
+  });
+}
