@@ -256,6 +256,59 @@ Deno.test("Routes running programs", async (t) => {
   });
 });
 
+Deno.test("Routes recipes of docs/routes.md", async (t) => {
+  /** Answers lines like a text protocol would: reply lines, program output, or nothing after close. */
+  async function session(routes: Routes, lines: string[]): Promise<string[]> {
+    const replies: string[] = [];
+    for (const [index, line] of lines.entries()) {
+      const action = routes.match(line, { ...context, lineNumber: index + 1 });
+      assert.ok(action, `no route for ${line}`);
+      if (action.kind === "run") replies.push(...await Array.fromAsync(action.lines));
+      else replies.push(...action.lines);
+      if (action.kind === "close") break;
+    }
+    return replies;
+  }
+
+  await t.step(
+    "every reply carries a fixed prefix; QUIT is acknowledged, then closes",
+    async () => {
+      const routes = await Routes.load(fixture("recipe_prefixed.json"));
+      assert.deepEqual(
+        await session(routes, ["PING", "echo hi there", "who", "dance", "quit", "ping"]),
+        [
+          "[srv] pong",
+          "[srv] hi there",
+          "[srv] you are 127.0.0.1:40000, connection 7",
+          "[srv] unknown command: dance",
+          "[srv] bye",
+        ],
+      );
+    },
+  );
+
+  await t.step("numeric status codes, with answers computed by programs", async () => {
+    const routes = await Routes.load(fixture("recipe_status_codes.json"));
+    assert.deepEqual(
+      await session(routes, [
+        "HELO",
+        "ADD 2 40",
+        "ADD 1 x",
+        "WORDS one; two $(three) `four`",
+        "QUIT",
+      ]),
+      [
+        "250 hello 127.0.0.1:40000",
+        "250 42",
+        "500 unknown command ADD",
+        "250 4",
+        "221 closing",
+        "221 bye",
+      ],
+    );
+  });
+});
+
 Deno.test("Routes validation", async (t) => {
   await t.step("errors in files name the file, line, column and path", async () => {
     const cases: [string, number, number, string, string][] = [
