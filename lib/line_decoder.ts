@@ -29,6 +29,7 @@
 import { InvalidEncodingError } from "./errors.ts";
 
 const strictDecoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+const lenientDecoder = new TextDecoder("utf-8", { ignoreBOM: true });
 
 /**
  * Decodes one line as strict UTF-8.
@@ -38,6 +39,10 @@ const strictDecoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true })
  * @throws {InvalidEncodingError} When the bytes are not valid UTF-8.
  */
 export function decodeLine(bytes: Uint8Array, lineNumber = 0): string {
+  // The fatal decoder is about three times slower per call; only a U+FFFD in the lenient result can
+  // mean invalid input (or a genuine U+FFFD), so only then does the strict decoder decide.
+  const text = lenientDecoder.decode(bytes);
+  if (!text.includes("\uFFFD")) return text;
   try {
     return strictDecoder.decode(bytes);
   } catch {
