@@ -614,3 +614,87 @@ Deno.test("send: JSON mode arguments reach the server as typed values", async ()
   assert.deepEqual(requests, [{ command: "calc", args }]);
   assert.equal(result.stdout, JSON.stringify(args, null, 2) + "\n");
 });
+
+// ---------------------------------------------------------------------------------------------
+// Bounded memory: a large stream through `send` to the real echo server, with the send process's
+// peak resident memory (VmHWM, a high-water mark) sampled from /proc while it runs.
+
+const BLOCK_BYTES = 1024 * 1024;
+const LINE_BYTES = 1024;
+const PEAK_LIMIT_KIB = 200 * 1024;
+
+/** A 1 MiB block of 1 KiB lines whose first line starts with the block's number. */
+function stampBlock(block: Uint8Array, index: number): Uint8Array {
+  block.set(encoder.encode(String(index).padStart(10, "0")));
+  return block;
+}
+
+function newBlock(): Uint8Array {
+  const block = new Uint8Array(BLOCK_BYTES).fill(0x78); // "x"
+  for (let end = LINE_BYTES - 1; end < BLOCK_BYTES; end += LINE_BYTES) block[end] = 0x0a;
+  return block;
+}
+
+/** Streams `mebibytes` MiB through `send` and the echo server; returns the peak RSS in KiB. */
+async function streamThroughEcho(mebibytes: number): Promise<number> {
+  await using echo = await startServer(["--port", "0", "--protocol", "echo"]);
+  const total = mebibytes * BLOCK_BYTES;
+  const expected = newBlock();
+  let expectedIndex = -1;
+  let received = 0;
+  let mismatchAt = -1;
+  let peakKiB = 0;
+  let nextSample = 0;
+  let pid = 0;
+  const sample = () => {
+    try {
+      const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+      const match = /VmHWM:\s+(\d+) kB/.exec(status);
+      if (match) peakKiB = Math.max(peakKiB, Number(match[1]));
+    } catch {
+      // The process has just exited.
+    }
+  };
+  const check = (chunk: Uint8Array) => {
+    for (let offset = 0; offset < chunk.length && mismatchAt === -1;) {
+      const index = Math.floor(received / BLOCK_BYTES);
+      if (index !== expectedIndex) stampBlock(expected, expectedIndex = index);
+      const at = received % BLOCK_BYTES;
+      const length = Math.min(chunk.length - offset, BLOCK_BYTES - at);
+      const actual = chunk.subarray(offset, offset + length);
+      if (Buffer.compare(actual, expected.subarray(at, at + length)) !== 0) mismatchAt = received;
+      offset += length;
+      received += length;
+    }
+    if (received >= nextSample) {
+      sample();
+      nextSample += 16 * BLOCK_BYTES;
+    }
+  };
+  await using send = spawnSend(["--port", `${echo.port}`, "--wait", "0"], {
+    onStdout: check,
+    keepStdout: false,
+  });
+  pid = send.pid;
+  const input = newBlock();
+  for (let index = 0; index < mebibytes; index++) await send.write(stampBlock(input, index));
+  await send.closeStdin();
+  const status = await send.finish();
+  assert.equal(status.code, 0, send.stderr());
+  assert.equal(mismatchAt, -1, `output differs from the input at byte ${mismatchAt}`);
+  assert.equal(received, total);
+  assert.ok(peakKiB > 0, "no memory sample was taken");
+  return peakKiB;
+}
+
+/** 1 GiB takes about 2 s here; `LINESOCK_SEND_STREAM_MIB` changes the size (e.g. smaller on a slow machine). */
+const STREAM_MIB = Number(Deno.env.get("LINESOCK_SEND_STREAM_MIB") ?? "1024");
+
+Deno.test(`send: ${STREAM_MIB} MiB through send to an echo server with bounded memory`, async () => {
+  const peakKiB = await streamThroughEcho(STREAM_MIB);
+  assert.ok(
+    peakKiB < PEAK_LIMIT_KIB,
+    `peak RSS of send was ${Math.round(peakKiB / 1024)} MiB (limit ${PEAK_LIMIT_KIB / 1024} MiB)`,
+  );
+  console.log(`send: peak RSS ${Math.round(peakKiB / 1024)} MiB for ${STREAM_MIB} MiB`);
+});
