@@ -65,7 +65,10 @@ export function serveCommand(): Command {
     .option("--host <host>", "TCP host to bind (IPv6 literals such as ::1 work)", DEFAULT_HOST)
     .option("--port <port>", "TCP port; 0 picks a free one", parsePort, DEFAULT_PORT)
     .option("--unix <path>", "listen on this Unix socket instead of TCP")
-    .option("--socket-mode <mode>", "Unix socket permission bits, octal", parseMode, 0o600)
+    .addOption(
+      new Option("--socket-mode <mode>", "Unix socket permission bits, octal")
+        .argParser(parseMode).default(0o600, "600"),
+    )
     .option("--socket-group <group>", "Unix socket group, a name or a number")
     .addOption(
       new Option("--protocol <name>", "what the server speaks")
@@ -96,24 +99,20 @@ export function serveCommand(): Command {
       "close a connection silent this long; 0 = off (default: 5m, echo: off)",
       parseDuration,
     )
-    .option(
-      "--max-line <size>",
-      "longest line accepted (not for echo)",
-      parseByteSize,
-      DEFAULT_MAX_LINE_BYTES,
+    .addOption(
+      new Option("--max-line <size>", "longest line accepted (not for echo)")
+        .argParser(parseByteSize).default(DEFAULT_MAX_LINE_BYTES, "1MiB"),
     )
     .option("--close-after <lines>", "close each connection after this many lines", parsePositive)
-    .option(
-      "--grace <duration>",
-      "how long shutdown waits for replies in flight",
-      parseDuration,
-      DEFAULT_GRACE_MS,
+    .addOption(
+      new Option("--grace <duration>", "how long shutdown waits for replies in flight")
+        .argParser(parseDuration).default(DEFAULT_GRACE_MS, "5s"),
     )
-    .option(
-      "--write-timeout <duration>",
-      "drop a client that does not read its replies for this long; 0 = off",
-      parseDuration,
-      0,
+    .addOption(
+      new Option(
+        "--write-timeout <duration>",
+        "drop a client that does not read its replies for this long",
+      ).argParser(parseDuration).default(0, "0, off"),
     )
     .option("--invalid-reply <text>", "the reply to a line that is not UTF-8 (text protocol)")
     .option("--max-exec <n>", "route programs running at once (default: 16)", parsePositive)
