@@ -290,10 +290,20 @@ Deno.test("linesock serve", async (t) => {
       await assert.rejects(Deno.lstat(path), Deno.errors.NotFound);
     });
 
-    await t.step("Unix socket: --socket-mode", async () => {
+    await t.step("Unix socket: --socket-mode and --socket-group", async () => {
       const path = `${dir}/mode.sock`;
-      await using server = await startServer(["--unix", path, "--socket-mode", "660"]);
-      assert.equal((await Deno.lstat(path)).mode! & 0o777, 0o660);
+      const gid = Deno.gid()!;
+      await using server = await startServer([
+        "--unix",
+        path,
+        "--socket-mode",
+        "660",
+        "--socket-group",
+        String(gid),
+      ]);
+      const info = await Deno.lstat(path);
+      assert.equal(info.mode! & 0o777, 0o660);
+      assert.equal(info.gid, gid);
       assert.deepEqual(await talk(server, ["PING"]), ["PONG"]);
     });
 
