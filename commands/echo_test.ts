@@ -1,19 +1,366 @@
 /**
- * `linesock echo-test` (not available yet).
+ * `linesock echo-test`: the conformance suite ({@linkcode runEchoConformance}) or, with `--load` or
+ * any load option, the load generator ({@linkcode runEchoLoad}) against an echo server; with no target,
+ * against linesock's own echo server started in-process. This file only parses options and prints.
  *
  * @module
  */
-import { Command } from "commander";
-import { ExitError } from "./_cli.ts";
+import { Command, InvalidArgumentError, Option } from "commander";
+import { DEFAULT_HOST, DEFAULT_PORT, formatAddress } from "../lib/address.ts";
+import {
+  ECHO_CASE_NAMES,
+  type EchoCaseResult,
+  type EchoConformanceReport,
+  MIN_BUFFER_SIZE,
+  runEchoConformance,
+} from "../lib/echo_conformance.ts";
+import {
+  describeEchoTarget,
+  type EchoTarget,
+  type EmbeddedEcho,
+  startEmbeddedEcho,
+} from "../lib/echo_target.ts";
+import {
+  type EchoLoadProgress,
+  type EchoLoadReport,
+  type LineSizeRange,
+  runEchoLoad,
+} from "../lib/load_generator.ts";
+import {
+  ExitCode,
+  ExitError,
+  parseByteSize,
+  parseDuration,
+  parsePort,
+  parsePositive,
+  UsageError,
+} from "./_cli.ts";
+
+/** Parsed options of `echo-test`. */
+interface EchoTestOptions {
+  host?: string;
+  port?: number;
+  unix?: string;
+  case: string[];
+  skip: string[];
+  bufferSize: number;
+  clients: number;
+  strictBytes?: boolean;
+  timeout: number;
+  load?: boolean;
+  connections?: number;
+  lines?: number;
+  duration?: number;
+  size?: LineSizeRange;
+  pipeline?: number;
+  rate?: number;
+  json?: boolean;
+}
+
+const LOAD_OPTIONS = ["connections", "lines", "duration", "size", "pipeline", "rate"] as const;
 
 /** Builds the `echo-test` subcommand. */
 export function echoTestCommand(): Command {
   return new Command("echo-test")
-    .description("echo-test (not available yet)")
-    .allowUnknownOption()
-    .allowExcessArguments()
-    .action(() => {
-      console.error("linesock: 'echo-test' is not available yet");
-      throw new ExitError(1);
+    .description(
+      "Test a line-echo server: a conformance suite of named cases (default), or a verified load " +
+        "(--load). Without --host/--port/--unix, linesock's own echo server is started in-process.",
+    )
+    .option("--host <host>", `server host (default: ${DEFAULT_HOST})`)
+    .option(
+      "-p, --port <port>",
+      `server port (default: ${DEFAULT_PORT} when --host is given)`,
+      parsePort,
+    )
+    .option("-u, --unix <path>", "test the echo server on this Unix socket")
+    .option(
+      "--case <names>",
+      "run only these cases (comma-separated, repeatable)",
+      collectNames,
+      [],
+    )
+    .option(
+      "--skip <names>",
+      "leave these cases out (comma-separated, repeatable)",
+      collectNames,
+      [],
+    )
+    .addOption(
+      new Option("--buffer-size <size>", "the buffer size the cases are built around")
+        .argParser(parseBufferSize).default(4096, "4096"),
+    )
+    .option("--clients <n>", "clients of the concurrent-clients case", parsePositive, 8)
+    .option("--strict-bytes", "a failing invalid-utf8 case fails the run (otherwise: WARN)")
+    .addOption(
+      new Option(
+        "--timeout <duration>",
+        "time budget of each case; in load mode, longest wait for an echo before lines count as lost",
+      ).argParser(parsePositiveDuration).default(5000, "5s"),
+    )
+    .option("--load", "load mode: measure throughput and latency, verifying every byte")
+    .option("-c, --connections <n>", "load: connections (default: 4)", parsePositive)
+    .option("-n, --lines <n>", "load: lines in total (default: 100000)", parsePositive)
+    .option("-d, --duration <duration>", "load: send for this long instead", parsePositiveDuration)
+    .option(
+      "-s, --size <size>",
+      "load: bytes per line with its \\n, or a range such as 16..1024 (default: 64)",
+      parseSizeRange,
+    )
+    .option(
+      "-k, --pipeline <n>",
+      "load: lines in flight per connection; 1 is request/response (default: 1)",
+      parsePositive,
+    )
+    .option(
+      "-r, --rate <lines/s>",
+      "load: pace sending to this many lines per second in total",
+      parseRate,
+    )
+    .option("--json", "print one JSON object (for machines)")
+    .addHelpText(
+      "after",
+      `
+Cases: ${ECHO_CASE_NAMES.join(", ")}.
+invalid-utf8 is the optional "bytes" class: a failure is WARN (exit 0) unless --strict-bytes.
+
+Exit statuses: 0 every selected case passed (load: every line came back exactly), 1 a case failed
+(load: lines lost or corrupted), 2 usage, 3 cannot connect.
+
+Examples:
+  linesock echo-test                              conformance of linesock's own echo server
+  linesock echo-test --port 7000 --case crlf-preserved,one-byte-at-a-time
+  linesock echo-test --unix /run/echo.sock --json
+  linesock echo-test --port 7000 --load -c 8 -k 64 -d 10s -s 16..1024
+  linesock echo-test --port 7000 --rate 10000 -d 30s   latency under a fixed load`,
+    )
+    .action(async (options: EchoTestOptions) => {
+      const code = await runEchoTest(options);
+      if (code !== ExitCode.ok) throw new ExitError(code);
     });
+}
+
+function collectNames(value: string, previous: string[]): string[] {
+  const names = value.split(",").map((name) => name.trim()).filter((name) => name !== "");
+  const known = new Set<string>(ECHO_CASE_NAMES);
+  for (const name of names) {
+    if (!known.has(name)) {
+      throw new InvalidArgumentError(
+        `unknown case "${name}"; the cases are: ${ECHO_CASE_NAMES.join(", ")}`,
+      );
+    }
+  }
+  return [...previous, ...names];
+}
+
+function parseBufferSize(text: string): number {
+  const size = parseByteSize(text);
+  if (size < MIN_BUFFER_SIZE) {
+    throw new InvalidArgumentError(`expected at least ${MIN_BUFFER_SIZE} bytes`);
+  }
+  return size;
+}
+
+function parsePositiveDuration(text: string): number {
+  const ms = parseDuration(text);
+  if (ms <= 0) throw new InvalidArgumentError("expected a duration above 0, such as 500ms or 5s");
+  return ms;
+}
+
+function parseSizeRange(text: string): LineSizeRange {
+  const [low, high, ...rest] = text.split("..");
+  if (rest.length > 0 || low === undefined) {
+    throw new InvalidArgumentError("expected a size or a range such as 16..1024");
+  }
+  const min = parseByteSize(low);
+  const max = high === undefined ? min : parseByteSize(high);
+  if (min < 1) throw new InvalidArgumentError("a line has at least 1 byte (its \\n)");
+  if (max < min) throw new InvalidArgumentError("the range's end is below its start");
+  return { min, max };
+}
+
+function parseRate(text: string): number {
+  const rate = Number(text);
+  if (!/^\d+(\.\d+)?$/.test(text.trim()) || !(rate > 0)) {
+    throw new InvalidArgumentError("expected lines per second above 0");
+  }
+  return rate;
+}
+
+async function runEchoTest(options: EchoTestOptions): Promise<number> {
+  const loadMode = options.load === true ||
+    LOAD_OPTIONS.some((name) => options[name] !== undefined);
+  if (loadMode && (options.case.length > 0 || options.skip.length > 0)) {
+    throw new UsageError("--case and --skip select conformance cases; they do not apply to --load");
+  }
+  if (options.lines !== undefined && options.duration !== undefined) {
+    throw new UsageError("give --lines or --duration, not both");
+  }
+  if (options.unix !== undefined && (options.host !== undefined || options.port !== undefined)) {
+    throw new UsageError("give --unix or --host/--port, not both");
+  }
+  let embedded: EmbeddedEcho | undefined;
+  let target: EchoTarget;
+  if (options.unix !== undefined) {
+    target = { path: options.unix };
+  } else if (options.host !== undefined || options.port !== undefined) {
+    target = { hostname: options.host ?? DEFAULT_HOST, port: options.port ?? DEFAULT_PORT };
+  } else {
+    embedded = await startEmbeddedEcho();
+    target = embedded.target;
+  }
+  try {
+    return loadMode
+      ? await runLoad(options, target, embedded !== undefined)
+      : await runConformance(options, target, embedded !== undefined);
+  } finally {
+    await embedded?.[Symbol.asyncDispose]();
+  }
+}
+
+function targetUrl(target: EchoTarget): string {
+  return target.path !== undefined ? `unix://${target.path}` : formatAddress({
+    transport: "tcp",
+    hostname: target.hostname ?? DEFAULT_HOST,
+    port: target.port,
+  });
+}
+
+async function runConformance(
+  options: EchoTestOptions,
+  target: EchoTarget,
+  embedded: boolean,
+): Promise<number> {
+  const nameWidth = Math.max(...ECHO_CASE_NAMES.map((name) => name.length));
+  const color = !options.json && Deno.stdout.isTerminal() && !Deno.env.get("NO_COLOR");
+  if (!options.json) {
+    console.log(
+      `echo-test ${targetUrl(target)}${embedded ? " (linesock's own echo server)" : ""}, ` +
+        `buffer size ${options.bufferSize}, timeout ${options.timeout} ms per case`,
+    );
+    console.log(
+      `${"RESULT".padEnd(6)}  ${"CASE".padEnd(nameWidth)}  ${"TIME".padStart(8)}  REASON`,
+    );
+  }
+  const report: EchoConformanceReport = await runEchoConformance({
+    target,
+    bufferSize: options.bufferSize,
+    timeoutMs: options.timeout,
+    clients: options.clients,
+    cases: options.case,
+    skip: options.skip,
+    strictBytes: options.strictBytes ?? false,
+    ...(options.json
+      ? {}
+      : { onResult: (result: EchoCaseResult) => console.log(formatRow(result, nameWidth, color)) }),
+  });
+  const counts = { pass: 0, fail: 0, warn: 0 };
+  for (const result of report.results) counts[result.status]++;
+  if (options.json) {
+    console.log(JSON.stringify({
+      mode: "conformance",
+      target: targetUrl(target),
+      embedded,
+      bufferSize: options.bufferSize,
+      timeoutMs: options.timeout,
+      strictBytes: options.strictBytes ?? false,
+      passed: report.passed,
+      counts,
+      results: report.results,
+    }));
+  } else {
+    console.log(
+      `${report.passed ? "PASSED" : "FAILED"}: ${counts.pass} passed, ${counts.fail} failed, ` +
+        `${counts.warn} warned (of ${report.results.length} cases, against ${
+          describeEchoTarget(target)
+        })`,
+    );
+  }
+  return report.passed ? ExitCode.ok : 1;
+}
+
+function formatRow(result: EchoCaseResult, nameWidth: number, color: boolean): string {
+  const label = result.status.toUpperCase();
+  const painted = !color
+    ? label.padEnd(6)
+    : `\x1b[${result.status === "pass" ? 32 : result.status === "fail" ? 31 : 33}m${
+      label.padEnd(6)
+    }\x1b[0m`;
+  return `${painted}  ${result.name.padEnd(nameWidth)}  ${
+    `${result.durationMs} ms`.padStart(8)
+  }  ${result.reason}`.trimEnd();
+}
+
+async function runLoad(
+  options: EchoTestOptions,
+  target: EchoTarget,
+  embedded: boolean,
+): Promise<number> {
+  const size = options.size ?? { min: 64, max: 64 };
+  const progressLine = Deno.stderr.isTerminal();
+  const encoder = new TextEncoder();
+  const stopping = new AbortController();
+  const onInterrupt = () => stopping.abort();
+  Deno.addSignalListener("SIGINT", onInterrupt);
+  let report: EchoLoadReport;
+  try {
+    report = await runEchoLoad({
+      target,
+      connections: options.connections ?? 4,
+      ...(options.duration !== undefined
+        ? { durationMs: options.duration }
+        : { lines: options.lines ?? 100_000 }),
+      size,
+      pipeline: options.pipeline ?? 1,
+      rate: options.rate ?? 0,
+      timeoutMs: options.timeout,
+      signal: stopping.signal,
+      ...(progressLine
+        ? {
+          onProgress: (progress: EchoLoadProgress) =>
+            Deno.stderr.writeSync(encoder.encode(`\r${formatProgress(progress)}\x1b[K`)),
+        }
+        : {}),
+    });
+  } finally {
+    Deno.removeSignalListener("SIGINT", onInterrupt);
+    if (progressLine) Deno.stderr.writeSync(encoder.encode("\r\x1b[K"));
+  }
+  if (options.json) {
+    console.log(JSON.stringify({ mode: "load", target: targetUrl(target), embedded, ...report }));
+  } else {
+    console.log(formatLoadReport(report, targetUrl(target), embedded));
+  }
+  return report.passed ? ExitCode.ok : 1;
+}
+
+function formatProgress(progress: EchoLoadProgress): string {
+  const width = 24;
+  const filled = Math.round(progress.fraction * width);
+  const bar = "#".repeat(filled) + "-".repeat(width - filled);
+  return `[${bar}] ${Math.floor(progress.fraction * 100)}%  ${
+    Math.round(progress.currentLinesPerSecond).toLocaleString("en-US")
+  } lines/s  ${progress.linesReceived.toLocaleString("en-US")} echoed  ${progress.errors} errors`;
+}
+
+function formatLoadReport(report: EchoLoadReport, url: string, embedded: boolean): string {
+  const sizes = report.size.min === report.size.max
+    ? `${report.size.min}-byte lines`
+    : `${report.size.min}..${report.size.max}-byte lines`;
+  const latency = report.latencyMs;
+  const lines = [
+    `echo load ${url}${embedded ? " (linesock's own echo server)" : ""}: ${report.connections} ` +
+    `connections, pipeline ${report.pipeline}, ${sizes}, ${
+      report.rate > 0 ? `paced at ${report.rate} lines/s` : "unpaced"
+    }`,
+    `lines     ${report.linesSent} sent, ${report.linesReceived} echoed, ${report.linesMismatched} ` +
+    `mismatched, ${report.linesLost} lost, in ${(report.elapsedMs / 1000).toFixed(3)} s`,
+    `rate      ${report.linesPerSecond.toLocaleString("en-US")} lines/s, ${
+      report.sentMBps.toFixed(2)
+    } MB/s sent, ${report.receivedMBps.toFixed(2)} MB/s received`,
+    `latency   p50 ${latency.p50} ms, p90 ${latency.p90} ms, p99 ${latency.p99} ms, p99.9 ${latency.p999} ms, max ${latency.max} ms`,
+    `errors    ${report.errorCount}`,
+    ...report.errors.map((error) => `  ${error}`),
+    report.passed ? "PASSED" : "FAILED",
+  ];
+  return lines.join("\n");
 }
