@@ -56,6 +56,8 @@ interface ServeFlags {
   maxExec?: number;
   maxConnections?: number;
   writeTimeout: number;
+  tlsCert?: string;
+  tlsKey?: string;
 }
 
 /** Builds the `serve` subcommand. */
@@ -65,6 +67,8 @@ export function serveCommand(): Command {
     .option("--host <host>", "TCP host to bind (IPv6 literals such as ::1 work)", DEFAULT_HOST)
     .option("--port <port>", "TCP port; 0 picks a free one", parsePort, DEFAULT_PORT)
     .option("--unix <path>", "listen on this Unix socket instead of TCP")
+    .option("--tls-cert <file>", "serve TLS with this PEM certificate (chain); needs --tls-key")
+    .option("--tls-key <file>", "the PEM private key of --tls-cert")
     .addOption(
       new Option("--socket-mode <mode>", "Unix socket permission bits, octal")
         .argParser(parseMode).default(0o600, "600"),
@@ -139,6 +143,7 @@ Examples:
   linesock serve --unix /tmp/app.sock --protocol json --allow-shutdown
   linesock serve --max-clients 1 --queue 4     one client at a time, four may wait
   linesock serve --routes routes.json --greeting "welcome"
+  linesock serve --tls-cert server.pem --tls-key server-key.pem
 
 The first stdout line is "listening on tcp://HOST:PORT" or "listening on unix:///PATH"; logs go to
 stderr. SIGINT, SIGTERM or Ctrl-D (when stdin is a terminal) stop the server gracefully and print a
@@ -167,6 +172,12 @@ async function runServe(flags: ServeFlags, given: (option: string) => boolean): 
   }
   if (given("maxExec") && flags.routes === undefined) {
     throw new UsageError("--max-exec needs --routes");
+  }
+  if ((flags.tlsCert === undefined) !== (flags.tlsKey === undefined)) {
+    throw new UsageError("--tls-cert and --tls-key go together");
+  }
+  if (flags.tlsCert !== undefined && flags.unix !== undefined) {
+    throw new UsageError("TLS is for TCP; Unix sockets are protected by their file mode");
   }
   if (given("queue") && flags.maxClients === undefined) {
     throw new UsageError("--queue needs --max-clients");
@@ -206,6 +217,9 @@ async function runServe(flags: ServeFlags, given: (option: string) => boolean): 
   } else {
     options.hostname = flags.host.replace(/^\[(.*)\]$/, "$1");
     options.port = flags.port;
+    if (flags.tlsCert !== undefined && flags.tlsKey !== undefined) {
+      options.tls = { cert: await readPem(flags.tlsCert), key: await readPem(flags.tlsKey) };
+    }
   }
 
   const server = await serve(options, protocol);
@@ -276,6 +290,18 @@ async function loadRoutes(path: string, flags: ServeFlags): Promise<Routes> {
   } catch (error) {
     if (error instanceof RoutesError) throw new ExitError(ExitCode.usage, error.message);
     throw error;
+  }
+}
+
+/** Reads a PEM file; a missing or unreadable file is a usage error naming it. */
+async function readPem(path: string): Promise<string> {
+  try {
+    const text = await Deno.readTextFile(path);
+    if (!text.includes("-----BEGIN ")) throw new UsageError(`${path} is not a PEM file`);
+    return text;
+  } catch (error) {
+    if (error instanceof UsageError) throw error;
+    throw new UsageError(`cannot read ${path}: ${(error as Error).message}`);
   }
 }
 

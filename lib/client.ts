@@ -156,7 +156,12 @@ async function open(options: ConnectOptions): Promise<LineTransport> {
       await secure.handshake();
       return secure;
     } catch (error) {
-      tcp.close();
+      // startTls took over the TCP resource; closing it again would hide the TLS error.
+      try {
+        tcp.close();
+      } catch {
+        // Already closed by the failed handshake.
+      }
       throw error;
     }
   } catch (error) {

@@ -22,7 +22,7 @@
  */
 
 /** The longest header accepted: v1 is at most 107 bytes; v2 is 16 bytes plus its stated length. */
-export const MAX_PROXY_HEADER_BYTES = 16 + 1024;
+export const MAX_PROXY_HEADER_BYTES: number = 16 + 1024;
 
 const V2_SIGNATURE = new Uint8Array([
   0x0d,
@@ -63,7 +63,10 @@ export interface ProxyHeader {
 
 /** The bytes at the start of a connection are not a valid PROXY header. */
 export class ProxyProtocolError extends Error {
-  /** @param message What is wrong. */
+  /**
+   * Creates the error.
+   * @param message What is wrong.
+   */
   constructor(message: string) {
     super(`Invalid PROXY protocol header: ${message}`);
     this.name = "ProxyProtocolError";
