@@ -10,8 +10,9 @@
  * write, replies are read into large buffers, and each received chunk is checked with one native
  * compare against the tape; line boundaries are only walked for counting and latency.
  *
- * Latency is measured from the moment a line was written (or, when paced, from the moment it was due,
- * so a stalled server cannot hide its delay by slowing the sender) to the moment its `\n` came back.
+ * Latency is measured from the moment a line was written to the moment its `\n` came back; when paced,
+ * from the moment it was due if it left later, so a server that holds the sender back cannot hide
+ * that wait (no coordinated omission).
  *
  * @example A short verified run against linesock's echo server
  * ```ts
@@ -142,6 +143,8 @@ export interface EchoLoadReport {
 const WRITE_BATCH_BYTES = 256 * 1024;
 const READ_BUFFER_BYTES = 256 * 1024;
 const MAX_ERRORS_KEPT = 10;
+/** Paced lines due within this many ms are sent at once (about the timer resolution). */
+const PACING_LOOKAHEAD_MS = 1;
 /** Microseconds; the histogram tracks latencies up to an hour. */
 const HIGHEST_TRACKABLE_US = 3_600_000_000;
 
@@ -478,11 +481,13 @@ class ConnectionLoad {
     while (!this.#done) {
       let allowed = this.#pipeline - (this.linesSent - this.linesReceived);
       if (this.#linesPerMs > 0) {
-        const due = Math.floor((performance.now() - started) * this.#linesPerMs) + 1;
+        // Lines due within the timer resolution go now: sleeping for less than that oversleeps.
+        const horizon = performance.now() + PACING_LOOKAHEAD_MS - started;
+        const due = Math.floor(horizon * this.#linesPerMs) + 1;
         allowed = Math.min(allowed, due - this.linesSent);
         if (allowed <= 0 && this.#pipeline > this.linesSent - this.linesReceived) {
-          // Not due yet: sleep until the next line is.
-          const at = started + this.linesSent / this.#linesPerMs;
+          // Not due yet: sleep until the next line is nearly due.
+          const at = started + this.linesSent / this.#linesPerMs - PACING_LOOKAHEAD_MS;
           await new Promise<void>((resolve) => {
             const timer = setTimeout(() => {
               this.#wake = undefined;
@@ -514,9 +519,7 @@ class ConnectionLoad {
         if (++line === lines) line = 0;
       }
       this.#batchEnds.push(this.linesSent + count);
-      this.#batchSentAt.push(
-        this.#linesPerMs > 0 ? started + this.linesSent / this.#linesPerMs : performance.now(),
-      );
+      this.#batchSentAt.push(performance.now());
       this.#sendLine = line;
       this.linesSent += count;
       const chunk = tape.bytes.subarray(start, start + bytes);
@@ -596,8 +599,11 @@ class ConnectionLoad {
         }
         this.linesReceived++;
         if (paced) {
+          // From when the line was due (so a sender held back by a slow server counts the wait), or
+          // from when it left, if it left early.
           const due = started + (this.linesReceived - 1) / this.#linesPerMs;
-          histogram.recordValueWithCount(latencyUs(now - due), 1);
+          const sentAt = this.#batchSentAt[this.#batchHead]!;
+          histogram.recordValueWithCount(latencyUs(now - Math.min(due, sentAt)), 1);
         } else {
           batchCount++;
         }
