@@ -129,7 +129,7 @@ const stderrEncoder = new TextEncoder();
 export function setUpLogging(options: LoggingOptions): void {
   const format = options.format === "json"
     ? getJsonLinesFormatter()
-    : getTextFormatter({ timestamp: "date-time-tz", category: "." });
+    : getTextFormatter({ timestamp: "date-time-tz", category: ".", value: "bare" });
   configureSync({
     reset: true,
     sinks: {
