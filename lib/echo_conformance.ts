@@ -480,7 +480,8 @@ function buildCases(bufferSize: number): EchoCase[] {
           Array.from({ length: context.clients }, () => context.connect()),
         );
         const progress: (() => string)[] = [];
-        const outcomes = await Promise.all(conns.map((conn, client) => {
+        context.progress = () => progress.map((describe) => describe()).join("; ");
+        const outcomes = conns.map((conn, client) => {
           const payload = numberedLines(`client ${client + 1}`, 40, 100 + client, B);
           const writes: Uint8Array[] = [];
           // Several writes per client, so the clients' data interleaves at the server.
@@ -491,9 +492,15 @@ function buildCases(bufferSize: number): EchoCase[] {
           const own: CaseContext = { ...context, progress: () => "" };
           progress.push(() => own.progress());
           return exchange(own, conn, { writes, expected: payload, label: `client ${client + 1}` });
-        }));
-        context.progress = () => progress.map((describe) => describe()).join("; ");
-        return outcomes.find((outcome) => outcome !== undefined);
+        });
+        // The first client to fail decides; the others are cut off when the case ends.
+        const firstFailure = new Promise<string>((resolve) => {
+          for (const outcome of outcomes) {
+            outcome.then((failure) => failure !== undefined && resolve(failure), () => {});
+          }
+        });
+        const all = Promise.all(outcomes).then((list) => list.find((failure) => failure));
+        return await Promise.race([firstFailure, all]);
       },
     },
     {
