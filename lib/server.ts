@@ -47,6 +47,8 @@ import { decodeLine } from "./line_decoder.ts";
 import { DEFAULT_MAX_LINE_BYTES, LineFramer } from "./line_framer.ts";
 import { LineWriter } from "./line_writer.ts";
 import { listenUnix, type UnixSocketListener } from "./unix_socket.ts";
+import { MAX_PROXY_HEADER_BYTES, parseProxyHeader, ProxyProtocolError } from "./proxy_protocol.ts";
+import { RelayReader } from "./_relay_reader.ts";
 
 const logger = getLogger(["linesock", "server"]);
 
@@ -76,7 +78,8 @@ export type ServerErrorKind =
   | "busy"
   | "too_many_connections"
   | "internal"
-  | "shutting_down";
+  | "shutting_down"
+  | "invalid_proxy_header";
 
 /**
  * A protocol at the byte level: the lower-level form of a handler, used by linesock's own protocols.
@@ -107,9 +110,12 @@ export interface LineProtocol {
 export interface ConnectionContext {
   /** A number unique within this server. */
   readonly id: number;
-  /** The peer, for logs: `127.0.0.1:50432`, `[::1]:50432` or `unix`. */
+  /**
+   * The peer, for logs: `127.0.0.1:50432`, `[::1]:50432` or `unix`. With the PROXY protocol, the
+   * client the balancer relays.
+   */
   readonly peer: string;
-  /** The peer's address. */
+  /** The peer's address (with the PROXY protocol, the source address its header names). */
   readonly remoteAddr: Deno.Addr;
   /** The number of the line being handled (1-based). */
   readonly lineNumber: number;
@@ -174,6 +180,15 @@ export interface ServeOptions {
   invalidReply?: string;
   /** Shut down when this signal aborts. */
   signal?: AbortSignal;
+  /**
+   * Expect a PROXY protocol header (v1 or v2) at the start of every connection, as sent by a load
+   * balancer, and take the client address from it. A connection without one gets an error line and
+   * is closed. Only for servers reachable through the balancer alone: a header is a claim.
+   * @default {false}
+   */
+  proxyProtocol?: boolean;
+  /** How long a connection may take to send its whole PROXY header, in ms. @default {5000} */
+  proxyHeaderTimeoutMs?: number;
 }
 
 /** Counters of a server's life. */
@@ -211,6 +226,10 @@ export interface Server extends AsyncDisposable {
 }
 
 const HIGH_WATER_DEFAULT = 1024 * 1024;
+/** Read buffers start this small (an idle connection costs little) and double while reads fill them. */
+const MIN_READ_BUFFER_BYTES = 4096;
+const MAX_READ_BUFFER_BYTES = 256 * 1024;
+const PROXY_HEADER_TIMEOUT_DEFAULT = 5000;
 
 /**
  * Starts a line server.
@@ -433,8 +452,9 @@ type SessionState = "waiting" | "reading" | "working" | "closing" | "closed";
 
 class Session implements ConnectionContext {
   readonly id: number;
-  readonly peer: string;
-  readonly remoteAddr: Deno.Addr;
+  /** Replaced by the PROXY header's source, when the server expects one. */
+  peer: string;
+  remoteAddr: Deno.Addr;
   readonly server: LineServer;
   readonly #conn: Deno.Conn;
   readonly #writer: LineWriter;
@@ -452,6 +472,11 @@ class Session implements ConnectionContext {
   #writeError: unknown;
   #draining = false;
   #abort: AbortController | undefined;
+  /** Relay mode: the chunk being handed to `onData`, which `sendRaw` may write without a copy. */
+  #lendable: Uint8Array | undefined;
+  /** Relay mode: the last write made straight from a read buffer, until it settles. */
+  #direct: Promise<void> | undefined;
+  #directBytes = 0;
   #resolveClosed!: () => void;
   /** Settles when the connection is destroyed, so that no wait outlives it. */
   readonly #whenClosed = new Promise<void>((resolve) => this.#resolveClosed = resolve);
@@ -462,7 +487,11 @@ class Session implements ConnectionContext {
     this.id = id;
     this.remoteAddr = conn.remoteAddr;
     this.peer = describePeer(conn.remoteAddr);
-    this.#writer = new LineWriter(conn);
+    // Queued replies leave after a relay's direct write still in flight, to keep the byte order.
+    this.#writer = new LineWriter({
+      write: (bytes) =>
+        this.#direct === undefined ? conn.write(bytes) : this.#direct.then(() => conn.write(bytes)),
+    });
     this.#protocol = server.protocol;
   }
 
@@ -493,6 +522,11 @@ class Session implements ConnectionContext {
   }
 
   sendRaw(bytes: Uint8Array): void {
+    if (bytes === this.#lendable && this.#writer.pendingBytes === 0 && !this.#writer.flushing) {
+      this.#lendable = undefined;
+      this.#writeDirect(bytes);
+      return;
+    }
     this.#writer.enqueueBytes(bytes);
   }
 
@@ -523,7 +557,7 @@ class Session implements ConnectionContext {
     // A client that does not read must not keep a refused connection open.
     const timer = setTimeout(() => this.destroy(message), REFUSAL_TIMEOUT_MS);
     try {
-      await this.#writer.flush();
+      await this.#flushAll();
       await this.#conn.closeWrite();
     } catch {
       // The client went away first; nothing to tell it.
@@ -538,7 +572,7 @@ class Session implements ConnectionContext {
     this.#draining = true;
     // A session blocked in read has answered everything it received: close it once replies are out.
     if (this.#state === "reading" || this.#state === "waiting") {
-      this.#writer.flush().catch(() => {}).finally(() => this.destroy("server shutting down"));
+      this.#flushAll().catch(() => {}).finally(() => this.destroy("server shutting down"));
     }
   }
 
@@ -546,7 +580,7 @@ class Session implements ConnectionContext {
     if (this.#state !== "reading") return;
     this.sendError("idle_timeout", "idle timeout");
     this.close("idle timeout");
-    this.#writer.flush().catch(() => {}).finally(() => this.destroy("idle timeout"));
+    this.#flushAll().catch(() => {}).finally(() => this.destroy("idle timeout"));
   }
 
   destroy(reason: string): void {
@@ -565,7 +599,13 @@ class Session implements ConnectionContext {
   async run(): Promise<void> {
     const options = this.server.options;
     const stats = this.server.stats;
-    const reader = new ConnectionReader(this.#conn);
+    const relay = this.#protocol.onData !== undefined;
+    const reader = relay
+      ? new RelayReader(this.#conn, MIN_READ_BUFFER_BYTES, MAX_READ_BUFFER_BYTES)
+      : new ConnectionReader(this.#conn, {
+        minBufferBytes: MIN_READ_BUFFER_BYTES,
+        maxBufferBytes: MAX_READ_BUFFER_BYTES,
+      });
     const highWater = options.writeBufferBytes ?? HIGH_WATER_DEFAULT;
     const closeAfter = options.closeAfterLines ?? Infinity;
     const protocol = this.#protocol;
@@ -589,9 +629,15 @@ class Session implements ConnectionContext {
         else this.sendError("line_too_long", `line too long (limit ${error.limit} bytes)`);
       },
     });
-    logger.info("Connection {id} from {peer} opened", { id: this.id, peer: this.peer });
     let endReason = "closed by client";
     try {
+      let early: Uint8Array | undefined;
+      if (options.proxyProtocol) {
+        const header = await this.#readProxyHeader(reader);
+        if (header === undefined) return;
+        early = header;
+      }
+      logger.info("Connection {id} from {peer} opened", { id: this.id, peer: this.peer });
       this.#state = "working";
       if (options.greeting !== undefined) this.#enqueue(options.greeting);
       if (protocol.onConnect) {
@@ -601,11 +647,17 @@ class Session implements ConnectionContext {
         this.#state = "reading";
         this.#startFlush();
         let chunk: Uint8Array | null;
-        try {
-          chunk = await reader.read();
-        } catch (error) {
-          if (this.#closed) break;
-          throw error;
+        if (early !== undefined) {
+          // Bytes that came in the same read as the PROXY header.
+          chunk = early;
+          early = undefined;
+        } else {
+          try {
+            chunk = await reader.read();
+          } catch (error) {
+            if (this.#closed) break;
+            throw error;
+          }
         }
         if (this.#closed) break;
         this.#state = "working";
@@ -621,6 +673,7 @@ class Session implements ConnectionContext {
           await this.#settle();
         } else {
           this.#relay(chunk, closeAfter);
+          if (this.#direct !== undefined) (reader as RelayReader).hold(this.#direct);
         }
         if (this.#writeError !== undefined) throw this.#writeError;
         if (this.#writer.pendingBytes > highWater) await this.#flushWithTimeout();
@@ -646,7 +699,7 @@ class Session implements ConnectionContext {
       stats.linesIn += this.#linesIn;
       stats.linesOut += this.#linesOut;
       stats.bytesIn += reader.bytesRead;
-      stats.bytesOut += this.#writer.bytesWritten;
+      stats.bytesOut += this.#writer.bytesWritten + this.#directBytes;
       logger.info(
         "Connection {id} from {peer} closed after {durationMs} ms: {linesIn} lines in, {linesOut} out, {bytesIn} bytes in, {bytesOut} out ({reason})",
         {
@@ -656,7 +709,7 @@ class Session implements ConnectionContext {
           linesIn: this.#linesIn,
           linesOut: this.#linesOut,
           bytesIn: reader.bytesRead,
-          bytesOut: this.#writer.bytesWritten,
+          bytesOut: this.#writer.bytesWritten + this.#directBytes,
           reason: this.#closeReason ?? endReason,
         },
       );
@@ -677,7 +730,121 @@ class Session implements ConnectionContext {
     }
     this.#linesIn += lines;
     this.#linesOut += lines;
-    this.#protocol.onData!(cut === chunk.length ? chunk : chunk.subarray(0, cut), this);
+    const data = cut === chunk.length ? chunk : chunk.subarray(0, cut);
+    this.#lendable = data;
+    try {
+      this.#protocol.onData!(data, this);
+    } finally {
+      this.#lendable = undefined;
+    }
+  }
+
+  /**
+   * Writes a chunk straight from the read buffer it is in, after the previous direct write; the
+   * relay reads into that buffer again only once this write has settled.
+   */
+  #writeDirect(bytes: Uint8Array): void {
+    const previous = this.#direct;
+    const conn = this.#conn;
+    const write = async () => {
+      if (previous !== undefined) await previous;
+      for (let offset = 0; offset < bytes.length;) {
+        offset += await conn.write(bytes.subarray(offset));
+      }
+      this.#directBytes += bytes.length;
+    };
+    const done: Promise<void> = write().catch((error) => {
+      this.#writeError ??= error;
+    }).finally(() => {
+      if (this.#direct === done) this.#direct = undefined;
+    });
+    this.#direct = done;
+  }
+
+  /** Waits until queued replies and direct writes have all been handed to the socket. */
+  async #flushAll(): Promise<void> {
+    for (;;) {
+      if (this.#direct !== undefined) await this.#direct;
+      if (this.#writer.pendingBytes > 0 || this.#writer.flushing) await this.#writer.flush();
+      else if (this.#direct === undefined) return;
+    }
+  }
+
+  /**
+   * Reads the PROXY header within the size and time limits and takes the client address from it.
+   * @returns Bytes read past the header (possibly empty), or `undefined` when the connection was
+   * refused for a missing or bad header.
+   */
+  async #readProxyHeader(reader: { read(): Promise<Uint8Array | null> }): Promise<
+    Uint8Array | undefined
+  > {
+    const options = this.server.options;
+    const timeoutMs = options.proxyHeaderTimeoutMs ?? PROXY_HEADER_TIMEOUT_DEFAULT;
+    let received = new Uint8Array(0);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timedOut = new Promise<"timeout">((resolve) => {
+      timer = setTimeout(() => resolve("timeout"), timeoutMs);
+    });
+    this.#state = "reading";
+    try {
+      for (;;) {
+        const chunk = await Promise.race([reader.read(), timedOut]);
+        if (chunk === "timeout") {
+          return await this.#refuseProxy(`no PROXY protocol header within ${timeoutMs} ms`);
+        }
+        if (chunk === null) {
+          this.destroy("closed by client before its PROXY header");
+          return undefined;
+        }
+        const joined = new Uint8Array(received.length + chunk.length);
+        joined.set(received);
+        joined.set(chunk, received.length);
+        received = joined;
+        let parsed;
+        try {
+          parsed = parseProxyHeader(received);
+        } catch (error) {
+          if (!(error instanceof ProxyProtocolError)) throw error;
+          return await this.#refuseProxy(error.message.replace(/^Invalid/, "invalid"));
+        }
+        if (parsed === undefined) {
+          if (received.length >= MAX_PROXY_HEADER_BYTES) {
+            return await this.#refuseProxy("PROXY protocol header too long");
+          }
+          continue;
+        }
+        const source = parsed.header.source;
+        // LOCAL (the balancer's own health check) and address-less headers keep the socket's address.
+        if (parsed.header.command === "PROXY" && source !== undefined) {
+          this.remoteAddr = { transport: "tcp", hostname: source.hostname, port: source.port };
+          this.peer = describePeer(this.remoteAddr);
+        }
+        return received.subarray(parsed.consumed);
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async #refuseProxy(message: string): Promise<undefined> {
+    logger.info("Refused connection {id} from {peer}: {reason}", {
+      id: this.id,
+      peer: this.peer,
+      reason: message,
+    });
+    this.sendError("invalid_proxy_header", message);
+    this.close(message);
+    const timer = setTimeout(() => this.destroy(message), REFUSAL_TIMEOUT_MS);
+    try {
+      await this.#flushAll();
+      await this.#conn.closeWrite();
+    } catch {
+      // The client went away first.
+    } finally {
+      clearTimeout(timer);
+      this.destroy(message);
+    }
+    return undefined;
   }
 
   /** Handles one line synchronously when the protocol answers synchronously. */
@@ -781,7 +948,7 @@ class Session implements ConnectionContext {
 
   async #flushWithTimeout(): Promise<void> {
     const timeoutMs = this.server.options.writeTimeoutMs ?? 0;
-    if (timeoutMs <= 0) return await this.#writer.flush();
+    if (timeoutMs <= 0) return await this.#flushAll();
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
@@ -790,7 +957,7 @@ class Session implements ConnectionContext {
       );
     });
     try {
-      await Promise.race([this.#writer.flush(), timeout]);
+      await Promise.race([this.#flushAll(), timeout]);
     } finally {
       clearTimeout(timer);
     }

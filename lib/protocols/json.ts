@@ -52,6 +52,7 @@ import {
   SHUTDOWN_NOT_ALLOWED,
   shutDownSoon,
 } from "./_routing.ts";
+import { fastPingReply } from "./_json_fast_ping.ts";
 import type { RouteAction, Routes } from "../routes.ts";
 
 /** Options of {@linkcode jsonProtocol}. */
@@ -84,12 +85,6 @@ export const JsonStatus = {
 export const JSON_COMMANDS: readonly string[] = ["ping", "echo", "time", "hello", "help"];
 
 const EXAMPLE = 'like {"command": "ping"}';
-const encoder = new TextEncoder();
-const PING_RESPONSE = encoder.encode('{"status":0,"message":"pong"}');
-/** The plain ping requests answered without parsing (the common case of a health check). */
-const PING_REQUESTS = ['{"command":"ping"}', '{"command": "ping"}'].map((text) =>
-  encoder.encode(text)
-);
 const strictDecoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /**
@@ -164,13 +159,18 @@ export function jsonProtocol(options: JsonProtocolOptions = {}): LineProtocol {
 
   return {
     onLine(line, context) {
-      if (routes === undefined && isPlainPing(line)) return PING_RESPONSE;
+      // A plain ping (the common health check, with or without an id) needs no parsing.
+      if (routes === undefined) {
+        const pong = fastPingReply(line);
+        if (pong !== undefined) return pong;
+      }
       return handle(line, context, routes, builtIn, perform);
     },
     formatError(kind: ServerErrorKind, message: string) {
-      const status = kind === "line_too_long" || kind === "invalid_encoding"
-        ? JsonStatus.malformed
-        : JsonStatus.internal;
+      const status =
+        kind === "line_too_long" || kind === "invalid_encoding" || kind === "invalid_proxy_header"
+          ? JsonStatus.malformed
+          : JsonStatus.internal;
       return JSON.stringify({ status, message, extra: { error: kind } });
     },
   };
@@ -248,18 +248,4 @@ function handle(
 
 function linesMessage(lines: readonly string[]): string | readonly string[] {
   return lines.length === 1 ? lines[0]! : lines;
-}
-
-function isPlainPing(line: Uint8Array): boolean {
-  for (const request of PING_REQUESTS) {
-    if (line.length === request.length && startsWith(line, request)) return true;
-  }
-  return false;
-}
-
-function startsWith(line: Uint8Array, prefix: Uint8Array): boolean {
-  for (let index = 0; index < prefix.length; index++) {
-    if (line[index] !== prefix[index]) return false;
-  }
-  return true;
 }

@@ -59,7 +59,7 @@ Deno.test("linesock serve", async (t) => {
       await session.write("[d]\n");
       assert.deepEqual(await session.readAll(), ["Done"]);
       assert.deepEqual(await talk(server, ["TIME"]).then((lines) => lines.length), 1);
-      await server.waitForStderr(/Connection \d+ from "127\.0\.0\.1:\d+" closed after/);
+      await server.waitForStderr(/Connection \d+ from 127\.0\.0\.1:\d+ closed after/);
     });
 
     await t.step("SIGTERM and SIGINT stop it gracefully with a summary", async () => {

@@ -6,6 +6,8 @@ import {
   type JsonProtocolOptions,
 } from "../../../lib/protocols/json.ts";
 import { Routes } from "../../../lib/routes.ts";
+import { fastPingReply } from "../../../lib/protocols/_json_fast_ping.ts";
+import fc from "fast-check";
 import { LineSession } from "../../_util/line_session.ts";
 import { within } from "../../_util/cli.ts";
 
@@ -194,4 +196,85 @@ Deno.test("jsonProtocol", async (t) => {
       ]);
     },
   );
+});
+
+Deno.test("fastPingReply", async (t) => {
+  const decode = (bytes: Uint8Array | undefined) =>
+    bytes === undefined ? undefined : new TextDecoder().decode(bytes);
+  /** What the general path answers: the parsed id, stringified. */
+  const general = (request: string) => {
+    const { id } = JSON.parse(request);
+    return JSON.stringify(
+      Object.hasOwn(JSON.parse(request), "id")
+        ? { status: 0, message: "pong", id }
+        : { status: 0, message: "pong" },
+    );
+  };
+
+  await t.step("answers plain pings, with ids spliced byte for byte", () => {
+    for (
+      const request of [
+        '{"command":"ping"}',
+        '{"command": "ping"}',
+        ' { "command" : "ping" } ',
+        '{"command":"ping","id":7}',
+        '{"id":-42,"command":"ping"}',
+        '{"command":"ping","id":"req-1"}',
+        '{"command":"ping", "id": null}',
+        '{"command":"ping","id":true}',
+        '{"command":"ping","id":0}',
+        '{"command":"ping","id":123456789012345}',
+      ]
+    ) {
+      assert.equal(decode(fastPingReply(new TextEncoder().encode(request))), general(request));
+    }
+  });
+
+  await t.step("leaves everything else to the general path", () => {
+    for (
+      const request of [
+        '{"command":"PING"}',
+        '{"command":"ping","id":1.5}',
+        '{"command":"ping","id":1e3}',
+        '{"command":"ping","id":-0}',
+        '{"command":"ping","id":007}',
+        '{"command":"ping","id":1234567890123456}',
+        '{"command":"ping","id":"a\\"b"}',
+        '{"command":"ping","id":"é"}',
+        '{"command":"ping","id":{"n":1}}',
+        '{"command":"ping","id":1,"id":2}',
+        '{"command":"ping","command":"ping"}',
+        '{"command":"ping","args":{}}',
+        '{"command":"ping",}',
+        '{"command":"ping"} x',
+        '{"command":"ping"',
+        '{"id":1}',
+        "",
+      ]
+    ) {
+      assert.equal(fastPingReply(new TextEncoder().encode(request)), undefined, request);
+    }
+  });
+
+  await t.step("property: whatever it answers equals the general path's answer", () => {
+    const id = fc.oneof(
+      fc.integer(),
+      fc.double(),
+      fc.string(),
+      fc.constantFrom(null, true, false),
+      fc.bigInt().map((n) => Number(n)),
+    );
+    const space = fc.constantFrom("", " ", "\t", "  ");
+    fc.assert(
+      fc.property(id, fc.boolean(), fc.boolean(), space, (value, withId, idFirst, ws) => {
+        const command = `"command"${ws}:${ws}"ping"`;
+        const idMember = `"id":${ws}${JSON.stringify(value)}`;
+        const members = withId ? (idFirst ? [idMember, command] : [command, idMember]) : [command];
+        const request = `{${ws}${members.join(`,${ws}`)}${ws}}`;
+        const fast = fastPingReply(new TextEncoder().encode(request));
+        if (fast !== undefined) assert.equal(decode(fast), general(request));
+      }),
+      { numRuns: 2000 },
+    );
+  });
 });
