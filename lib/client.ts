@@ -32,7 +32,7 @@
  *
  * @module
  */
-import { DEFAULT_HOST, DEFAULT_PORT, formatAddress, hostPort } from "./address.ts";
+import { DEFAULT_HOST, DEFAULT_PORT, formatAddress } from "./address.ts";
 import { ConnectionReader } from "./connection_reader.ts";
 import {
   ConnectError,
@@ -45,14 +45,7 @@ import {
 import { decodeLine } from "./line_decoder.ts";
 import { DEFAULT_MAX_LINE_BYTES, LineFramer } from "./line_framer.ts";
 import { LineWriter } from "./line_writer.ts";
-
-/** TLS settings of a client connection. */
-export interface ClientTlsOptions {
-  /** PEM certificates of private CAs to trust (in addition to the system's). */
-  caCerts?: string[];
-  /** The name to verify the server's certificate against (and send as SNI). Default: the host. */
-  serverName?: string;
-}
+import { type ClientTlsOptions, openTransport, type Transport } from "./transport.ts";
 
 /** Options of {@linkcode connect}. */
 export interface ConnectOptions {
@@ -62,7 +55,7 @@ export interface ConnectOptions {
   port?: number;
   /** Connect to this Unix socket instead of TCP. */
   path?: string;
-  /** Use TLS (TCP only). */
+  /** Use TLS (TCP only): `true` for the defaults, or which CAs to trust and which name to verify. */
   tls?: ClientTlsOptions | boolean;
   /** Give up connecting after this long, in ms. @default {10000} */
   connectTimeoutMs?: number;
@@ -98,8 +91,8 @@ export interface JsonResponse {
   id?: unknown;
 }
 
-/** What a line transport needs: a `Deno.Conn` or a TLS connection. */
-export type LineTransport = Pick<Deno.Conn, "read" | "write" | "closeWrite" | "close">;
+/** What a line connection runs on: a `Deno.Conn`, a TLS connection, or any {@linkcode Transport}. */
+export type LineTransport = Transport;
 
 /**
  * Connects to a line server.
@@ -118,13 +111,13 @@ export async function connect(options: ConnectOptions = {}): Promise<LineConnect
   let delay = options.retryDelayMs ?? 100;
   for (let attempt = 0;; attempt++) {
     try {
-      const transport = await waitFor(
-        open(options),
-        options.connectTimeoutMs ?? 10_000,
-        undefined,
-        `connect to ${target.replace(/^tcp:\/\//, "")}`,
-        (late) => late.close(),
-      );
+      const transport = await openTransport({
+        hostname: options.hostname,
+        port: options.port,
+        path: options.path,
+        tls: options.tls,
+        connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
+      });
       return new LineConnection(transport, target, options);
     } catch (error) {
       if (!(error instanceof ConnectError) || attempt >= retries) throw error;
@@ -133,58 +126,6 @@ export async function connect(options: ConnectOptions = {}): Promise<LineConnect
       delay = Math.min(delay * 2, 2000);
     }
   }
-}
-
-async function open(options: ConnectOptions): Promise<LineTransport> {
-  const display = options.path ??
-    hostPort(options.hostname ?? DEFAULT_HOST, options.port ?? DEFAULT_PORT);
-  try {
-    if (options.path !== undefined) {
-      return await Deno.connect({ transport: "unix", path: options.path });
-    }
-    const hostname = options.hostname ?? DEFAULT_HOST;
-    const port = options.port ?? DEFAULT_PORT;
-    const tcp = await Deno.connect({ hostname, port });
-    tcp.setNoDelay(true);
-    if (!options.tls) return tcp;
-    const tls = options.tls === true ? {} : options.tls;
-    try {
-      const secure = await Deno.startTls(tcp, {
-        hostname: tls.serverName ?? hostname,
-        ...(tls.caCerts ? { caCerts: tls.caCerts } : {}),
-      });
-      await secure.handshake();
-      return secure;
-    } catch (error) {
-      // startTls took over the TCP resource; closing it again would hide the TLS error.
-      try {
-        tcp.close();
-      } catch {
-        // Already closed by the failed handshake.
-      }
-      throw error;
-    }
-  } catch (error) {
-    throw new ConnectError(display, describeConnectFailure(error), { cause: error });
-  }
-}
-
-function describeConnectFailure(error: unknown): string {
-  if (error instanceof Deno.errors.ConnectionRefused) return "connection refused";
-  if (error instanceof Deno.errors.NotFound) return "no such socket";
-  if (error instanceof Deno.errors.PermissionDenied) return "permission denied";
-  if (error instanceof Deno.errors.TimedOut) return "timed out";
-  if (error instanceof Deno.errors.InvalidData) {
-    return `TLS handshake failed: ${(error as Error).message}`;
-  }
-  const message = error instanceof Error ? error.message : String(error);
-  if (/certificate|UnknownIssuer|NotValidForName|CaUsedAsEndEntity/i.test(message)) {
-    return `TLS certificate rejected: ${message}`;
-  }
-  if (/lookup|resolve|Name or service not known|nodename/i.test(message)) {
-    return "cannot resolve host";
-  }
-  return message;
 }
 
 /** An open line connection. Iterate it for reply lines. */

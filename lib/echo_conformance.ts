@@ -35,6 +35,7 @@ import {
   utf8AcrossBoundaries,
 } from "./_echo_payloads.ts";
 import { type EchoTarget, openEchoConnection } from "./echo_target.ts";
+import type { Transport } from "./transport.ts";
 
 /** The names of the conformance cases, in the order they run. */
 export const ECHO_CASE_NAMES = [
@@ -129,7 +130,7 @@ interface CaseContext {
   readonly bufferSize: number;
   readonly clients: number;
   /** Opens a connection that is closed when the case ends (or times out). */
-  connect(): Promise<Deno.Conn>;
+  connect(): Promise<Transport>;
   /** Describes how far the case got, for a timeout message. */
   progress: () => string;
   /** Registers work that must settle before the case is over (a write still in flight). */
@@ -238,7 +239,7 @@ async function runCase(
   timeoutMs: number,
 ): Promise<{ reason: string | undefined; durationMs: number }> {
   const started = performance.now();
-  const conns = new Set<Deno.Conn>();
+  const conns = new Set<Transport>();
   const pending: Promise<unknown>[] = [];
   let over = false;
   const context: CaseContext = {
@@ -303,7 +304,7 @@ interface Exchange {
  */
 async function exchange(
   context: CaseContext,
-  conn: Deno.Conn,
+  conn: Transport,
   plan: Exchange,
 ): Promise<string | undefined> {
   const prefix = plan.label ? `${plan.label}: ` : "";
@@ -360,7 +361,7 @@ async function exchange(
   return undefined;
 }
 
-async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+async function writeAll(conn: Transport, bytes: Uint8Array): Promise<void> {
   for (let offset = 0; offset < bytes.length;) {
     offset += await conn.write(bytes.subarray(offset));
   }

@@ -1,7 +1,7 @@
 /**
  * The echo server that `echo-test` talks to: {@linkcode EchoTarget} names it (TCP host and port, or a
- * Unix socket path), {@linkcode openEchoConnection} connects to it with a time budget and turns a
- * failure into a {@linkcode ConnectError}, and {@linkcode startEmbeddedEcho} starts linesock's own
+ * Unix socket path, and TLS settings), {@linkcode openEchoConnection} connects to it with a time
+ * budget ({@linkcode openTransport}: a failure becomes a {@linkcode ConnectError}), and {@linkcode startEmbeddedEcho} starts linesock's own
  * echo server in-process on a free port, for when no target is given.
  *
  * @example Connecting to the embedded echo server
@@ -20,14 +20,20 @@
  * @module
  */
 import { DEFAULT_HOST, hostPort } from "./address.ts";
-import { ConnectError, TimeoutError } from "./errors.ts";
 import { echoProtocol } from "./protocols/echo.ts";
 import { serve, type Server } from "./server.ts";
+import { type ClientTlsOptions, openTransport, type Transport } from "./transport.ts";
 
 /** Where an echo server listens: TCP (`hostname`, `port`) or a Unix socket (`path`). */
 export type EchoTarget =
-  | { readonly hostname?: string; readonly port: number; readonly path?: undefined }
-  | { readonly path: string };
+  | {
+    readonly hostname?: string;
+    readonly port: number;
+    readonly path?: undefined;
+    /** Speak TLS to it. */
+    readonly tls?: ClientTlsOptions | boolean;
+  }
+  | { readonly path: string; readonly tls?: undefined };
 
 /**
  * The target as people write it.
@@ -48,11 +54,12 @@ export function describeEchoTarget(target: EchoTarget): string {
 }
 
 /**
- * Connects to an echo server; TCP connections get `TCP_NODELAY` so small writes leave at once.
+ * Connects to an echo server (over TLS when the target says so); TCP connections get `TCP_NODELAY`
+ * so small writes leave at once.
  * @param target Where.
  * @param timeoutMs Give up after this long.
  * @returns The open connection.
- * @throws {ConnectError} When the server cannot be reached.
+ * @throws {ConnectError} When the server cannot be reached or its certificate is not accepted.
  * @throws {TimeoutError} When connecting takes longer than `timeoutMs`.
  * @example Refused
  * ```ts
@@ -65,41 +72,8 @@ export function describeEchoTarget(target: EchoTarget): string {
  * await assert.rejects(openEchoConnection({ port }, 1000), ConnectError);
  * ```
  */
-export async function openEchoConnection(
-  target: EchoTarget,
-  timeoutMs: number,
-): Promise<Deno.Conn> {
-  const attempt = target.path !== undefined
-    ? Deno.connect({ transport: "unix", path: target.path })
-    : Deno.connect({ hostname: target.hostname ?? DEFAULT_HOST, port: target.port });
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new TimeoutError(`connect to ${describeEchoTarget(target)}`, timeoutMs)),
-      timeoutMs,
-    );
-  });
-  try {
-    const conn = await Promise.race([attempt, expired]);
-    if (target.path === undefined) (conn as Deno.TcpConn).setNoDelay(true);
-    return conn;
-  } catch (error) {
-    // A connection that completes after the deadline must not leak.
-    attempt.then((late) => late.close(), () => {});
-    if (error instanceof TimeoutError) throw error;
-    throw new ConnectError(describeEchoTarget(target), describeFailure(error), { cause: error });
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-function describeFailure(error: unknown): string {
-  if (error instanceof Deno.errors.ConnectionRefused) return "connection refused";
-  if (error instanceof Deno.errors.NotFound) return "no such socket";
-  if (error instanceof Deno.errors.PermissionDenied) return "permission denied";
-  const message = error instanceof Error ? error.message : String(error);
-  if (/lookup|Name or service not known/i.test(message)) return "cannot resolve host";
-  return message;
+export function openEchoConnection(target: EchoTarget, timeoutMs: number): Promise<Transport> {
+  return openTransport({ ...target, connectTimeoutMs: timeoutMs });
 }
 
 /** linesock's own echo server, running in this process. */

@@ -37,6 +37,7 @@
 import { bytesEqual, firstDifference } from "./_byte_compare.ts";
 import { buildLoadTape, type LineSizeRange, type LoadTape } from "./_load_tape.ts";
 import { type EchoTarget, openEchoConnection } from "./echo_target.ts";
+import type { Transport } from "./transport.ts";
 
 export type { LineSizeRange } from "./_load_tape.ts";
 
@@ -283,7 +284,7 @@ class LoadRun {
     }
     const perConnection = settings.lines / settings.connections;
     this.startedAt = performance.now();
-    (conns as Deno.Conn[]).forEach((conn, index) => {
+    (conns as Transport[]).forEach((conn, index) => {
       const quota = settings.lines === Infinity
         ? Infinity
         : Math.floor(perConnection) + (index < settings.lines % settings.connections ? 1 : 0);
@@ -391,7 +392,7 @@ class LoadRun {
 /** One connection's sender and verifier. */
 class ConnectionLoad {
   readonly #run: LoadRun;
-  readonly #conn: Deno.Conn;
+  readonly #conn: Transport;
   readonly #index: number;
   readonly #quota: number;
   readonly #pipeline: number;
@@ -418,7 +419,7 @@ class ConnectionLoad {
   #closed = false;
   finishedAt = 0;
 
-  constructor(run: LoadRun, conn: Deno.Conn, index: number, quota: number) {
+  constructor(run: LoadRun, conn: Transport, index: number, quota: number) {
     this.#run = run;
     this.#conn = conn;
     this.#index = index;
