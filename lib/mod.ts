@@ -38,3 +38,4 @@ export * from "./send_session.ts";
 export * from "./protocols/text.ts";
 export * from "./protocols/json.ts";
 export * from "./load_generator.ts";
+export * from "./transport.ts";
