@@ -35,9 +35,10 @@ import {
   parsePositive,
   UsageError,
 } from "./_cli.ts";
+import { addTlsOptions, resolveTls, type TlsFlags } from "./_tls.ts";
 
 /** Parsed options of `echo-test`. */
-interface EchoTestOptions {
+interface EchoTestOptions extends TlsFlags {
   host?: string;
   port?: number;
   unix?: string;
@@ -61,18 +62,20 @@ const LOAD_OPTIONS = ["connections", "lines", "duration", "size", "pipeline", "r
 
 /** Builds the `echo-test` subcommand. */
 export function echoTestCommand(): Command {
-  return new Command("echo-test")
-    .description(
-      "Test a line-echo server: a conformance suite of named cases (default), or a verified load " +
-        "(--load). Without --host/--port/--unix, linesock's own echo server is started in-process.",
-    )
-    .option("--host <host>", `server host (default: ${DEFAULT_HOST})`)
-    .option(
-      "-p, --port <port>",
-      `server port (default: ${DEFAULT_PORT} when --host is given)`,
-      parsePort,
-    )
-    .option("-u, --unix <path>", "test the echo server on this Unix socket")
+  return addTlsOptions(
+    new Command("echo-test")
+      .description(
+        "Test a line-echo server: a conformance suite of named cases (default), or a verified load " +
+          "(--load). Without --host/--port/--unix, linesock's own echo server is started in-process.",
+      )
+      .option("--host <host>", `server host (default: ${DEFAULT_HOST})`)
+      .option(
+        "-p, --port <port>",
+        `server port (default: ${DEFAULT_PORT} when --host is given)`,
+        parsePort,
+      )
+      .option("-u, --unix <path>", "test the echo server on this Unix socket"),
+  )
     .option(
       "--case <names>",
       "run only these cases (comma-separated, repeatable)",
@@ -124,12 +127,13 @@ Cases: ${ECHO_CASE_NAMES.join(", ")}.
 invalid-utf8 is the optional "bytes" class: a failure is WARN (exit 0) unless --strict-bytes.
 
 Exit statuses: 0 every selected case passed (load: every line came back exactly), 1 a case failed
-(load: lines lost or corrupted), 2 usage, 3 cannot connect.
+(load: lines lost or corrupted), 2 usage, 3 cannot connect (also: TLS certificate not accepted).
 
 Examples:
   linesock echo-test                              conformance of linesock's own echo server
   linesock echo-test --port 7000 --case crlf-preserved,one-byte-at-a-time
   linesock echo-test --unix /run/echo.sock --json
+  linesock echo-test --host localhost --port 7000 --ca ca.pem   over TLS, trusting a private CA
   linesock echo-test --port 7000 --load -c 8 -k 64 -d 10s -s 16..1024
   linesock echo-test --port 7000 --rate 10000 -d 30s   latency under a fixed load`,
     )
@@ -198,12 +202,24 @@ async function runEchoTest(options: EchoTestOptions): Promise<number> {
   if (options.unix !== undefined && (options.host !== undefined || options.port !== undefined)) {
     throw new UsageError("give --unix or --host/--port, not both");
   }
+  const remote = options.unix !== undefined || options.host !== undefined ||
+    options.port !== undefined;
+  const tls = await resolveTls(options, options.unix !== undefined);
+  if (tls && !remote) {
+    throw new UsageError(
+      "TLS needs a target (--host/--port): linesock's own in-process echo server is plain TCP",
+    );
+  }
   let embedded: EmbeddedEcho | undefined;
   let target: EchoTarget;
   if (options.unix !== undefined) {
     target = { path: options.unix };
-  } else if (options.host !== undefined || options.port !== undefined) {
-    target = { hostname: options.host ?? DEFAULT_HOST, port: options.port ?? DEFAULT_PORT };
+  } else if (remote) {
+    target = {
+      hostname: options.host ?? DEFAULT_HOST,
+      port: options.port ?? DEFAULT_PORT,
+      ...(tls ? { tls } : {}),
+    };
   } else {
     embedded = await startEmbeddedEcho();
     target = embedded.target;
@@ -225,6 +241,14 @@ function targetUrl(target: EchoTarget): string {
   });
 }
 
+/** How the connections are secured, for the heading: empty for plain connections. */
+function tlsNote(target: EchoTarget): string {
+  if (!target.tls) return "";
+  return target.tls !== true && target.tls.insecure
+    ? " over TLS (certificate NOT verified)"
+    : " over TLS";
+}
+
 async function runConformance(
   options: EchoTestOptions,
   target: EchoTarget,
@@ -234,7 +258,9 @@ async function runConformance(
   const color = !options.json && Deno.stdout.isTerminal() && !Deno.env.get("NO_COLOR");
   if (!options.json) {
     console.log(
-      `echo-test ${targetUrl(target)}${embedded ? " (linesock's own echo server)" : ""}, ` +
+      `echo-test ${targetUrl(target)}${tlsNote(target)}${
+        embedded ? " (linesock's own echo server)" : ""
+      }, ` +
         `buffer size ${options.bufferSize}, timeout ${options.timeout} ms per case`,
     );
     console.log(
@@ -259,6 +285,7 @@ async function runConformance(
     console.log(JSON.stringify({
       mode: "conformance",
       target: targetUrl(target),
+      tls: Boolean(target.tls),
       embedded,
       bufferSize: options.bufferSize,
       timeoutMs: options.timeout,
@@ -326,9 +353,15 @@ async function runLoad(
     if (progressLine) Deno.stderr.writeSync(encoder.encode("\r\x1b[K"));
   }
   if (options.json) {
-    console.log(JSON.stringify({ mode: "load", target: targetUrl(target), embedded, ...report }));
+    console.log(JSON.stringify({
+      mode: "load",
+      target: targetUrl(target),
+      tls: Boolean(target.tls),
+      embedded,
+      ...report,
+    }));
   } else {
-    console.log(formatLoadReport(report, targetUrl(target), embedded));
+    console.log(formatLoadReport(report, targetUrl(target) + tlsNote(target), embedded));
   }
   return report.passed ? ExitCode.ok : 1;
 }

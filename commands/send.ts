@@ -10,6 +10,7 @@ import { connect, type ConnectOptions, type LineConnection } from "../lib/client
 import { DEFAULT_HOST, DEFAULT_PORT } from "../lib/address.ts";
 import { DEFAULT_MAX_LINE_BYTES } from "../lib/line_framer.ts";
 import { type RemoteError } from "../lib/errors.ts";
+import type { ClientTlsOptions } from "../lib/transport.ts";
 import { sendSession, type SendSessionResult } from "../lib/send_session.ts";
 import {
   ExitCode,
@@ -21,9 +22,10 @@ import {
   parsePositive,
   UsageError,
 } from "./_cli.ts";
+import { addTlsOptions, resolveTls, type TlsFlags } from "./_tls.ts";
 
 /** Parsed options of `send`. */
-interface SendOptions {
+interface SendOptions extends TlsFlags {
   host?: string;
   port?: number;
   unix?: string;
@@ -48,15 +50,17 @@ const READ_CHUNK_BYTES = 64 * 1024;
 
 /** Builds the `send` subcommand. */
 export function sendCommand(): Command {
-  return new Command("send")
-    .description(
-      "Send lines and print the replies as they arrive. Lines come from the arguments (one line " +
-        "each), --file, or standard input (streamed line by line).",
-    )
-    .argument("[lines...]", "lines to send; with --json: COMMAND key=value …")
-    .option("--host <host>", `server host (default: ${DEFAULT_HOST})`)
-    .option("-p, --port <port>", `server port (default: ${DEFAULT_PORT})`, parsePort)
-    .option("-u, --unix <path>", "connect to a Unix socket instead of TCP")
+  return addTlsOptions(
+    new Command("send")
+      .description(
+        "Send lines and print the replies as they arrive. Lines come from the arguments (one line " +
+          "each), --file, or standard input (streamed line by line).",
+      )
+      .argument("[lines...]", "lines to send; with --json: COMMAND key=value …")
+      .option("--host <host>", `server host (default: ${DEFAULT_HOST})`)
+      .option("-p, --port <port>", `server port (default: ${DEFAULT_PORT})`, parsePort)
+      .option("-u, --unix <path>", "connect to a Unix socket instead of TCP"),
+  )
     .addOption(
       new Option("--connect-timeout <duration>", "give up connecting after this long (0: no limit)")
         .argParser(parseDuration).default(10_000, "10s"),
@@ -111,11 +115,13 @@ Ending (after the last input line):
   --json         one response per request; exit as soon as the last one arrives
 
 Exit statuses: 0 ok, 1 the server answered with an error (ERR … / JSON status ≠ 0), 2 usage,
-3 cannot connect, 4 timed out, 5 connection lost before the expected replies.
+3 cannot connect (also: TLS certificate not accepted), 4 timed out, 5 connection lost before the
+expected replies.
 
 Examples:
   linesock send PING "ECHO hi"
   linesock send -n 1 PING
+  linesock send --ca ca.pem --host localhost -n 1 PING   TLS, trusting a private CA
   printf 'a\\nb\\n' | linesock send --port 7000
   linesock send -f requests.txt --until '^Done'
   linesock send --json echo text=hi count=3
@@ -269,12 +275,13 @@ async function runSend(lines: string[], options: SendOptions): Promise<number> {
   const detail = (message: string) => {
     if (options.verbose && !options.quiet) console.error(`linesock: ${message}`);
   };
+  const tls = await resolveTls(options, options.unix !== undefined);
   const input = chooseInput(lines, options);
 
   // Connect while the first input is awaited: a slow pipe does not delay connection errors, and
   // empty input is a usage error before anything is sent.
   const firstRead = input.chunks.next();
-  const connecting = connect(connectOptions(options, note));
+  const connecting = connect(connectOptions(options, tls, note));
   connecting.catch(() => {});
   const first = await Promise.race([firstRead, connecting.then(() => firstRead)]);
   if (first.done) {
@@ -321,8 +328,13 @@ async function runSend(lines: string[], options: SendOptions): Promise<number> {
   return ExitCode.remoteError;
 }
 
-function connectOptions(options: SendOptions, note: (message: string) => void): ConnectOptions {
+function connectOptions(
+  options: SendOptions,
+  tls: ClientTlsOptions | undefined,
+  note: (message: string) => void,
+): ConnectOptions {
   return {
+    ...(tls ? { tls } : {}),
     ...(options.unix !== undefined
       ? { path: options.unix }
       : { hostname: options.host ?? DEFAULT_HOST, port: options.port ?? DEFAULT_PORT }),
