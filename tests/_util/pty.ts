@@ -187,7 +187,7 @@ export async function startPty(command: string[], options: PtyOptions = {}): Pro
           return (await matches(last)) ? last : undefined;
         },
         ms,
-        async () => `waiting for ${String(test)}; screen:\n${last}`,
+        () => Promise.resolve(`waiting for ${String(test)}; screen:\n${last}`),
       );
     },
     waitForExit(ms = 10_000) {

@@ -182,8 +182,8 @@ Deno.test({
         await pty.press("Enter");
         await pty.waitFor("ERR unknown command: NOPE");
         const coloured = (await pty.screen({ escapes: true })).join("\n");
-        assert.match(coloured, /\x1b\[32mPONG/);
-        assert.match(coloured, /\x1b\[31mERR unknown command: NOPE/);
+        assert.ok(coloured.includes("\x1b[32mPONG"), coloured);
+        assert.ok(coloured.includes("\x1b[31mERR unknown command: NOPE"), coloured);
         assert.ok(!(await pty.screen()).some((row) => row.startsWith("< ")));
         await pty.type(":quit");
         await pty.press("Enter");
