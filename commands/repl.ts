@@ -15,15 +15,13 @@ import {
 import { wantsColor } from "../lib/_repl/render.ts";
 import { runScripted, type ScriptedOutcome } from "../lib/_repl/scripted.ts";
 import { runInteractive } from "../lib/_repl/session.ts";
-import { ExitCode, ExitError, parseCount, parseDuration, parsePort, UsageError } from "./_cli.ts";
+import { ExitCode, ExitError, parseCount, parseDuration, parsePort } from "./_cli.ts";
+import { addTlsOptions, resolveTls, type TlsFlags } from "./_tls.ts";
 
-interface ReplCliOptions {
+interface ReplCliOptions extends TlsFlags {
   host: string;
   port: number;
   unix?: string;
-  tls?: boolean;
-  caCert?: string[];
-  serverName?: string;
   connectTimeout: number;
   json?: boolean;
   timestamps?: boolean;
@@ -45,21 +43,16 @@ const OUTCOME_STATUS: Record<ScriptedOutcome, number> = {
 
 /** Builds the `repl` subcommand. */
 export function replCommand(): Command {
-  return new Command("repl")
-    .description(
-      "Interactive client: line editing, history, Tab completion, JSON mode, replies shown as they " +
-        "arrive, automatic reconnection. With stdin not a terminal it behaves like `send`.",
-    )
-    .option("--host <host>", "server host", DEFAULT_HOST)
-    .option("-p, --port <port>", "server port", parsePort, DEFAULT_PORT)
-    .option("-u, --unix <path>", "connect to a Unix socket instead of TCP")
-    .option("--tls", "use TLS")
-    .option(
-      "--ca-cert <file>",
-      "trust this PEM CA certificate (repeatable; implies --tls)",
-      (value: string, previous: string[] = []) => [...previous, value],
-    )
-    .option("--server-name <name>", "the name to verify the certificate against (implies --tls)")
+  return addTlsOptions(
+    new Command("repl")
+      .description(
+        "Interactive client: line editing, history, Tab completion, JSON mode, replies shown as they " +
+          "arrive, automatic reconnection. With stdin not a terminal it behaves like `send`.",
+      )
+      .option("--host <host>", "server host", DEFAULT_HOST)
+      .option("-p, --port <port>", "server port", parsePort, DEFAULT_PORT)
+      .option("-u, --unix <path>", "connect to a Unix socket instead of TCP"),
+  )
     .option(
       "--connect-timeout <duration>",
       "give up connecting after this long",
@@ -104,8 +97,7 @@ Without a terminal on stdin: lines go out as they are read, replies are printed 
 }
 
 async function repl(options: ReplCliOptions): Promise<number> {
-  const tls = options.tls || options.caCert !== undefined || options.serverName !== undefined;
-  if (tls && options.unix !== undefined) throw new UsageError("--tls works with TCP only");
+  const tls = await resolveTls(options, options.unix !== undefined);
   const connectOptions: ConnectOptions = {
     connectTimeoutMs: options.connectTimeout || 10_000,
     ...(options.unix !== undefined ? { path: options.unix } : {
@@ -113,15 +105,7 @@ async function repl(options: ReplCliOptions): Promise<number> {
       port: options.port,
     }),
   };
-  if (tls) {
-    const caCerts = await Promise.all(
-      (options.caCert ?? []).map((file) => Deno.readTextFile(file)),
-    );
-    connectOptions.tls = {
-      ...(caCerts.length ? { caCerts } : {}),
-      ...(options.serverName !== undefined ? { serverName: options.serverName } : {}),
-    };
-  }
+  if (tls) connectOptions.tls = tls;
   const where = options.unix !== undefined
     ? `unix:${options.unix}`
     : hostPort(options.host, options.port);
