@@ -471,6 +471,8 @@ class Session implements ConnectionContext {
   #queued: Uint8Array[] = [];
   #writeError: unknown;
   #draining = false;
+  #lingering = false;
+  #finSent = false;
   #abort: AbortController | undefined;
   /** Relay mode: the chunk being handed to `onData`, which `sendRaw` may write without a copy. */
   #lendable: Uint8Array | undefined;
@@ -572,7 +574,16 @@ class Session implements ConnectionContext {
     this.#draining = true;
     // A session blocked in read has answered everything it received: close it once replies are out.
     if (this.#state === "reading" || this.#state === "waiting") {
-      this.#flushAll().catch(() => {}).finally(() => this.destroy("server shutting down"));
+      this.#flushAll().catch(() => {}).finally(() => {
+        if (this.#state === "reading") {
+          // Lingering close: FIN after the replies; run() then discards input until the peer closes.
+          this.#finSent = true;
+          this.#conn.closeWrite().catch(() => {});
+        } else if (this.#state === "waiting") {
+          this.destroy("server shutting down");
+        }
+        // Otherwise run() took a chunk meanwhile: it answers it, then flushes and closes itself.
+      });
     }
   }
 
@@ -660,6 +671,8 @@ class Session implements ConnectionContext {
           }
         }
         if (this.#closed) break;
+        // After drain()'s FIN, input is only discarded (see #linger).
+        if (this.#finSent) break;
         this.#state = "working";
         this.lastActivity = performance.now();
         if (chunk === null) {
@@ -683,6 +696,7 @@ class Session implements ConnectionContext {
       if (!this.#closed) {
         await this.#flushWithTimeout();
         await this.#conn.closeWrite().catch(() => {});
+        await this.#linger(reader);
       }
     } catch (error) {
       endReason = describeError(error);
@@ -713,6 +727,25 @@ class Session implements ConnectionContext {
           reason: this.#closeReason ?? endReason,
         },
       );
+    }
+  }
+
+  /**
+   * After our FIN, reads and discards until the peer closes (bounded): closing with unread input
+   * makes the kernel send an RST, which destroys the replies still in flight.
+   */
+  async #linger(reader: { read(): Promise<Uint8Array | null> }): Promise<void> {
+    if (this.#lingering) return;
+    this.#lingering = true;
+    const timer = setTimeout(() => this.destroy("linger timeout"), LINGER_MS);
+    try {
+      while ((await reader.read()) !== null) {
+        // Discard.
+      }
+    } catch {
+      // Reset or closed: nothing left to protect.
+    } finally {
+      clearTimeout(timer);
     }
   }
 
@@ -967,6 +1000,8 @@ class Session implements ConnectionContext {
 const TOO_LONG = new Uint8Array(0);
 const LF = 0x0a;
 const REFUSAL_TIMEOUT_MS = 1000;
+/** How long a closing connection keeps discarding the peer's input (see #linger). */
+const LINGER_MS = 2000;
 
 class WriteTimeoutError extends Error {}
 
