@@ -128,6 +128,9 @@ export async function connect(options: ConnectOptions = {}): Promise<LineConnect
   }
 }
 
+/** How long disposing a TLS connection waits for its close_notify to be sent. */
+const TLS_GOODBYE_MS = 200;
+
 /** An open line connection. Iterate it for reply lines. */
 export class LineConnection implements AsyncDisposable, AsyncIterable<string> {
   /** Where it is connected, as `tcp://host:port` or `unix://path`. */
@@ -145,6 +148,8 @@ export class LineConnection implements AsyncDisposable, AsyncIterable<string> {
   #chunkCopy: Uint8Array | undefined;
   #lastUnterminated = false;
   #closed = false;
+  #writeClosed = false;
+  readonly #tls: boolean;
   #nextId = 1;
 
   /**
@@ -156,6 +161,7 @@ export class LineConnection implements AsyncDisposable, AsyncIterable<string> {
   constructor(transport: LineTransport, remote: string, options: ConnectOptions = {}) {
     this.#transport = transport;
     this.remote = remote;
+    this.#tls = Boolean(options.tls);
     this.#reader = new ConnectionReader(transport);
     this.#writer = new LineWriter(transport);
     this.#framer = new LineFramer({
@@ -384,6 +390,7 @@ export class LineConnection implements AsyncDisposable, AsyncIterable<string> {
     } catch (error) {
       throw this.#lost(error);
     }
+    this.#writeClosed = true;
   }
 
   /** Reply lines as text until the server closes the connection. */
@@ -402,8 +409,21 @@ export class LineConnection implements AsyncDisposable, AsyncIterable<string> {
     }
   }
 
-  /** Closes the connection, and waits for a pending read to settle. */
+  /**
+   * Closes the connection, and waits for a pending read to settle. A TLS connection first says
+   * goodbye (close_notify), waiting for that at most 200 ms: without it the server sees a truncated
+   * stream ("peer closed connection without sending TLS close_notify") instead of an end.
+   */
   async [Symbol.asyncDispose](): Promise<void> {
+    if (this.#tls && !this.#closed && !this.#writeClosed) {
+      this.#writeClosed = true;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        this.#transport.closeWrite().catch(() => {}),
+        new Promise((resolve) => timer = setTimeout(resolve, TLS_GOODBYE_MS)),
+      ]);
+      clearTimeout(timer);
+    }
     this.close();
     await this.#pendingRead?.catch(() => {});
   }
