@@ -42,6 +42,7 @@ export class HistoryStore {
   readonly maxEntries: number;
   #entries: string[] = [];
   #appended = 0;
+  #writes: Promise<void> = Promise.resolve();
 
   /**
    * @param path The history file (`undefined`: keep history in memory only).
@@ -83,29 +84,41 @@ export class HistoryStore {
   /**
    * Records a typed line, unless it is empty or secret. A repeat of an earlier entry moves it to the end.
    * @param line The line as typed.
-   * @returns Whether it was recorded.
+   * @returns Whether it was recorded (settles once it is in the file).
    */
-  async add(line: string): Promise<boolean> {
-    if (!isRecordable(line) || this.maxEntries === 0) return false;
+  add(line: string): Promise<boolean> {
+    if (!isRecordable(line) || this.maxEntries === 0) return Promise.resolve(false);
+    // Memory is updated at once (so Up and `:history` see the line); file writes run one at a time.
     const previous = this.#entries.indexOf(line);
     if (previous !== -1) this.#entries.splice(previous, 1);
     this.#entries.push(line);
     if (this.#entries.length > this.maxEntries) this.#entries.shift();
-    if (this.path === undefined) return true;
-    try {
-      // Appending keeps concurrent sessions from erasing each other's lines; the file is trimmed and
-      // de-duplicated when it has grown well past the bound.
-      if (previous !== -1 || ++this.#appended > this.maxEntries) {
-        this.#appended = 0;
-        await this.#rewrite();
-      } else {
-        await this.#ensureDirectory();
-        await Deno.writeTextFile(this.path, `${line}\n`, { append: true, mode: 0o600 });
+    if (this.path === undefined) return Promise.resolve(true);
+    const path = this.path;
+    this.#writes = this.#writes.then(async () => {
+      try {
+        // Appending keeps concurrent sessions from erasing each other's lines; the file is trimmed
+        // and de-duplicated when it has grown well past the bound.
+        if (previous !== -1 || ++this.#appended > this.maxEntries) {
+          this.#appended = 0;
+          await this.#rewrite();
+        } else {
+          await this.#ensureDirectory();
+          await Deno.writeTextFile(path, `${line}\n`, { append: true, mode: 0o600 });
+        }
+      } catch {
+        // An unwritable history file must not break the session.
       }
-    } catch {
-      // An unwritable history file must not break the session.
-    }
-    return true;
+    });
+    return this.#writes.then(() => true);
+  }
+
+  /**
+   * Waits for the file writes started so far.
+   * @returns A promise that settles when they are done.
+   */
+  flush(): Promise<void> {
+    return this.#writes;
   }
 
   async #rewrite(): Promise<void> {

@@ -10,7 +10,7 @@ import process from "node:process";
 import { connect, type ConnectOptions, type LineConnection } from "../client.ts";
 import { LineTooLongError } from "../errors.ts";
 import { commandsFromHelpReply, commandsFromJsonHelp, completeLine } from "./completion.ts";
-import { HistoryStore } from "./history_store.ts";
+import { type HistoryStore, isRecordable } from "./history_store.ts";
 import { describeJsonResponse, encodeJsonRequest, JsonInputError } from "./json_request.ts";
 import { metaHelp, parseInput, parseToggle } from "./meta_command.ts";
 import { Renderer, type RenderSettings } from "./render.ts";
@@ -333,11 +333,12 @@ class InteractiveSession {
 
   async #onLine(line: string): Promise<void> {
     this.#out.promptShown = false;
-    const recorded = await this.#options.history.add(line);
+    // Not awaited: sending must not wait for the history file.
+    void this.#options.history.add(line);
     // readline put every line in its history; a secret one (leading space) must not stay there.
     // deno-lint-ignore no-explicit-any
     const history = (this.#rl as any).history as string[] | undefined;
-    if (!recorded && history?.[0] === line) history.shift();
+    if (!isRecordable(line) && history?.[0] === line) history.shift();
     const input = parseInput(line);
     switch (input.kind) {
       case "empty":
@@ -496,6 +497,7 @@ class InteractiveSession {
     if (this.#out.promptShown) process.stdout.write("\n");
     process.stdin.off("keypress", this.#onKeypress);
     this.#rl.close();
-    this.#finish(0);
+    // The process exits right after; the last lines typed must reach the history file first.
+    void this.#options.history.flush().then(() => this.#finish(0));
   }
 }
