@@ -95,6 +95,8 @@ Deno.test({
         await pty.waitFor(/^< PONG \(\d/m);
         // Tab completes a name that only the server's HELP reply listed.
         await pty.type("SH");
+        // A Tab read in the same chunk as other keys counts as pasted text, so let "SH" land first.
+        await pty.waitFor(`${prompt}SH`);
         await pty.press("Tab");
         await pty.waitFor(`${prompt}SHOUT`);
         await pty.type(" hello there");
@@ -224,6 +226,7 @@ Deno.test({
           await using pty = await repl(port, ["--json"]);
           await pty.waitFor(`127.0.0.1:${port} json>`);
           await pty.type("ad");
+          await pty.waitFor("json> ad");
           await pty.press("Tab");
           await pty.waitFor(`json> add`);
           await pty.type(" a=1 b=2");

@@ -70,6 +70,16 @@ Deno.test("HistoryStore", async (t) => {
       assert.equal((await Deno.readTextFile(path)).split("\n").filter(Boolean).length, 5);
     });
 
+    await t.step("lines added without waiting reach the file in order; flush waits", async () => {
+      const path = `${dir}/burst`;
+      const store = new HistoryStore(path, 100);
+      const lines = Array.from({ length: 30 }, (_, i) => `burst ${i}`);
+      for (const line of lines) void store.add(line);
+      assert.deepEqual(store.entries, lines);
+      await store.flush();
+      assert.equal(await Deno.readTextFile(path), lines.map((line) => `${line}\n`).join(""));
+    });
+
     await t.step("a missing file is an empty history, and no path keeps it in memory", async () => {
       const missing = new HistoryStore(`${dir}/nope/history`);
       await missing.load();
