@@ -120,12 +120,21 @@ export async function connect(options: ConnectOptions = {}): Promise<LineConnect
       });
       return new LineConnection(transport, target, options);
     } catch (error) {
-      if (!(error instanceof ConnectError) || attempt >= retries) throw error;
+      if (!(error instanceof ConnectError) || !isTransient(error) || attempt >= retries) {
+        throw error;
+      }
       options.onRetry?.(attempt + 1, error, delay);
       await new Promise((resolve) => setTimeout(resolve, delay));
       delay = Math.min(delay * 2, 2000);
     }
   }
+}
+
+/** Failures that a server which is still starting causes; a bad certificate or host name is not one. */
+function isTransient(error: ConnectError): boolean {
+  const cause = error.cause;
+  return cause instanceof Deno.errors.ConnectionRefused || cause instanceof Deno.errors.NotFound ||
+    cause instanceof Deno.errors.ConnectionReset || cause instanceof Deno.errors.TimedOut;
 }
 
 /** How long disposing a TLS connection waits for its close_notify to be sent. */

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { makeTestCertificates, OPENSSL_MISSING } from "../_util/tls.ts";
 import { connect } from "../../lib/client.ts";
 import {
   ConnectError,
@@ -143,6 +144,33 @@ Deno.test("connect", async (t) => {
     assert.deepEqual(await client.request("hi"), ["hi"]);
     assert.equal(attempts[0], 1);
     assert.equal(server.stats.connections >= 1, true);
+  });
+
+  await t.step({
+    name: "a certificate error is not retried",
+    ignore: OPENSSL_MISSING !== undefined,
+    fn: async () => {
+      await using certs = await makeTestCertificates();
+      await using server = await serve({
+        port: 0,
+        tls: {
+          cert: await Deno.readTextFile(certs.selfSigned.cert),
+          key: await Deno.readTextFile(certs.selfSigned.key),
+        },
+      }, (line) => line);
+      const attempts: number[] = [];
+      await assert.rejects(
+        connect({
+          port: (server.addr as Deno.NetAddr).port,
+          tls: true,
+          retries: 5,
+          retryDelayMs: 10,
+          onRetry: (attempt) => attempts.push(attempt),
+        }),
+        /certificate not trusted/,
+      );
+      assert.deepEqual(attempts, []);
+    },
   });
 
   await t.step("over a Unix socket", async () => {
