@@ -62,10 +62,8 @@ export function replCommand(): Command {
     .option("--json", 'JSON mode: `add a=1 b=2` sends {"command":"add","args":{"a":1,"b":2}}')
     .option("--timestamps", "prefix shown lines with the time")
     .option("--no-time", "do not show round-trip times")
-    .option(
-      "--no-reconnect",
-      "do not reconnect when the connection is lost (:reconnect still works)",
-    )
+    .option("--reconnect", "reconnect with backoff when the connection is lost", true)
+    .option("--no-reconnect", "do not reconnect by itself (:reconnect still works)")
     .option("--no-probe", "do not ask the server for its commands (HELP) on connect")
     .option("--no-history", "do not read or write the history file")
     .addOption(
