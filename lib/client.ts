@@ -38,7 +38,7 @@ import {
   ConnectError,
   ConnectionLostError,
   LinesockError,
-  type LineTooLongError,
+  LineTooLongError,
   RemoteError,
   TimeoutError,
 } from "./errors.ts";
@@ -148,9 +148,9 @@ export class LineConnection implements AsyncDisposable, AsyncIterable<string> {
   readonly #reader: ConnectionReader;
   readonly #writer: LineWriter;
   readonly #framer: LineFramer;
-  readonly #lines: Uint8Array[] = [];
+  /** Reply lines in order; an over-long line stands where it was, as its error. */
+  readonly #lines: (Uint8Array | LineTooLongError)[] = [];
   #head = 0;
-  #tooLong: LineTooLongError | undefined;
   #pendingRead: Promise<Uint8Array | null> | undefined;
   #ended = false;
   #unterminated = false;
@@ -180,7 +180,7 @@ export class LineConnection implements AsyncDisposable, AsyncIterable<string> {
       // A line inside the chunk copy is kept as a view of it: one allocation per chunk, not per line.
       onLine: (bytes) =>
         this.#lines.push(bytes.buffer === this.#chunkCopy?.buffer ? bytes : bytes.slice()),
-      onTooLong: (error) => this.#tooLong ??= error,
+      onTooLong: (error) => this.#lines.push(error),
     });
   }
 
@@ -266,11 +266,6 @@ export class LineConnection implements AsyncDisposable, AsyncIterable<string> {
       ? { timeoutMs: options }
       : options ?? {};
     while (this.#head === this.#lines.length) {
-      if (this.#tooLong) {
-        const error = this.#tooLong;
-        this.#tooLong = undefined;
-        throw error;
-      }
       if (this.#ended) return null;
       this.#lines.length = this.#head = 0;
       signal?.throwIfAborted();
@@ -300,6 +295,7 @@ export class LineConnection implements AsyncDisposable, AsyncIterable<string> {
       }
     }
     const line = this.#lines[this.#head++]!;
+    if (line instanceof LineTooLongError) throw line;
     this.#lastUnterminated = this.#unterminated && this.#ended && this.#head === this.#lines.length;
     return line;
   }

@@ -146,6 +146,21 @@ Deno.test("connect", async (t) => {
     assert.equal(server.stats.connections >= 1, true);
   });
 
+  await t.step(
+    "an over-long reply is reported in its place, between the lines around it",
+    async () => {
+      await using server = await serve({ port: 0 }, () => ["A", "x".repeat(100), "B"]);
+      await using client = await connect({
+        port: (server.addr as Deno.NetAddr).port,
+        maxLineBytes: 10,
+      });
+      await client.send("go");
+      assert.equal(await client.readLine(5000), "A");
+      await assert.rejects(client.readLine(5000), LineTooLongError);
+      assert.equal(await client.readLine(5000), "B");
+    },
+  );
+
   await t.step({
     name: "a certificate error is not retried",
     ignore: OPENSSL_MISSING !== undefined,
