@@ -29,6 +29,8 @@ export const ExitCode = {
   timeout: 4,
   /** Connection lost before the expected replies. */
   connectionLost: 5,
+  /** A bug in linesock (an unexpected exception). */
+  internal: 70,
 } as const;
 
 /** A usage error found after parsing (exit status 2). */
@@ -147,14 +149,19 @@ export function setUpLogging(options: LoggingOptions): void {
  * @returns The exit status.
  */
 export function reportFailure(error: unknown): number {
-  let code: number = ExitCode.usage;
-  let message = error instanceof Error ? error.message : String(error);
-  if (error instanceof ExitError) {
-    code = error.exitCode;
-  } else if (error instanceof UsageError) {
-    code = ExitCode.usage;
-  } else if (error instanceof LinesockError) {
-    code = {
+  const { code, message } = classifyFailure(error);
+  if (message) console.error(`linesock: ${message}`);
+  return code;
+}
+
+/** The exit status and the one-line message of a failure. */
+function classifyFailure(error: unknown): { code: number; message: string } {
+  const message = error instanceof Error ? error.message : String(error);
+  if (error instanceof ExitError) return { code: error.exitCode, message };
+  if (error instanceof UsageError) return { code: ExitCode.usage, message };
+  if (error instanceof LinesockError) {
+    const code = {
+      // A reply the client cannot accept is the server's fault, like an error reply.
       LINE_TOO_LONG: ExitCode.remoteError,
       INVALID_ENCODING: ExitCode.remoteError,
       CANNOT_CONNECT: ExitCode.cannotConnect,
@@ -162,12 +169,16 @@ export function reportFailure(error: unknown): number {
       REMOTE_ERROR: ExitCode.remoteError,
       CONNECTION_LOST: ExitCode.connectionLost,
     }[error.code];
-  } else if (error instanceof Deno.errors.AddrInUse) {
-    code = 1;
-    message = `Cannot listen: ${message}`;
-  } else {
-    code = 1;
+    return { code, message };
   }
-  if (message) console.error(`linesock: ${message}`);
-  return code;
+  if (error instanceof Deno.errors.AddrInUse) {
+    return { code: ExitCode.remoteError, message: `Cannot listen: ${message}` };
+  }
+  // An operating-system refusal (a file, a permission) is the environment's, said as it is.
+  if (Object.values(Deno.errors).some((kind) => error instanceof kind)) {
+    return { code: ExitCode.remoteError, message };
+  }
+  // Anything else is a bug in linesock: say so, with what it was.
+  const name = error instanceof Error ? error.name : typeof error;
+  return { code: ExitCode.internal, message: `internal error (${name}): ${message}` };
 }
