@@ -6,7 +6,7 @@
  * @module
  */
 import { Command, InvalidArgumentError, Option } from "commander";
-import { DEFAULT_HOST, DEFAULT_PORT, formatAddress } from "../lib/address.ts";
+import { DEFAULT_HOST, formatAddress } from "../lib/address.ts";
 import {
   ECHO_CASE_NAMES,
   type EchoCaseResult,
@@ -31,10 +31,10 @@ import {
   ExitError,
   parseByteSize,
   parseDuration,
-  parsePort,
   parsePositive,
   UsageError,
 } from "./_cli.ts";
+import { addTargetOptions, hasTarget, resolveTarget } from "./_target.ts";
 import { addTlsOptions, resolveTls, type TlsFlags } from "./_tls.ts";
 
 /** Parsed options of `echo-test`. */
@@ -62,20 +62,14 @@ const LOAD_OPTIONS = ["connections", "lines", "duration", "size", "pipeline", "r
 
 /** Builds the `echo-test` subcommand. */
 export function echoTestCommand(): Command {
-  return addTlsOptions(
+  return addTlsOptions(addTargetOptions(
     new Command("echo-test")
       .description(
         "Test a line-echo server: a conformance suite of named cases (default), or a verified load " +
           "(--load). Without --host/--port/--unix, linesock's own echo server is started in-process.",
-      )
-      .option("--host <host>", `server host (default: ${DEFAULT_HOST})`)
-      .option(
-        "-p, --port <port>",
-        `server port (default: ${DEFAULT_PORT} when --host is given)`,
-        parsePort,
-      )
-      .option("-u, --unix <path>", "test the echo server on this Unix socket"),
-  )
+      ),
+    "test the echo server on this Unix socket",
+  ))
     .option(
       "--case <names>",
       "run only these cases (comma-separated, repeatable)",
@@ -199,12 +193,9 @@ async function runEchoTest(options: EchoTestOptions): Promise<number> {
   if (options.lines !== undefined && options.duration !== undefined) {
     throw new UsageError("give --lines or --duration, not both");
   }
-  if (options.unix !== undefined && (options.host !== undefined || options.port !== undefined)) {
-    throw new UsageError("give --unix or --host/--port, not both");
-  }
-  const remote = options.unix !== undefined || options.host !== undefined ||
-    options.port !== undefined;
-  const tls = await resolveTls(options, options.unix !== undefined);
+  const remote = hasTarget(options);
+  const resolved = resolveTarget(options);
+  const tls = await resolveTls(options, "path" in resolved);
   if (tls && !remote) {
     throw new UsageError(
       "TLS needs a target (--host/--port): linesock's own in-process echo server is plain TCP",
@@ -212,14 +203,10 @@ async function runEchoTest(options: EchoTestOptions): Promise<number> {
   }
   let embedded: EmbeddedEcho | undefined;
   let target: EchoTarget;
-  if (options.unix !== undefined) {
-    target = { path: options.unix };
+  if ("path" in resolved) {
+    target = { path: resolved.path };
   } else if (remote) {
-    target = {
-      hostname: options.host ?? DEFAULT_HOST,
-      port: options.port ?? DEFAULT_PORT,
-      ...(tls ? { tls } : {}),
-    };
+    target = { ...resolved, ...(tls ? { tls } : {}) };
   } else {
     embedded = await startEmbeddedEcho();
     target = embedded.target;

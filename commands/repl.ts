@@ -5,7 +5,7 @@
  * @module
  */
 import { Command, Option } from "commander";
-import { DEFAULT_HOST, DEFAULT_PORT, hostPort } from "../lib/address.ts";
+import { hostPort } from "../lib/address.ts";
 import { connect, type ConnectOptions } from "../lib/client.ts";
 import {
   DEFAULT_HISTORY_SIZE,
@@ -15,7 +15,8 @@ import {
 import { wantsColor } from "../lib/_repl/render.ts";
 import { runScripted, type ScriptedOutcome } from "../lib/_repl/scripted.ts";
 import { runInteractive } from "../lib/_repl/session.ts";
-import { ExitCode, ExitError, parseCount, parseDuration, parsePort } from "./_cli.ts";
+import { ExitCode, ExitError, parseCount, parseDuration } from "./_cli.ts";
+import { addTargetOptions, resolveTarget } from "./_target.ts";
 import { addTlsOptions, resolveTls, type TlsFlags } from "./_tls.ts";
 
 interface ReplCliOptions extends TlsFlags {
@@ -43,21 +44,16 @@ const OUTCOME_STATUS: Record<ScriptedOutcome, number> = {
 
 /** Builds the `repl` subcommand. */
 export function replCommand(): Command {
-  return addTlsOptions(
+  return addTlsOptions(addTargetOptions(
     new Command("repl")
       .description(
         "Interactive client: line editing, history, Tab completion, JSON mode, replies shown as they " +
           "arrive, automatic reconnection. With stdin not a terminal it behaves like `send`.",
-      )
-      .option("--host <host>", "server host", DEFAULT_HOST)
-      .option("-p, --port <port>", "server port", parsePort, DEFAULT_PORT)
-      .option("-u, --unix <path>", "connect to a Unix socket instead of TCP"),
-  )
-    .option(
-      "--connect-timeout <duration>",
-      "give up connecting after this long",
-      parseDuration,
-      10_000,
+      ),
+  ))
+    .addOption(
+      new Option("--connect-timeout <duration>", "give up connecting after this long")
+        .argParser(parseDuration).default(10_000, "10s"),
     )
     .option("--json", 'JSON mode: `add a=1 b=2` sends {"command":"add","args":{"a":1,"b":2}}')
     .option("--timestamps", "prefix shown lines with the time")
@@ -95,18 +91,14 @@ Without a terminal on stdin: lines go out as they are read, replies are printed 
 }
 
 async function repl(options: ReplCliOptions): Promise<number> {
-  const tls = await resolveTls(options, options.unix !== undefined);
+  const target = resolveTarget(options);
+  const tls = await resolveTls(options, "path" in target);
   const connectOptions: ConnectOptions = {
     connectTimeoutMs: options.connectTimeout || 10_000,
-    ...(options.unix !== undefined ? { path: options.unix } : {
-      hostname: options.host,
-      port: options.port,
-    }),
+    ...target,
   };
   if (tls) connectOptions.tls = tls;
-  const where = options.unix !== undefined
-    ? `unix:${options.unix}`
-    : hostPort(options.host, options.port);
+  const where = "path" in target ? `unix:${target.path}` : hostPort(target.hostname, target.port);
   const interactive = Deno.stdin.isTerminal() && Deno.stdout.isTerminal();
   const conn = await connect(connectOptions);
   if (!interactive) {

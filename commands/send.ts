@@ -7,7 +7,6 @@
  */
 import { Command, InvalidArgumentError, Option } from "commander";
 import { connect, type ConnectOptions, type LineConnection } from "../lib/client.ts";
-import { DEFAULT_HOST, DEFAULT_PORT } from "../lib/address.ts";
 import { DEFAULT_MAX_LINE_BYTES } from "../lib/line_framer.ts";
 import { type RemoteError } from "../lib/errors.ts";
 import type { ClientTlsOptions } from "../lib/transport.ts";
@@ -18,10 +17,10 @@ import {
   parseByteSize,
   parseCount,
   parseDuration,
-  parsePort,
   parsePositive,
   UsageError,
 } from "./_cli.ts";
+import { addTargetOptions, resolveTarget } from "./_target.ts";
 import { addTlsOptions, resolveTls, type TlsFlags } from "./_tls.ts";
 
 /** Parsed options of `send`. */
@@ -50,17 +49,14 @@ const READ_CHUNK_BYTES = 64 * 1024;
 
 /** Builds the `send` subcommand. */
 export function sendCommand(): Command {
-  return addTlsOptions(
+  return addTlsOptions(addTargetOptions(
     new Command("send")
       .description(
         "Send lines and print the replies as they arrive. Lines come from the arguments (one line " +
           "each), --file, or standard input (streamed line by line).",
       )
-      .argument("[lines...]", "lines to send; with --json: COMMAND key=value …")
-      .option("--host <host>", `server host (default: ${DEFAULT_HOST})`)
-      .option("-p, --port <port>", `server port (default: ${DEFAULT_PORT})`, parsePort)
-      .option("-u, --unix <path>", "connect to a Unix socket instead of TCP"),
-  )
+      .argument("[lines...]", "lines to send; with --json: COMMAND key=value …"),
+  ))
     .addOption(
       new Option("--connect-timeout <duration>", "give up connecting after this long (0: no limit)")
         .argParser(parseDuration).default(10_000, "10s"),
@@ -254,9 +250,7 @@ async function* prepend(
 }
 
 function validate(options: SendOptions): void {
-  if (options.unix !== undefined && (options.host !== undefined || options.port !== undefined)) {
-    throw new UsageError("use either --unix or --host/--port, not both");
-  }
+  resolveTarget(options);
   if (!options.json && options.args !== undefined) throw new UsageError("--args needs --json");
   if (!options.json && options.raw) throw new UsageError("--raw needs --json");
 }
@@ -335,9 +329,7 @@ function connectOptions(
 ): ConnectOptions {
   return {
     ...(tls ? { tls } : {}),
-    ...(options.unix !== undefined
-      ? { path: options.unix }
-      : { hostname: options.host ?? DEFAULT_HOST, port: options.port ?? DEFAULT_PORT }),
+    ...resolveTarget(options),
     connectTimeoutMs: options.connectTimeout > 0 ? options.connectTimeout : 2 ** 31 - 1,
     retries: options.retry,
     stripCR: false,

@@ -320,6 +320,22 @@ Deno.test("repl without a terminal behaves like send", async (t) => {
     assert.equal(result.code, 0, result.stderr);
   });
 
+  await t.step("--unix with --host or --port is a usage error, as in send", async () => {
+    for (const extra of [["--host", "127.0.0.1"], ["--port", port]]) {
+      const result = await runCli("repl", ["--unix", "/nonexistent.sock", ...extra], {
+        stdin: "PING\n",
+      });
+      assert.equal(result.code, 2, result.stderr);
+      assert.match(result.stderr, /use either --unix or --host\/--port, not both/);
+    }
+  });
+
+  await t.step("--help shows durations with their unit", async () => {
+    const result = await runCli("repl", ["--help"]);
+    assert.equal(result.code, 0);
+    assert.match(result.stdout, /--connect-timeout <duration>[\s\S]*?\(default:\s+10s\)/);
+  });
+
   await t.step("an error reply gives exit status 1", async () => {
     const result = await runCli("repl", ["--port", port], { stdin: "NOPE\nPING\n" });
     assert.equal(result.stdout, "ERR unknown command: NOPE\nPONG\n");
