@@ -64,7 +64,8 @@ export class TemplateError extends Error {
   }
 }
 
-const FIELD_NAMES: readonly FieldName[] = [
+/** Every field a template may name, in the order they are listed in messages. */
+export const FIELD_NAMES: readonly FieldName[] = [
   "line",
   "rest",
   "peer",

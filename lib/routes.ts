@@ -42,6 +42,7 @@ import {
 } from "./_json_positions.ts";
 import {
   compileTemplate,
+  FIELD_NAMES,
   type FieldName,
   renderTemplate,
   type Template,
@@ -146,15 +147,6 @@ export class RoutesError extends Error {
 type MatchKind = "exact" | "prefix" | "regex" | "command" | "commandRegex";
 const MATCH_KINDS: readonly MatchKind[] = ["exact", "prefix", "regex", "command", "commandRegex"];
 const ALLOWED_FLAGS = "imsuv";
-const FIELD_NAMES: readonly FieldName[] = [
-  "line",
-  "rest",
-  "peer",
-  "id",
-  "lineNumber",
-  "command",
-  "args",
-];
 
 interface Matched {
   groups: (string | undefined)[];
