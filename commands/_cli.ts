@@ -13,7 +13,7 @@ import {
   type LogRecord,
   parseLogLevel,
 } from "@logtape/logtape";
-import { LinesockError } from "../lib/errors.ts";
+import { LinesockError, type LinesockErrorCode } from "../lib/errors.ts";
 
 /** Documented exit statuses of every subcommand. */
 export const ExitCode = {
@@ -154,22 +154,34 @@ export function reportFailure(error: unknown): number {
   return code;
 }
 
+/** The exit status of each error code; the compiler insists that every code has one. */
+const EXIT_CODE_OF: Record<LinesockErrorCode, number> = {
+  // A reply the client cannot accept is the server's fault, like an error reply.
+  LINE_TOO_LONG: ExitCode.remoteError,
+  INVALID_ENCODING: ExitCode.remoteError,
+  CANNOT_CONNECT: ExitCode.cannotConnect,
+  TIMEOUT: ExitCode.timeout,
+  REMOTE_ERROR: ExitCode.remoteError,
+  CONNECTION_LOST: ExitCode.connectionLost,
+  PROGRAM_START_FAILED: ExitCode.remoteError,
+  PROGRAM_TIMEOUT: ExitCode.remoteError,
+  PROGRAM_FAILED: ExitCode.remoteError,
+  PROGRAM_OUTPUT_LIMIT: ExitCode.remoteError,
+  PROGRAM_INVALID_OUTPUT: ExitCode.remoteError,
+  EXEC_QUEUE_FULL: ExitCode.remoteError,
+  INVALID_ROUTES: ExitCode.usage,
+  INVALID_PROXY_HEADER: ExitCode.remoteError,
+  // serve: cannot listen.
+  ADDRESS_IN_USE: ExitCode.remoteError,
+};
+
 /** The exit status and the one-line message of a failure. */
 function classifyFailure(error: unknown): { code: number; message: string } {
   const message = error instanceof Error ? error.message : String(error);
   if (error instanceof ExitError) return { code: error.exitCode, message };
   if (error instanceof UsageError) return { code: ExitCode.usage, message };
   if (error instanceof LinesockError) {
-    const code = {
-      // A reply the client cannot accept is the server's fault, like an error reply.
-      LINE_TOO_LONG: ExitCode.remoteError,
-      INVALID_ENCODING: ExitCode.remoteError,
-      CANNOT_CONNECT: ExitCode.cannotConnect,
-      TIMEOUT: ExitCode.timeout,
-      REMOTE_ERROR: ExitCode.remoteError,
-      CONNECTION_LOST: ExitCode.connectionLost,
-    }[error.code];
-    return { code, message };
+    return { code: EXIT_CODE_OF[error.code], message };
   }
   if (error instanceof Deno.errors.AddrInUse) {
     return { code: ExitCode.remoteError, message: `Cannot listen: ${message}` };

@@ -23,7 +23,16 @@ export type LinesockErrorCode =
   | "CANNOT_CONNECT"
   | "TIMEOUT"
   | "REMOTE_ERROR"
-  | "CONNECTION_LOST";
+  | "CONNECTION_LOST"
+  | "PROGRAM_START_FAILED"
+  | "PROGRAM_TIMEOUT"
+  | "PROGRAM_FAILED"
+  | "PROGRAM_OUTPUT_LIMIT"
+  | "PROGRAM_INVALID_OUTPUT"
+  | "EXEC_QUEUE_FULL"
+  | "INVALID_ROUTES"
+  | "INVALID_PROXY_HEADER"
+  | "ADDRESS_IN_USE";
 
 /** Base class of every error linesock raises on purpose. */
 export class LinesockError extends Error {

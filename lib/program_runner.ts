@@ -29,6 +29,7 @@
  *
  * @module
  */
+import { LinesockError, type LinesockErrorCode } from "./errors.ts";
 import { decodeLine } from "./line_decoder.ts";
 import { LineFramer } from "./line_framer.ts";
 
@@ -46,18 +47,15 @@ const KEPT_STDERR_BYTES = 4096;
 const MAX_STDERR_IN_MESSAGE = 200;
 
 /** The stable codes of {@linkcode ProgramError}. */
-export type ProgramErrorCode =
-  | "PROGRAM_START_FAILED"
-  | "PROGRAM_TIMEOUT"
-  | "PROGRAM_FAILED"
-  | "PROGRAM_OUTPUT_LIMIT"
-  | "PROGRAM_INVALID_OUTPUT"
-  | "EXEC_QUEUE_FULL";
+export type ProgramErrorCode = Extract<
+  LinesockErrorCode,
+  `PROGRAM_${string}` | "EXEC_QUEUE_FULL"
+>;
 
 /** Base class of the failures of {@linkcode runProgram}. The message suits an `ERR` reply. */
-export class ProgramError extends Error {
+export class ProgramError extends LinesockError {
   /** A stable, machine-readable code. */
-  readonly code: ProgramErrorCode;
+  declare readonly code: ProgramErrorCode;
   /** The program's argv (for logs; not part of the message, which may go to a client). */
   readonly argv: readonly string[];
 
@@ -74,10 +72,8 @@ export class ProgramError extends Error {
     message: string,
     options?: ErrorOptions,
   ) {
-    super(message, options);
-    this.code = code;
+    super(code, message, options);
     this.argv = argv;
-    this.name = new.target.name;
   }
 }
 

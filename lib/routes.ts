@@ -32,6 +32,7 @@
  *
  * @module
  */
+import { LinesockError } from "./errors.ts";
 import {
   type JsonEntry,
   type JsonNode,
@@ -104,7 +105,7 @@ export interface RoutesOptions {
 }
 
 /** The routes file is unreadable or invalid. The message is one line, ready for the user. */
-export class RoutesError extends Error {
+export class RoutesError extends LinesockError {
   /** The file, as given (`routes.json`), or `routes` for text without a name. */
   readonly file: string;
   /** The 1-based line of the problem (0 when the file could not be read). */
@@ -134,8 +135,7 @@ export class RoutesError extends Error {
     options?: ErrorOptions,
   ) {
     const where = line > 0 ? `${file}:${line}:${column}` : file;
-    super(`${where}: ${path ? `${path}: ` : ""}${reason}`, options);
-    this.name = "RoutesError";
+    super("INVALID_ROUTES", `${where}: ${path ? `${path}: ` : ""}${reason}`, options);
     this.file = file;
     this.line = line;
     this.column = column;
