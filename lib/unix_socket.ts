@@ -22,6 +22,7 @@
  * @module
  */
 import { dirname, join } from "node:path";
+import { LinesockError } from "./errors.ts";
 
 /** Options of {@linkcode listenUnix}. */
 export interface ListenUnixOptions {
@@ -45,14 +46,13 @@ export interface UnixSocketListener {
 }
 
 /** Thrown when a live server already listens on the path. */
-export class AddressInUseError extends Error {
+export class AddressInUseError extends LinesockError {
   /**
    * Creates the instance.
    * @param path The socket path.
    */
   constructor(path: string) {
-    super(`Cannot listen on unix://${path}: another server is listening there`);
-    this.name = "AddressInUseError";
+    super("ADDRESS_IN_USE", `Cannot listen on unix://${path}: another server is listening there`);
   }
 }
 
