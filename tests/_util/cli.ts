@@ -144,7 +144,12 @@ export interface RunningServer extends AsyncDisposable {
   /** Stderr text read so far. */
   stderr(): string;
   /** Resolves when stderr contains `text` (bounded by `ms`). */
-  waitForStderr(text: string | RegExp, ms?: number): Promise<void>;
+  /**
+   * Resolves when stderr contains `text`, matches it, or satisfies it (bounded by `ms`). To wait for
+   * N occurrences, pass a predicate that counts: a regex such as `(x[\s\S]*){30}` backtracks
+   * exponentially and blocks the event loop.
+   */
+  waitForStderr(text: string | RegExp | ((stderr: string) => boolean), ms?: number): Promise<void>;
   /** Sends a signal (default SIGTERM) and waits for the exit; kills after `ms`. */
   stop(signal?: Deno.Signal, ms?: number): Promise<CliResult>;
 }
@@ -262,7 +267,11 @@ export async function startServer(
     stderr: () => stderrText,
     waitForStderr(text, ms = 10_000) {
       const seen = () =>
-        typeof text === "string" ? stderrText.includes(text) : text.test(stderrText);
+        typeof text === "string"
+          ? stderrText.includes(text)
+          : typeof text === "function"
+          ? text(stderrText)
+          : text.test(stderrText);
       if (seen()) return Promise.resolve();
       let wake!: () => void;
       const found = new Promise<void>((resolve) => {
