@@ -1,18 +1,17 @@
 /**
- * `linesock serve`: turns options into a {@linkcode serve} call with one of the ready protocols, prints
- * the bound address as the first stdout line, and stops gracefully on SIGINT, SIGTERM or Ctrl-D (when
- * stdin is a terminal), printing a one-line summary.
+ * `linesock serve`: turns options into a {@linkcode serve} call with one of the ready protocols (or,
+ * with `--workers`, into {@linkcode serveWorkers} on all cores), prints the bound address as the first
+ * stdout line, and stops gracefully on SIGINT, SIGTERM or Ctrl-D (when stdin is a terminal), printing
+ * a one-line summary.
+ *
+ * The server modules load only when the command runs, so that other subcommands start fast.
  *
  * @module
  */
 import { Command, InvalidArgumentError, Option } from "commander";
 import type { LogLevel } from "@logtape/logtape";
-import { serve, type ServeOptions, type Server, type ServerStats } from "../lib/server.ts";
-import { echoProtocol } from "../lib/protocols/echo.ts";
-import { textProtocol } from "../lib/protocols/text.ts";
-import { jsonProtocol } from "../lib/protocols/json.ts";
-import { Routes, RoutesError } from "../lib/routes.ts";
-import { ExecLimiter } from "../lib/program_runner.ts";
+import type { ServeOptions, ServerStats } from "../lib/server.ts";
+import type { ServeConfig } from "../lib/worker_pool.ts";
 import { DEFAULT_HOST, DEFAULT_PORT } from "../lib/address.ts";
 import { DEFAULT_MAX_LINE_BYTES } from "../lib/line_framer.ts";
 import {
@@ -58,6 +57,17 @@ interface ServeFlags {
   writeTimeout: number;
   tlsCert?: string;
   tlsKey?: string;
+  workers?: number;
+  proxyProtocol?: boolean;
+  proxyTimeout: number;
+}
+
+/** What `serve` stops and summarizes: one server, or a pool of workers. */
+interface Stoppable {
+  readonly url: string;
+  readonly stats: Readonly<ServerStats>;
+  readonly finished: Promise<void>;
+  shutdown(): Promise<void>;
 }
 
 /** Builds the `serve` subcommand. */
@@ -132,6 +142,22 @@ export function serveCommand(): Command {
       ),
     )
     .option("--quiet", "log errors only")
+    .option(
+      "--workers <n>",
+      'accept loops on all cores: N workers sharing the TCP port (SO_REUSEPORT), or "auto"',
+      parseWorkers,
+    )
+    .option(
+      "--proxy-protocol",
+      "expect a PROXY protocol v1/v2 header on every connection (behind HAProxy and the like)",
+    )
+    .addOption(
+      new Option(
+        "--proxy-timeout <duration>",
+        "how long a client may take to send its PROXY header",
+      )
+        .argParser(parseDuration).default(5000, "5s"),
+    )
     .addHelpText(
       "after",
       `
@@ -144,6 +170,8 @@ Examples:
   linesock serve --max-clients 1 --queue 4     one client at a time, four may wait
   linesock serve --routes routes.json --greeting "welcome"
   linesock serve --tls-cert server.pem --tls-key server-key.pem
+  linesock serve --protocol echo --workers auto    one accept loop per core
+  linesock serve --proxy-protocol --log-format json   behind HAProxy (send-proxy / send-proxy-v2)
 
 The first stdout line is "listening on tcp://HOST:PORT" or "listening on unix:///PATH"; logs go to
 stderr. SIGINT, SIGTERM or Ctrl-D (when stdin is a terminal) stop the server gracefully and print a
@@ -182,24 +210,14 @@ async function runServe(flags: ServeFlags, given: (option: string) => boolean): 
   if (given("queue") && flags.maxClients === undefined) {
     throw new UsageError("--queue needs --max-clients");
   }
+  if (flags.workers !== undefined && flags.unix !== undefined) {
+    throw new UsageError("--workers shares a TCP port; it cannot be combined with --unix");
+  }
+  if (given("proxyTimeout") && !flags.proxyProtocol) {
+    throw new UsageError("--proxy-timeout needs --proxy-protocol");
+  }
 
-  const routes = flags.routes === undefined ? undefined : await loadRoutes(flags.routes, flags);
-  const protocol = flags.protocol === "echo"
-    ? echoProtocol()
-    : flags.protocol === "json"
-    ? jsonProtocol({
-      ...(flags.name !== undefined ? { name: flags.name } : {}),
-      allowShutdown: flags.allowShutdown ?? false,
-      ...(routes !== undefined ? { routes } : {}),
-    })
-    : textProtocol({
-      ...(flags.name !== undefined ? { name: flags.name } : {}),
-      allowShutdown: flags.allowShutdown ?? false,
-      ...(flags.invalidReply !== undefined ? { invalidReply: flags.invalidReply } : {}),
-      ...(routes !== undefined ? { routes } : {}),
-    });
-
-  const options: ServeOptions = {
+  const serveOptions: Omit<ServeOptions, "signal" | "listener"> = {
     maxLineBytes: flags.maxLine,
     idleTimeoutMs: flags.idleTimeout ?? (flags.protocol === "echo" ? 0 : DEFAULT_IDLE_TIMEOUT_MS),
     graceMs: flags.grace,
@@ -209,20 +227,48 @@ async function runServe(flags: ServeFlags, given: (option: string) => boolean): 
     ...(flags.maxConnections !== undefined ? { maxConnections: flags.maxConnections } : {}),
     ...(flags.closeAfter !== undefined ? { closeAfterLines: flags.closeAfter } : {}),
     ...(flags.greeting !== undefined ? { greeting: flags.greeting } : {}),
+    ...(flags.proxyProtocol
+      ? { proxyProtocol: true, proxyHeaderTimeoutMs: flags.proxyTimeout }
+      : {}),
   };
   if (flags.unix !== undefined) {
-    options.path = flags.unix;
-    options.socketMode = flags.socketMode;
-    if (flags.socketGroup !== undefined) options.socketGid = await groupId(flags.socketGroup);
+    serveOptions.path = flags.unix;
+    serveOptions.socketMode = flags.socketMode;
+    if (flags.socketGroup !== undefined) serveOptions.socketGid = await groupId(flags.socketGroup);
   } else {
-    options.hostname = flags.host.replace(/^\[(.*)\]$/, "$1");
-    options.port = flags.port;
+    serveOptions.hostname = flags.host.replace(/^\[(.*)\]$/, "$1");
+    serveOptions.port = flags.port;
     if (flags.tlsCert !== undefined && flags.tlsKey !== undefined) {
-      options.tls = { cert: await readPem(flags.tlsCert), key: await readPem(flags.tlsKey) };
+      serveOptions.tls = { cert: await readPem(flags.tlsCert), key: await readPem(flags.tlsKey) };
     }
   }
+  const config: ServeConfig = {
+    protocol: flags.protocol,
+    serve: serveOptions,
+    allowShutdown: flags.allowShutdown ?? false,
+    logLevel: flags.quiet ? "error" : flags.logLevel,
+    ...(flags.name !== undefined ? { name: flags.name } : {}),
+    ...(flags.invalidReply !== undefined ? { invalidReply: flags.invalidReply } : {}),
+    ...(flags.routes !== undefined ? { routesPath: flags.routes } : {}),
+    ...(flags.maxExec !== undefined ? { maxExec: flags.maxExec } : {}),
+  };
 
-  const server = await serve(options, protocol);
+  const [{ serve }, { protocolFromConfig, serveWorkers }, { RoutesError }] = await Promise.all([
+    import("../lib/server.ts"),
+    import("../lib/worker_pool.ts"),
+    import("../lib/routes.ts"),
+  ]);
+  let protocol;
+  try {
+    // Also checks the routes file before any worker starts.
+    protocol = await protocolFromConfig(config);
+  } catch (error) {
+    if (error instanceof RoutesError) throw new ExitError(ExitCode.usage, error.message);
+    throw error;
+  }
+  const server: Stoppable = flags.workers === undefined
+    ? await serve(serveOptions, protocol)
+    : await serveWorkers(config, flags.workers);
   console.log(`listening on ${server.url}`);
   const stopOnSignals = handleSignals(server);
   const stopOnCtrlD = Deno.stdin.isTerminal() ? watchTerminal(server) : undefined;
@@ -237,7 +283,7 @@ async function runServe(flags: ServeFlags, given: (option: string) => boolean): 
 }
 
 /** The first SIGINT/SIGTERM shuts down gracefully; a second one exits at once. */
-function handleSignals(server: Server): () => void {
+function handleSignals(server: Stoppable): () => void {
   const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
   let received = false;
   const handlers = signals.map((signal) => {
@@ -256,7 +302,7 @@ function handleSignals(server: Server): () => void {
 }
 
 /** Ctrl-D on the terminal (stdin reads end of input) shuts down gracefully. */
-function watchTerminal(server: Server): AbortController {
+function watchTerminal(server: Stoppable): AbortController {
   const controller = new AbortController();
   (async () => {
     const buffer = new Uint8Array(1024);
@@ -279,20 +325,6 @@ export function summarize(stats: Readonly<ServerStats>): string {
     `${stats.errors} errors`;
 }
 
-/** Loads and checks the routes file; a mistake is a usage error with its line and column. */
-async function loadRoutes(path: string, flags: ServeFlags): Promise<Routes> {
-  try {
-    return await Routes.load(path, {
-      ...(flags.maxExec !== undefined
-        ? { limiter: new ExecLimiter({ maxRunning: flags.maxExec }) }
-        : {}),
-    });
-  } catch (error) {
-    if (error instanceof RoutesError) throw new ExitError(ExitCode.usage, error.message);
-    throw error;
-  }
-}
-
 /** Reads a PEM file; a missing or unreadable file is a usage error naming it. */
 async function readPem(path: string): Promise<string> {
   try {
@@ -303,6 +335,12 @@ async function readPem(path: string): Promise<string> {
     if (error instanceof UsageError) throw error;
     throw new UsageError(`cannot read ${path}: ${(error as Error).message}`);
   }
+}
+
+/** `--workers`: a positive count, or `auto` for one per core. */
+function parseWorkers(text: string): number {
+  if (text.trim().toLowerCase() === "auto") return navigator.hardwareConcurrency;
+  return parsePositive(text);
 }
 
 function parseMode(text: string): number {

@@ -39,3 +39,4 @@ export * from "./protocols/text.ts";
 export * from "./protocols/json.ts";
 export * from "./load_generator.ts";
 export * from "./transport.ts";
+export * from "./worker_pool.ts";

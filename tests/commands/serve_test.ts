@@ -403,6 +403,77 @@ Deno.test("linesock serve", async (t) => {
       assert.equal(quietResult.code, 0);
       assert.doesNotMatch(quietResult.stderr, /Connection|Listening/);
     });
+
+    await t.step(
+      "--workers 2: connections spread over both, one summary adds them up, SIGTERM stops all",
+      async () => {
+        const server = await startServer(["--port", "0", "--workers", "2", "--log-format", "json"]);
+        const connections = 30;
+        for (let index = 0; index < connections; index++) {
+          assert.deepEqual(await talk(server, ["PING"]), ["PONG"]);
+        }
+        await server.waitForStderr((text) => text.split("closed after").length - 1 >= connections);
+        const result = await server.stop("SIGTERM", 15_000);
+        assert.equal(result.code, 0, result.stderr);
+        const records = result.stderr.split("\n").filter((line) => line.startsWith("{"))
+          .map((line) => JSON.parse(line));
+        const workers = new Set(
+          records.filter((record) => /opened/.test(record.message))
+            .map((record) => record.properties.worker),
+        );
+        assert.deepEqual([...workers].sort(), [1, 2]);
+        const match = SUMMARY.exec(server.stdoutLines.at(-1) ?? "");
+        assert.ok(match, `no summary in ${JSON.stringify(server.stdoutLines)}`);
+        assert.deepEqual(match.slice(1).map(Number), [
+          connections,
+          connections,
+          connections,
+          5 * connections,
+          5 * connections,
+          0,
+        ]);
+        assert.equal(server.stdoutLines.filter((line) => line.startsWith("summary:")).length, 1);
+      },
+    );
+
+    await t.step("--workers with --unix, or a bad count, is a usage error", async () => {
+      const unix = await runCli("serve", ["--workers", "2", "--unix", `${dir}/w.sock`]);
+      assert.equal(unix.code, 2);
+      assert.match(unix.stderr, /--workers/);
+      const bad = await runCli("serve", ["--workers", "0"]);
+      assert.equal(bad.code, 2);
+    });
+
+    await t.step("--proxy-protocol: logs and routes see the address from the header", async () => {
+      const routes = `${dir}/peer-routes.json`;
+      await Deno.writeTextFile(
+        routes,
+        JSON.stringify({ routes: [{ match: { exact: "WHO" }, reply: "you are {peer}" }] }),
+      );
+      const server = await startServer([
+        "--port",
+        "0",
+        "--proxy-protocol",
+        "--routes",
+        routes,
+        "--log-format",
+        "json",
+      ]);
+      await using session = await LineSession.open(server.port);
+      await session.write("PROXY TCP4 192.0.2.44 127.0.0.1 45678 1991\r\nWHO\n");
+      assert.deepEqual(await session.readLines(1), ["you are 192.0.2.44:45678"]);
+      await session.closeWrite();
+      assert.deepEqual(await session.readAll(), []);
+      assert.deepEqual(await talk(server, ["PING"]), [
+        "ERR invalid PROXY protocol header: the connection does not start with a PROXY header",
+      ]);
+      await server.waitForStderr('"peer":"192.0.2.44:45678"');
+      const result = await server.stop();
+      assert.equal(result.code, 0, result.stderr);
+      const opened = result.stderr.split("\n").filter((line) => line.startsWith("{"))
+        .map((line) => JSON.parse(line)).filter((record) => /opened/.test(record.message));
+      assert.deepEqual(opened.map((record) => record.properties.peer), ["192.0.2.44:45678"]);
+    });
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

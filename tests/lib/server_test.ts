@@ -247,4 +247,85 @@ Deno.test("serve", async (t) => {
     assert.match(server.url, /^tcp:\/\/\[::1\]:\d+$/);
     assert.deepEqual(await exchange(server.addr, ["PING"]), ["PONG"]);
   });
+
+  await t.step(
+    "PROXY protocol: v1 and v2 set the peer and remoteAddr seen by handlers",
+    async () => {
+      const seen: string[] = [];
+      await using server = await serve({ port: 0, proxyProtocol: true }, (line, context) => {
+        const addr = context.remoteAddr as Deno.NetAddr;
+        seen.push(`${context.peer} ${addr.hostname} ${addr.port}`);
+        return `${line} from ${context.peer}`;
+      });
+      // The header and the first line may arrive in one chunk.
+      assert.deepEqual(
+        await exchange(server.addr, ["PROXY TCP4 192.0.2.7 127.0.0.1 40001 1991\r\nhello"]),
+        ["hello from 192.0.2.7:40001"],
+      );
+      await using session = await LineSession.open(server.addr);
+      await session.write(proxyV2([0x20, 0x01, 0x0d, 0xb8, ...new Array(11).fill(0), 0x09], 40002));
+      await session.write("six\n");
+      assert.deepEqual(await session.readLines(1), ["six from [2001:db8::9]:40002"]);
+      assert.deepEqual(seen, [
+        "192.0.2.7:40001 192.0.2.7 40001",
+        "[2001:db8::9]:40002 2001:db8::9 40002",
+      ]);
+    },
+  );
+
+  await t.step("PROXY protocol: LOCAL keeps the socket's own address", async () => {
+    await using server = await serve(
+      { port: 0, proxyProtocol: true },
+      (_line, context) => context.peer,
+    );
+    await using session = await LineSession.open(server.addr);
+    const local = proxyV2([], 0, 0x20);
+    await session.write(new Uint8Array([...local, ...new TextEncoder().encode("who\n")]));
+    const [peer] = await session.readLines(1);
+    assert.match(peer!, /^127\.0\.0\.1:\d+$/);
+  });
+
+  await t.step(
+    "PROXY protocol: no header, a bad one, or a slow one: an error line, then close",
+    async () => {
+      await using server = await serve(
+        { port: 0, proxyProtocol: true, proxyHeaderTimeoutMs: 200 },
+        textProtocol({ name: "p" }),
+      );
+      assert.deepEqual(await exchange(server.addr, ["PING"]), [
+        "ERR invalid PROXY protocol header: the connection does not start with a PROXY header",
+      ]);
+      assert.deepEqual(await exchange(server.addr, ["PROXY TCP4 999.1.1.1 127.0.0.1 1 2\r"]), [
+        'ERR invalid PROXY protocol header: bad TCP4 address in "PROXY TCP4 999.1.1.1 127.0.0.1 1 2"',
+      ]);
+      await using slow = await LineSession.open(server.addr);
+      await slow.write("PROXY TCP4 ");
+      assert.deepEqual(await slow.readAll(), ["ERR no PROXY protocol header within 200 ms"]);
+      // Without the option, a PROXY line is just a line.
+      await using plain = await serve({ port: 0 }, textProtocol({ name: "p" }));
+      assert.deepEqual(await exchange(plain.addr, ["PROXY TCP4 1.2.3.4 127.0.0.1 1 2"]), [
+        "ERR unknown command: PROXY",
+      ]);
+    },
+  );
+
+  await t.step(
+    "PROXY protocol in front of echo: the bytes after the header come back",
+    async () => {
+      await using server = await serve({ port: 0, proxyProtocol: true }, echoProtocol());
+      await using session = await LineSession.open(server.addr);
+      await session.write("PROXY TCP4 192.0.2.1 127.0.0.1 5 6\r\nab");
+      await session.write("c\n");
+      assert.deepEqual(await session.readLines(1), ["abc"]);
+    },
+  );
 });
+
+/** A PROXY v2 header: an IPv6 source (or LOCAL when `command` is 0x20 and `source` is empty). */
+function proxyV2(source: number[], port: number, versionCommand = 0x21): Uint8Array {
+  const signature = [0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a];
+  if (source.length === 0) return new Uint8Array([...signature, versionCommand, 0x00, 0, 0]);
+  const destination = [...new Array(15).fill(0), 1];
+  const body = [...source, ...destination, port >> 8, port & 0xff, 0x07, 0xc7];
+  return new Uint8Array([...signature, versionCommand, 0x21, 0, body.length, ...body]);
+}

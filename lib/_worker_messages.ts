@@ -1,0 +1,21 @@
+/**
+ * Internal: the messages between {@linkcode serveWorkers} and its workers.
+ *
+ * @module
+ */
+import type { LogRecord } from "@logtape/logtape";
+import type { ServerStats } from "./server.ts";
+import type { ServeConfig } from "./worker_pool.ts";
+
+/** Messages from a worker. */
+export type WorkerMessage =
+  | { type: "listening"; addr: Deno.NetAddr }
+  | { type: "log"; record: Omit<LogRecord, "category">; category: readonly string[] }
+  | { type: "finished"; stats: ServerStats }
+  | { type: "failed"; name: string; message: string };
+
+/** Messages to a worker. */
+export type WorkerCommand =
+  | { type: "start"; config: ServeConfig; worker: number }
+  | { type: "shutdown" }
+  | { type: "abort" };
