@@ -7,13 +7,24 @@
 import { Command, CommanderError } from "commander";
 import denoJson from "./deno.json" with { type: "json" };
 import { ExitError, reportFailure } from "./commands/_cli.ts";
-import { echoTestCommand } from "./commands/echo_test.ts";
-import { replCommand } from "./commands/repl.ts";
-import { sendCommand } from "./commands/send.ts";
-import { serveCommand } from "./commands/serve.ts";
 
-/** Builds the `linesock` program. */
-export function buildProgram(): Command {
+/**
+ * The subcommands, each loaded only when needed: a run of one subcommand does not load the others'
+ * modules (start-up time of `linesock send` matters in scripts).
+ */
+const SUBCOMMANDS: Record<string, () => Promise<Command>> = {
+  serve: () => import("./commands/serve.ts").then((module) => module.serveCommand()),
+  send: () => import("./commands/send.ts").then((module) => module.sendCommand()),
+  repl: () => import("./commands/repl.ts").then((module) => module.replCommand()),
+  "echo-test": () => import("./commands/echo_test.ts").then((module) => module.echoTestCommand()),
+};
+
+/**
+ * Builds the `linesock` program.
+ * @param only Load just this subcommand (when it is the one being run); otherwise all of them.
+ * @returns The program.
+ */
+export async function buildProgram(only?: string): Promise<Command> {
   const program = new Command("linesock")
     .description(
       "Newline-delimited messaging over TCP and Unix sockets: a line server, a client, an " +
@@ -36,7 +47,11 @@ Examples:
 Exit statuses: 0 ok, 1 the server answered with an error, 2 usage, 3 cannot connect,
 4 timed out, 5 connection lost before the expected replies.`,
     );
-  for (const command of [serveCommand(), sendCommand(), replCommand(), echoTestCommand()]) {
+  const names = only !== undefined && Object.hasOwn(SUBCOMMANDS, only)
+    ? [only]
+    : Object.keys(SUBCOMMANDS);
+  const commands = await Promise.all(names.map((name) => SUBCOMMANDS[name]!()));
+  for (const command of commands) {
     command.exitOverride().showHelpAfterError("(run with --help for usage)");
     program.addCommand(command);
   }
@@ -50,7 +65,8 @@ Exit statuses: 0 ok, 1 the server answered with an error, 2 usage, 3 cannot conn
  */
 export async function main(args: string[]): Promise<number> {
   try {
-    await buildProgram().parseAsync(args, { from: "user" });
+    const program = await buildProgram(args[0]);
+    await program.parseAsync(args, { from: "user" });
     return 0;
   } catch (error) {
     if (error instanceof CommanderError) {

@@ -4,6 +4,10 @@
  * `net` + `readline` server, and socat's byte relay; runs each workload against a fresh server
  * process; and reports lines/s, MB/s, latency, peak RSS, and ratios to the naive server and to socat.
  *
+ * It also measures the server's and the driver's CPU use per run (to show which side is the
+ * bottleneck), `serve --workers 2`, 10,000 idle connections (bench/idle_connections.ts) and the
+ * start-up time of `linesock send PING` (bench/startup.ts).
+ *
  * Bounded: every run lasts `--seconds` (default 3), targets 127.0.0.1 only, and every process it
  * starts is stopped. `--write` puts the tables into docs/benchmarks.md.
  *
@@ -13,6 +17,9 @@ import { fileURLToPath } from "node:url";
 import denoJson from "../deno.json" with { type: "json" };
 import { type LoadResult, runLoad, type Workload } from "./_load_driver.ts";
 import { ensureSocat, startSocatEcho } from "./baselines/socat.ts";
+import { cpuModel, cpuSeconds, memoryMiB } from "./_proc.ts";
+import { measureIdle } from "./idle_connections.ts";
+import { measureStartup } from "./startup.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const args = Deno.args;
@@ -28,12 +35,14 @@ function valueOf(flag: string): string | undefined {
 interface ServerSpec {
   name: string;
   /** Request line for this server's kind of answer. */
-  request?: "echo" | "ping" | "json-ping";
+  request?: "echo" | "ping" | "json-ping" | "json-ping-id";
   start(): Promise<RunningProcess>;
 }
 
 interface RunningProcess {
   port: number;
+  /** The process id, when there is one process to measure. */
+  pid: number | undefined;
   /** Peak resident memory in MiB, when measurable. */
   peakRssMiB(): Promise<number | undefined>;
   stop(): Promise<void>;
@@ -65,7 +74,8 @@ async function spawnListening(command: string, commandArgs: string[]): Promise<R
   const port = Number(/:(\d+)\s*$/m.exec(text.split("\n")[0]!)?.[1]);
   return {
     port,
-    peakRssMiB: () => readPeakRss(child.pid),
+    pid: child.pid,
+    peakRssMiB: () => memoryMiB(child.pid, "VmHWM"),
     async stop() {
       try {
         child.kill("SIGKILL");
@@ -75,16 +85,6 @@ async function spawnListening(command: string, commandArgs: string[]): Promise<R
       await child.status;
     },
   };
-}
-
-async function readPeakRss(pid: number): Promise<number | undefined> {
-  try {
-    const status = await Deno.readTextFile(`/proc/${pid}/status`);
-    const kib = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1]);
-    return Number.isFinite(kib) ? kib / 1024 : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 const linesock = (protocol: string, extra: string[] = []): ServerSpec["start"] => () =>
@@ -105,6 +105,17 @@ const SERVERS: ServerSpec[] = [
   { name: "linesock echo", request: "echo", start: linesock("echo") },
   { name: "linesock text (PING)", request: "ping", start: linesock("text") },
   { name: "linesock json (ping)", request: "json-ping", start: linesock("json") },
+  { name: "linesock json (ping with id)", request: "json-ping-id", start: linesock("json") },
+  {
+    name: "linesock echo, 2 workers",
+    request: "echo",
+    start: linesock("echo", ["--workers", "2"]),
+  },
+  {
+    name: "linesock text (PING), 2 workers",
+    request: "ping",
+    start: linesock("text", ["--workers", "2"]),
+  },
   {
     name: "naive Deno echo",
     request: "echo",
@@ -127,7 +138,13 @@ const SERVERS: ServerSpec[] = [
     request: "echo",
     async start() {
       const socat = await startSocatEcho();
-      return { port: socat.port, peakRssMiB: () => Promise.resolve(undefined), stop: socat.close };
+      return {
+        port: socat.port,
+        // socat forks one process per connection: its memory and CPU are not one process's.
+        pid: undefined,
+        peakRssMiB: () => Promise.resolve(undefined),
+        stop: socat.close,
+      };
     },
   },
 ];
@@ -138,6 +155,7 @@ const REQUESTS = {
   echo64k: encoder.encode("y".repeat(64 * 1024 - 1)),
   ping: encoder.encode("PING"),
   jsonPing: encoder.encode('{"command":"ping"}'),
+  jsonPingId: encoder.encode('{"command":"ping","id":12345}'),
 };
 
 interface Case {
@@ -150,12 +168,22 @@ const ECHO_SERVERS = ["linesock echo", "naive Deno echo", "Node net+readline ech
 const CASES: Case[] = [
   {
     name: "pipelined 64 B lines, 1 connection",
-    servers: [...ECHO_SERVERS, "linesock text (PING)", "linesock json (ping)"],
+    servers: [
+      ...ECHO_SERVERS,
+      "linesock text (PING)",
+      "linesock json (ping)",
+      "linesock json (ping with id)",
+    ],
     workload: { request: "small", connections: 1, mode: "pipeline" },
   },
   {
     name: "pipelined 64 B lines, 8 connections",
-    servers: ECHO_SERVERS,
+    servers: [
+      ...ECHO_SERVERS,
+      "linesock echo, 2 workers",
+      "linesock text (PING)",
+      "linesock text (PING), 2 workers",
+    ],
     workload: { request: "small", connections: 8, mode: "pipeline" },
   },
   {
@@ -170,7 +198,7 @@ const CASES: Case[] = [
   },
   {
     name: "request/response, 16 connections",
-    servers: ECHO_SERVERS,
+    servers: [...ECHO_SERVERS, "linesock echo, 2 workers"],
     workload: { request: "small", connections: 16, mode: "lockstep" },
   },
 ];
@@ -178,6 +206,7 @@ const CASES: Case[] = [
 function requestFor(server: ServerSpec, size: "small" | "large"): Uint8Array {
   if (server.request === "ping") return REQUESTS.ping;
   if (server.request === "json-ping") return REQUESTS.jsonPing;
+  if (server.request === "json-ping-id") return REQUESTS.jsonPingId;
   return size === "large" ? REQUESTS.echo64k : REQUESTS.echo64;
 }
 
@@ -186,6 +215,9 @@ interface Row {
   server: string;
   result: LoadResult;
   peakRssMiB: number | undefined;
+  /** CPU time over wall time (1.0 = one core busy), of the server and of the load driver. */
+  serverCpu: number | undefined;
+  driverCpu: number | undefined;
 }
 
 const socatMissing = await ensureSocat();
@@ -203,13 +235,28 @@ for (const testCase of CASES) {
       continue;
     }
     try {
+      const serverBefore = process.pid === undefined ? undefined : await cpuSeconds(process.pid);
+      const driverBefore = await cpuSeconds(Deno.pid);
+      const started = performance.now();
       const result = await runLoad(process.port, {
         ...testCase.workload,
         request: requestFor(server, testCase.workload.request),
         durationMs: seconds * 1000,
       });
+      const wall = (performance.now() - started) / 1000;
+      const serverAfter = process.pid === undefined ? undefined : await cpuSeconds(process.pid);
+      const driverAfter = await cpuSeconds(Deno.pid);
+      const share = (before: number | undefined, after: number | undefined) =>
+        before === undefined || after === undefined ? undefined : (after - before) / wall;
       const peakRssMiB = await process.peakRssMiB();
-      rows.push({ case: testCase.name, server: serverName, result, peakRssMiB });
+      rows.push({
+        case: testCase.name,
+        server: serverName,
+        result,
+        peakRssMiB,
+        serverCpu: share(serverBefore, serverAfter),
+        driverCpu: share(driverBefore, driverAfter),
+      });
       console.error(
         `${testCase.name} | ${serverName}: ${Math.round(result.linesPerSecond)} lines/s` +
           (result.mismatches ? ` (${result.mismatches} MISMATCHES)` : ""),
@@ -234,15 +281,20 @@ function table(): string {
     out.push(`### ${testCase.name}`, "");
     out.push(
       lockstep
-        ? "| server | lines/s | p50 µs | p99 µs | p99 vs naive | peak RSS MiB | errors |"
-        : "| server | lines/s | MB/s out | MB/s in | vs naive | vs socat | peak RSS MiB | errors |",
+        ? "| server | lines/s | p50 µs | p99 µs | p99 vs naive | peak RSS MiB | server CPU | driver CPU | errors |"
+        : "| server | lines/s | MB/s out | MB/s in | vs naive | vs socat | peak RSS MiB | server CPU | driver CPU | errors |",
     );
     out.push(
-      lockstep ? "|---|---:|---:|---:|---:|---:|---:|" : "|---|---:|---:|---:|---:|---:|---:|---:|",
+      lockstep
+        ? "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+        : "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     );
     for (const row of caseRows) {
       const r = row.result;
       const rss = row.peakRssMiB === undefined ? "n/a" : format(row.peakRssMiB);
+      const cpu = (share: number | undefined) =>
+        share === undefined ? "n/a" : `${format(share * 100)}%`;
+      const cpus = `${cpu(row.serverCpu)} | ${cpu(row.driverCpu)}`;
       if (lockstep) {
         const p99Ratio = naive?.latencyUs && r.latencyUs
           ? `${format(r.latencyUs.p99 / naive.latencyUs.p99, 2)}x`
@@ -250,7 +302,7 @@ function table(): string {
         out.push(
           `| ${row.server} | ${format(r.linesPerSecond)} | ${format(r.latencyUs?.p50 ?? 0)} | ${
             format(r.latencyUs?.p99 ?? 0)
-          } | ${p99Ratio} | ${rss} | ${r.mismatches} |`,
+          } | ${p99Ratio} | ${rss} | ${cpus} | ${r.mismatches} |`,
         );
       } else {
         const vsNaive = naive ? `${format(r.linesPerSecond / naive.linesPerSecond, 1)}x` : "";
@@ -258,7 +310,7 @@ function table(): string {
         out.push(
           `| ${row.server} | ${format(r.linesPerSecond)} | ${format(r.mbPerSecondOut, 1)} | ${
             format(r.mbPerSecondIn, 1)
-          } | ${vsNaive} | ${vsSocat} | ${rss} | ${r.mismatches} |`,
+          } | ${vsNaive} | ${vsSocat} | ${rss} | ${cpus} | ${r.mismatches} |`,
         );
       }
     }
@@ -267,9 +319,7 @@ function table(): string {
   return out.join("\n");
 }
 
-const cpu = (await Deno.readTextFile("/proc/cpuinfo").catch(() => "")).match(
-  /model name\s*:\s*(.+)/,
-)?.[1] ?? "unknown CPU";
+const cpu = await cpuModel();
 const header = `Measured ${
   new Date().toISOString().slice(0, 10)
 } on ${cpu}, ${navigator.hardwareConcurrency} cores, Deno ${Deno.version.deno}, Node ${(await new Deno
@@ -279,7 +329,49 @@ const header = `Measured ${
   ))}; ${seconds} s per run, load driver and server sharing the same cores. Command: \`deno task bench:load${
   seconds === 3 ? "" : ` --seconds ${seconds}`
 }\`.${socatMissing ? ` socat not measured: ${socatMissing}.` : ""}`;
-const report = `${header}\n\n${table()}`;
+const IDLE_CONNECTIONS = 10_000;
+const extras: string[] = [];
+if (!only || "idle connections".includes(only)) {
+  const server = await linesock("text")();
+  try {
+    const idle = await measureIdle(server.port, server.pid!, IDLE_CONNECTIONS);
+    const mib = (value: number | undefined) => value === undefined ? "n/a" : format(value);
+    extras.push(
+      `### ${format(IDLE_CONNECTIONS)} idle connections`,
+      "",
+      "| connections answering PING | server RSS before, MiB | server RSS with all open, MiB |",
+      "|---:|---:|---:|",
+      `| ${format(idle.connections)} | ${mib(idle.baselineMiB)} | ${mib(idle.rssMiB)} |`,
+      "",
+    );
+    console.error(`idle: ${idle.connections} connections, RSS ${mib(idle.rssMiB)} MiB`);
+  } finally {
+    await server.stop();
+  }
+}
+if (!only || "start-up".includes(only)) {
+  const server = await linesock("text")();
+  try {
+    const startup = await measureStartup(server.port);
+    extras.push(
+      "### Start-up",
+      "",
+      `Median wall time of ${startup.runs} alternating runs each (whole process, start to exit).`,
+      "",
+      "| process | median ms | vs empty script |",
+      "|---|---:|---:|",
+      `| \`deno run\` of an empty script | ${format(startup.emptyMs, 1)} | 1.00x |`,
+      `| \`linesock send PING\` (send task flags) | ${format(startup.sendMs, 1)} | ${
+        format(startup.sendMs / startup.emptyMs, 2)
+      }x |`,
+      "",
+    );
+    console.error(`start-up: empty ${startup.emptyMs} ms, send ${startup.sendMs} ms`);
+  } finally {
+    await server.stop();
+  }
+}
+const report = `${header}\n\n${table()}${extras.length ? `\n${extras.join("\n")}` : ""}`;
 console.log(report);
 
 if (write) {

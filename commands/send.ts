@@ -6,11 +6,11 @@
  * @module
  */
 import { Command, InvalidArgumentError, Option } from "commander";
-import { connect, type ConnectOptions, type LineConnection } from "../lib/client.ts";
+import type { ConnectOptions, LineConnection } from "../lib/client.ts";
 import { DEFAULT_MAX_LINE_BYTES } from "../lib/line_framer.ts";
 import { type RemoteError } from "../lib/errors.ts";
 import type { ClientTlsOptions } from "../lib/transport.ts";
-import { sendSession, type SendSessionResult } from "../lib/send_session.ts";
+import type { SendSessionResult } from "../lib/send_session.ts";
 import {
   ExitCode,
   ExitError,
@@ -263,6 +263,11 @@ function validate(options: SendOptions): void {
  */
 async function runSend(lines: string[], options: SendOptions): Promise<number> {
   validate(options);
+  // Loaded here, not at the top, so that the other subcommands do not pay for them at start-up.
+  const [{ connect }, { sendSession }] = await Promise.all([
+    import("../lib/client.ts"),
+    import("../lib/send_session.ts"),
+  ]);
   const note = (message: string) => {
     if (!options.quiet) console.error(`linesock: ${message}`);
   };

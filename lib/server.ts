@@ -227,7 +227,7 @@ export interface Server extends AsyncDisposable {
 
 const HIGH_WATER_DEFAULT = 1024 * 1024;
 /** Read buffers start this small (an idle connection costs little) and double while reads fill them. */
-const MIN_READ_BUFFER_BYTES = 4096;
+const MIN_READ_BUFFER_BYTES = 512;
 const MAX_READ_BUFFER_BYTES = 256 * 1024;
 const PROXY_HEADER_TIMEOUT_DEFAULT = 5000;
 

@@ -21,6 +21,13 @@ const PING_VALUE = encoder.encode('"ping"');
 const LITERALS = ["true", "false", "null"].map((word) => encoder.encode(word));
 const MAX_ID_DIGITS = 15;
 const MAX_ID_STRING_BYTES = 128;
+/**
+ * Replies with an id are built here: a new array per reply costs more than the rest of the answer.
+ * The server copies a synchronous reply into its write buffer at once (as it must for replies that
+ * are views of the request line), so one buffer serves every reply.
+ */
+const scratch = new Uint8Array(PONG_WITH_ID.length + MAX_ID_STRING_BYTES + 2 + 1);
+scratch.set(PONG_WITH_ID);
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
@@ -33,7 +40,7 @@ const NINE = 0x39;
 /**
  * The reply to a plain ping request, or `undefined` when the request needs the general path.
  * @param line The request line, without its terminator.
- * @returns The reply line's bytes (a new array, or a shared constant that must not be changed).
+ * @returns The reply line's bytes: shared memory, valid until the next call; copy them to keep them.
  */
 export function fastPingReply(line: Uint8Array): Uint8Array | undefined {
   let at = skipSpace(line, 0);
@@ -66,11 +73,11 @@ export function fastPingReply(line: Uint8Array): Uint8Array | undefined {
   if (!sawPing || line[at] !== 0x7d) return undefined;
   if (skipSpace(line, at + 1) !== line.length) return undefined;
   if (idStart === -1) return PONG;
-  const reply = new Uint8Array(PONG_WITH_ID.length + (idEnd - idStart) + 1);
-  reply.set(PONG_WITH_ID);
-  reply.set(line.subarray(idStart, idEnd), PONG_WITH_ID.length);
-  reply[reply.length - 1] = 0x7d;
-  return reply;
+  // The id goes after the reply's fixed start, already in place in the scratch buffer.
+  const end = PONG_WITH_ID.length + (idEnd - idStart);
+  scratch.set(line.subarray(idStart, idEnd), PONG_WITH_ID.length);
+  scratch[end] = 0x7d;
+  return scratch.subarray(0, end + 1);
 }
 
 /** JSON whitespace: space, tab, CR (a line holds no LF). */
