@@ -19,6 +19,12 @@ const SUBCOMMANDS: Record<string, () => Promise<Command>> = {
   "echo-test": () => import("./commands/echo_test.ts").then((module) => module.echoTestCommand()),
 };
 
+/** Usage errors start with `linesock:` like every other message, not commander's `error:`. */
+const USAGE_OUTPUT = {
+  outputError: (text: string, write: (text: string) => void) =>
+    write(text.replace(/^error: /, "linesock: ")),
+};
+
 /**
  * Builds the `linesock` program.
  * @param only Load just this subcommand (when it is the one being run); otherwise all of them.
@@ -45,14 +51,17 @@ Examples:
   linesock echo-test                  test an echo server (an embedded one by default)
 
 Exit statuses: 0 ok, 1 the server answered with an error, 2 usage, 3 cannot connect,
-4 timed out, 5 connection lost before the expected replies.`,
-    );
+4 timed out, 5 connection lost before the expected replies, 70 internal error.`,
+    )
+    .configureOutput(USAGE_OUTPUT);
   const names = only !== undefined && Object.hasOwn(SUBCOMMANDS, only)
     ? [only]
     : Object.keys(SUBCOMMANDS);
   const commands = await Promise.all(names.map((name) => SUBCOMMANDS[name]!()));
   for (const command of commands) {
-    command.exitOverride().showHelpAfterError("(run with --help for usage)");
+    command.exitOverride().showHelpAfterError("(run with --help for usage)").configureOutput(
+      USAGE_OUTPUT,
+    );
     program.addCommand(command);
   }
   return program;
