@@ -49,6 +49,7 @@ import { LineWriter } from "./line_writer.ts";
 import { listenUnix, type UnixSocketListener } from "./unix_socket.ts";
 import { MAX_PROXY_HEADER_BYTES, parseProxyHeader, ProxyProtocolError } from "./proxy_protocol.ts";
 import { RelayReader } from "./_relay_reader.ts";
+import { countNewlines } from "./_count_newlines.ts";
 
 const logger = getLogger(["linesock", "server"]);
 
@@ -751,14 +752,18 @@ class Session implements ConnectionContext {
 
   /** Relay mode: counts lines, honours the line budget, and hands the chunk to the protocol. */
   #relay(chunk: Uint8Array, closeAfter: number): void {
-    let lines = 0;
+    let lines = countNewlines(chunk);
     let cut = chunk.length;
-    for (let at = chunk.indexOf(LF); at !== -1; at = chunk.indexOf(LF, at + 1)) {
-      lines++;
-      if (this.#linesIn + lines >= closeAfter) {
-        cut = at + 1;
-        this.close(`closed after ${closeAfter} lines`);
-        break;
+    if (this.#linesIn + lines >= closeAfter) {
+      // The budget ends in this chunk: find the line where it does.
+      lines = 0;
+      for (let at = chunk.indexOf(LF); at !== -1; at = chunk.indexOf(LF, at + 1)) {
+        lines++;
+        if (this.#linesIn + lines >= closeAfter) {
+          cut = at + 1;
+          this.close(`closed after ${closeAfter} lines`);
+          break;
+        }
       }
     }
     this.#linesIn += lines;

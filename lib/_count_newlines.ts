@@ -1,0 +1,38 @@
+/**
+ * Internal: counts the `\n` bytes in a chunk, four bytes at a time (a byte relay counts lines for its
+ * statistics and line budget without framing them; `indexOf` per line costs about 29 ns a line).
+ *
+ * @module
+ */
+
+const LF = 0x0a;
+
+/**
+ * Counts `\n` bytes.
+ * @param bytes The chunk.
+ * @returns How many bytes are `\n`.
+ */
+export function countNewlines(bytes: Uint8Array): number {
+  let count = 0;
+  let index = 0;
+  const length = bytes.length;
+  // Head bytes up to a 4-byte boundary of the underlying buffer.
+  while (index < length && (bytes.byteOffset + index) % 4 !== 0) {
+    if (bytes[index++] === LF) count++;
+  }
+  const words = (length - index) >>> 2;
+  if (words > 0) {
+    const view = new Uint32Array(bytes.buffer, bytes.byteOffset + index, words);
+    for (let word = 0; word < words; word++) {
+      const x = view[word]! ^ 0x0a0a0a0a;
+      // 0x80 in each byte of x that is zero (exact: no borrow between bytes).
+      const zero = ~(((x & 0x7f7f7f7f) + 0x7f7f7f7f) | x | 0x7f7f7f7f);
+      count += Math.imul(zero >>> 7, 0x01010101) >>> 24;
+    }
+    index += words * 4;
+  }
+  while (index < length) {
+    if (bytes[index++] === LF) count++;
+  }
+  return count;
+}
