@@ -91,9 +91,6 @@ export interface JsonResponse {
   id?: unknown;
 }
 
-/** What a line connection runs on: a `Deno.Conn`, a TLS connection, or any {@linkcode Transport}. */
-export type LineTransport = Transport;
-
 /**
  * Connects to a line server.
  * @param options Where, how long to try, and reply limits.
@@ -144,7 +141,7 @@ const TLS_GOODBYE_MS = 200;
 export class LineConnection implements AsyncDisposable, AsyncIterable<string> {
   /** Where it is connected, as `tcp://host:port` or `unix://path`. */
   readonly remote: string;
-  readonly #transport: LineTransport;
+  readonly #transport: Transport;
   readonly #reader: ConnectionReader;
   readonly #writer: LineWriter;
   readonly #framer: LineFramer;
@@ -167,7 +164,7 @@ export class LineConnection implements AsyncDisposable, AsyncIterable<string> {
    * @param remote Its address, for messages.
    * @param options Reply limits.
    */
-  constructor(transport: LineTransport, remote: string, options: ConnectOptions = {}) {
+  constructor(transport: Transport, remote: string, options: ConnectOptions = {}) {
     this.#transport = transport;
     this.remote = remote;
     this.#tls = Boolean(options.tls);
