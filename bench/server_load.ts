@@ -384,5 +384,7 @@ if (write) {
     ? doc.replace(new RegExp(`${start}[\\s\\S]*?${end}`), block)
     : `${doc.trimEnd()}\n\n## Server load (deno task bench:load)\n\n${block}\n`;
   await Deno.writeTextFile(path, next);
+  // The generated tables must pass `deno fmt --check` like the rest of the docs.
+  await new Deno.Command(Deno.execPath(), { args: ["fmt", "--quiet", path] }).output();
   console.error(`wrote ${path}`);
 }

@@ -14,7 +14,7 @@
  * lines from different workers never interleave and each says which worker wrote it.
  *
  * @example Two workers on one port
- * ```ts ignore
+ * ```ts
  * import { serveWorkers } from "@linesock/linesock";
  * import assert from "node:assert/strict";
  *
@@ -130,7 +130,7 @@ const WORKER_URL = new URL("./_serve_worker.ts", import.meta.url);
  * @throws When a worker cannot listen (the others are stopped first).
  *
  * @example Connections spread over the workers
- * ```ts ignore
+ * ```ts
  * import { serveWorkers } from "@linesock/linesock";
  * import assert from "node:assert/strict";
  *
