@@ -5,14 +5,6 @@
  * @module
  */
 import { InvalidArgumentError } from "commander";
-import {
-  configureSync,
-  getJsonLinesFormatter,
-  getTextFormatter,
-  type LogLevel,
-  type LogRecord,
-  parseLogLevel,
-} from "@logtape/logtape";
 import { LinesockError, type LinesockErrorCode } from "../lib/errors.ts";
 
 /** Documented exit statuses of every subcommand. */
@@ -103,45 +95,6 @@ export function parsePort(text: string): number {
   const value = parseCount(text);
   if (value > 65535) throw new InvalidArgumentError("expected a port from 0 to 65535");
   return value;
-}
-
-/** Parses a log level name. */
-export function parseLevel(text: string): LogLevel {
-  try {
-    return parseLogLevel(text);
-  } catch {
-    throw new InvalidArgumentError("expected trace, debug, info, warning, error or fatal");
-  }
-}
-
-/** How logs are written (to stderr). */
-export interface LoggingOptions {
-  /** Lowest level written. */
-  level: LogLevel;
-  /** `text` for people, `json` for machines (one JSON object per line). */
-  format: "text" | "json";
-}
-
-const stderrEncoder = new TextEncoder();
-
-/**
- * Sends linesock's logs to stderr, synchronously (nothing is lost when the process exits).
- * @param options Level and format.
- */
-export function setUpLogging(options: LoggingOptions): void {
-  const format = options.format === "json"
-    ? getJsonLinesFormatter()
-    : getTextFormatter({ timestamp: "date-time-tz", category: ".", value: "bare" });
-  configureSync({
-    reset: true,
-    sinks: {
-      stderr: (record: LogRecord) => Deno.stderr.writeSync(stderrEncoder.encode(format(record))),
-    },
-    loggers: [
-      { category: ["linesock"], lowestLevel: options.level, sinks: ["stderr"] },
-      { category: ["logtape", "meta"], lowestLevel: "warning", sinks: ["stderr"] },
-    ],
-  });
 }
 
 /**

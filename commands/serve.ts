@@ -20,12 +20,11 @@ import {
   parseByteSize,
   parseCount,
   parseDuration,
-  parseLevel,
   parsePort,
   parsePositive,
-  setUpLogging,
   UsageError,
 } from "./_cli.ts";
+import { parseLevel, setUpLogging } from "./_logging.ts";
 
 /** The idle timeout of the line protocols when none is given (echo has none). */
 const DEFAULT_IDLE_TIMEOUT_MS = 5 * 60_000;

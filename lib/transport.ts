@@ -25,7 +25,6 @@
  *
  * @module
  */
-import { connectInsecureTls } from "./_node_tls_transport.ts";
 import { DEFAULT_HOST, DEFAULT_PORT, hostPort } from "./address.ts";
 import { ConnectError, TimeoutError } from "./errors.ts";
 
@@ -145,6 +144,8 @@ async function open(options: TransportOptions, signal: AbortSignal): Promise<Tra
   const port = options.port ?? DEFAULT_PORT;
   const tls = options.tls === true ? {} : options.tls || undefined;
   if (tls?.insecure) {
+    // node:tls is loaded only here: it costs start-up time on every other path.
+    const { connectInsecureTls } = await import("./_node_tls_transport.ts");
     return await connectInsecureTls({ hostname, port, serverName: tls.serverName, signal });
   }
   const tcp = await Deno.connect({ hostname, port, signal });
