@@ -12,6 +12,7 @@
  *
  * @module
  */
+import { NaiveLineSplitStream } from "./baselines/naive_line_split_stream.ts";
 import { decodeLine, LineDecoderStream } from "../lib/line_decoder.ts";
 import { LineFramer } from "../lib/line_framer.ts";
 import { LineSplitter } from "../lib/line_splitter.ts";
@@ -20,24 +21,6 @@ const INPUT_BYTES = 16 * 1024 * 1024;
 const CHUNK_BYTES = 64 * 1024;
 const ITERATIONS = 30;
 const WARMUP = 5;
-
-/** The naive recipe: split decoded text on "\n" with string operations. */
-class NaiveLineSplitStream extends TransformStream<string, string> {
-  constructor() {
-    let buffer = "";
-    super({
-      transform(chunk, controller) {
-        buffer += chunk;
-        const lines = buffer.split("\n");
-        buffer = lines.pop() ?? "";
-        for (const line of lines) controller.enqueue(line);
-      },
-      flush(controller) {
-        if (buffer.length > 0) controller.enqueue(buffer);
-      },
-    });
-  }
-}
 
 interface Workload {
   /** Bytes per line, without the `\n`. */

@@ -23,24 +23,7 @@
  *
  * @module
  */
-
-/** Splits a stream of text chunks into lines (without the trailing "\n"). */
-class LineSplitStream extends TransformStream<string, string> {
-  constructor() {
-    let buffer = "";
-    super({
-      transform(chunk, controller) {
-        buffer += chunk;
-        const lines = buffer.split("\n");
-        buffer = lines.pop() ?? "";
-        for (const line of lines) controller.enqueue(line);
-      },
-      flush(controller) {
-        if (buffer.length > 0) controller.enqueue(buffer);
-      },
-    });
-  }
-}
+import { NaiveLineSplitStream } from "./naive_line_split_stream.ts";
 
 function parseArgs(args: string[]): { host: string; port: number } {
   let host = "127.0.0.1";
@@ -70,7 +53,7 @@ async function handle(conn: Deno.TcpConn): Promise<void> {
   try {
     const lines = conn.readable
       .pipeThrough(new TextDecoderStream())
-      .pipeThrough(new LineSplitStream());
+      .pipeThrough(new NaiveLineSplitStream());
     for await (const line of lines) {
       await writer.write(encoder.encode(line + "\n"));
     }
