@@ -317,6 +317,8 @@ class LineServer implements Server {
   #shutdown: Promise<void> | undefined;
   #acceptLoop: Promise<void> = Promise.resolve();
   #sweeper: ReturnType<typeof setInterval> | undefined;
+  /** Ends the accept loop's pause after a failed accept (set only during that pause). */
+  #wakeAccept: (() => void) | undefined;
   #resolveFinished!: () => void;
   #onAbort = () => void this.shutdown();
 
@@ -350,10 +352,43 @@ class LineServer implements Server {
     this.options.signal?.addEventListener("abort", this.#onAbort, { once: true });
   }
 
+  /**
+   * Accepts until the server stops or its listener is closed. A failed accept (out of file
+   * descriptors, an aborted handshake) is logged, waited out with a growing pause, and retried: one
+   * bad moment must not stop the server for good.
+   */
   async #accept(): Promise<void> {
     const maxConnections = this.options.maxConnections ?? Infinity;
+    let pauseMs = 0;
+    let loggedAt = -Infinity;
+    let unlogged = 0;
     try {
-      for await (const conn of this.#listener) {
+      while (!this.#stopping) {
+        let conn: Deno.Conn;
+        try {
+          conn = await this.#listener.accept();
+        } catch (error) {
+          if (this.#stopping || isListenerClosed(error)) break;
+          pauseMs = Math.min(Math.max(pauseMs * 2, ACCEPT_PAUSE_MIN_MS), ACCEPT_PAUSE_MAX_MS);
+          const now = performance.now();
+          if (now - loggedAt >= ACCEPT_LOG_INTERVAL_MS) {
+            logger.error(
+              "Cannot accept connections: {reason}; retrying in {pauseMs} ms{more}",
+              {
+                reason: error instanceof Error ? error.message : String(error),
+                pauseMs,
+                more: unlogged > 0 ? ` (${unlogged} more failures since the last report)` : "",
+              },
+            );
+            loggedAt = now;
+            unlogged = 0;
+          } else {
+            unlogged++;
+          }
+          await this.#pause(pauseMs);
+          continue;
+        }
+        pauseMs = 0;
         const session = new Session(this, conn, this.#nextId++);
         this.stats.connections++;
         if (this.sessions.size >= maxConnections) {
@@ -365,8 +400,28 @@ class LineServer implements Server {
         this.#admit(session);
       }
     } catch (error) {
-      if (!this.#stopping) logger.error("Accept loop failed: {error}", { error });
+      logger.error("Accept loop failed: {error}", { error });
     }
+    if (!this.#stopping) {
+      // Nothing accepts any more: stop, so that `finished` settles instead of hanging.
+      logger.error("The listener on {url} closed; shutting down", { url: this.url });
+      void this.shutdown();
+    }
+  }
+
+  /** Waits `ms` between accept attempts, or less when the server stops meanwhile. */
+  #pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.#wakeAccept = undefined;
+        resolve();
+      }, ms);
+      this.#wakeAccept = () => {
+        clearTimeout(timer);
+        this.#wakeAccept = undefined;
+        resolve();
+      };
+    });
   }
 
   #admit(session: Session): void {
@@ -414,6 +469,7 @@ class LineServer implements Server {
     this.#stopping = true;
     this.options.signal?.removeEventListener("abort", this.#onAbort);
     if (this.#sweeper !== undefined) clearInterval(this.#sweeper);
+    this.#wakeAccept?.();
     try {
       this.#listener.close();
     } catch (error) {
@@ -1003,6 +1059,11 @@ class Session implements ConnectionContext {
 }
 
 const TOO_LONG = new Uint8Array(0);
+/** After a failed accept, the pause before the next attempt doubles from the min to the max. */
+const ACCEPT_PAUSE_MIN_MS = 10;
+const ACCEPT_PAUSE_MAX_MS = 1000;
+/** At most one log line per this long about failing accepts (a flood must not flood the log). */
+const ACCEPT_LOG_INTERVAL_MS = 5000;
 const LF = 0x0a;
 const REFUSAL_TIMEOUT_MS = 1000;
 /** How long a closing connection keeps discarding the peer's input (see #linger). */
@@ -1012,6 +1073,11 @@ class WriteTimeoutError extends Error {}
 
 function isPromiseLike(value: unknown): value is PromiseLike<Reply> {
   return typeof (value as PromiseLike<unknown>)?.then === "function";
+}
+
+/** The listener was closed (by us, or under us): accepting is over. */
+function isListenerClosed(error: unknown): boolean {
+  return error instanceof Deno.errors.BadResource || error instanceof Deno.errors.Interrupted;
 }
 
 function isDisconnect(error: unknown): boolean {
