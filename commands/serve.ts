@@ -29,6 +29,8 @@ import { parseLevel, setUpLogging } from "./_logging.ts";
 /** The idle timeout of the line protocols when none is given (echo has none). */
 const DEFAULT_IDLE_TIMEOUT_MS = 5 * 60_000;
 const DEFAULT_GRACE_MS = 5000;
+const DEFAULT_WRITE_TIMEOUT_MS = 30_000;
+const DEFAULT_WRITE_BUFFER_BYTES = 1024 * 1024;
 
 interface ServeFlags {
   host: string;
@@ -54,6 +56,7 @@ interface ServeFlags {
   maxExec?: number;
   maxConnections?: number;
   writeTimeout: number;
+  writeBuffer: number;
   tlsCert?: string;
   tlsKey?: string;
   workers?: number;
@@ -124,8 +127,14 @@ export function serveCommand(): Command {
     .addOption(
       new Option(
         "--write-timeout <duration>",
-        "drop a client that does not read its replies for this long",
-      ).argParser(parseDuration).default(0, "0, off"),
+        "drop a client whose replies make no progress this long (it stopped reading); 0 = off",
+      ).argParser(parseDuration).default(DEFAULT_WRITE_TIMEOUT_MS, "30s"),
+    )
+    .addOption(
+      new Option(
+        "--write-buffer <size>",
+        "unsent replies per connection before the server stops reading from it",
+      ).argParser(parseByteSize).default(DEFAULT_WRITE_BUFFER_BYTES, "1MiB"),
     )
     .option("--invalid-reply <text>", "the reply to a line that is not UTF-8 (text protocol)")
     .option("--max-exec <n>", "route programs running at once (default: 16)", parsePositive)
@@ -221,6 +230,7 @@ async function runServe(flags: ServeFlags, given: (option: string) => boolean): 
     idleTimeoutMs: flags.idleTimeout ?? (flags.protocol === "echo" ? 0 : DEFAULT_IDLE_TIMEOUT_MS),
     graceMs: flags.grace,
     writeTimeoutMs: flags.writeTimeout,
+    writeBufferBytes: flags.writeBuffer,
     ...(flags.maxClients !== undefined ? { maxClients: flags.maxClients } : {}),
     ...(flags.queue !== undefined ? { queue: flags.queue } : {}),
     ...(flags.maxConnections !== undefined ? { maxConnections: flags.maxConnections } : {}),

@@ -159,7 +159,11 @@ export interface ServeOptions {
   listener?: Deno.Listener;
   /** The longest accepted line in bytes. @default {1048576} */
   maxLineBytes?: number;
-  /** Close a connection that sends nothing for this long; 0 disables. @default {0} */
+  /**
+   * Close a connection that sends nothing, and reads none of its pending replies, for this long (a
+   * farewell error line, then the close); 0 disables.
+   * @default {0}
+   */
   idleTimeoutMs?: number;
   /** Connections served at once; others wait in the queue. @default {Infinity} */
   maxClients?: number;
@@ -175,7 +179,11 @@ export interface ServeOptions {
   graceMs?: number;
   /** Stop reading from a client whose unsent replies exceed this many bytes. @default {1048576} */
   writeBufferBytes?: number;
-  /** Drop a client whose replies have not drained for this long, in ms; 0 disables. @default {0} */
+  /**
+   * Drop a client whose replies make no progress for this long, in ms (a client that stopped
+   * reading); 0 disables.
+   * @default {30000}
+   */
   writeTimeoutMs?: number;
   /** Reply for an undecodable line (text handlers). @default {"ERR invalid encoding"} */
   invalidReply?: string;
@@ -227,6 +235,9 @@ export interface Server extends AsyncDisposable {
 }
 
 const HIGH_WATER_DEFAULT = 1024 * 1024;
+const WRITE_TIMEOUT_DEFAULT = 30_000;
+/** The sweeper of timeouts runs at least this often (also when no timeout is set). */
+const SWEEP_MAX_INTERVAL_MS = 1000;
 /** Read buffers start this small (an idle connection costs little) and double while reads fill them. */
 const MIN_READ_BUFFER_BYTES = 512;
 const MAX_READ_BUFFER_BYTES = 256 * 1024;
@@ -342,12 +353,12 @@ class LineServer implements Server {
     logger.info("Listening on {url}", { url: this.url });
     this.#acceptLoop = this.#accept();
     const idle = this.options.idleTimeoutMs ?? 0;
-    if (idle > 0) {
-      this.#sweeper = setInterval(
-        () => this.#sweepIdle(idle),
-        Math.max(10, Math.min(1000, idle / 4)),
-      );
-    }
+    const write = this.options.writeTimeoutMs ?? WRITE_TIMEOUT_DEFAULT;
+    const shortest = Math.min(...[idle, write].filter((ms) => ms > 0), SWEEP_MAX_INTERVAL_MS * 4);
+    this.#sweeper = setInterval(
+      () => this.#sweep(idle, write),
+      Math.max(10, Math.min(SWEEP_MAX_INTERVAL_MS, shortest / 4)),
+    );
     if (this.options.signal?.aborted) void this.shutdown();
     this.options.signal?.addEventListener("abort", this.#onAbort, { once: true });
   }
@@ -453,10 +464,15 @@ class LineServer implements Server {
     });
   }
 
-  #sweepIdle(idleMs: number): void {
+  /** Closes idle connections, and drops those whose replies make no progress (see the options). */
+  #sweep(idleMs: number, writeMs: number): void {
     const now = performance.now();
     for (const session of this.sessions) {
-      if (session.active && now - session.lastActivity >= idleMs) session.idleTimeout();
+      if (writeMs > 0 && session.writeStalledMs(now) >= writeMs) {
+        session.writeTimeout(writeMs);
+      } else if (idleMs > 0 && session.idleMs(now) >= idleMs) {
+        session.idleTimeout();
+      }
     }
   }
 
@@ -517,7 +533,12 @@ class Session implements ConnectionContext {
   readonly #writer: LineWriter;
   readonly #protocol: LineProtocol;
   readonly #startedAt = performance.now();
+  /** When input last arrived. */
   lastActivity = performance.now();
+  /** When a write to the socket last started or made progress. */
+  #lastWriteAt = 0;
+  /** Writes to the socket started and not settled yet. */
+  #writesInFlight = 0;
   lineNumber = 0;
   #state: SessionState = "waiting";
   #closeReason: string | undefined;
@@ -530,6 +551,8 @@ class Session implements ConnectionContext {
   #draining = false;
   #lingering = false;
   #finSent = false;
+  /** An error line and close are under way (a refusal or an idle timeout): do it only once. */
+  #refusing = false;
   #abort: AbortController | undefined;
   /** Relay mode: the chunk being handed to `onData`, which `sendRaw` may write without a copy. */
   #lendable: Uint8Array | undefined;
@@ -546,11 +569,7 @@ class Session implements ConnectionContext {
     this.id = id;
     this.remoteAddr = conn.remoteAddr;
     this.peer = describePeer(conn.remoteAddr);
-    // Queued replies leave after a relay's direct write still in flight, to keep the byte order.
-    this.#writer = new LineWriter({
-      write: (bytes) =>
-        this.#direct === undefined ? conn.write(bytes) : this.#direct.then(() => conn.write(bytes)),
-    });
+    this.#writer = new LineWriter({ write: (bytes) => this.#write(bytes) });
     this.#protocol = server.protocol;
   }
 
@@ -561,8 +580,56 @@ class Session implements ConnectionContext {
     return this.#abort.signal;
   }
 
-  get active(): boolean {
-    return this.#state === "reading" || this.#state === "working";
+  /**
+   * How long this connection has been idle at `now`: neither sending nor reading its replies. A
+   * connection waiting for its handler is not idle.
+   */
+  idleMs(now: number): number {
+    if (this.#refusing) return 0;
+    if (this.#state === "reading" || (this.#state === "working" && this.#writesInFlight > 0)) {
+      return now - Math.max(this.lastActivity, this.#lastWriteAt);
+    }
+    return 0;
+  }
+
+  /** How long a write to the socket has been stuck at `now` (0 when none is). */
+  writeStalledMs(now: number): number {
+    return this.#writesInFlight > 0 && this.#state !== "closed" ? now - this.#lastWriteAt : 0;
+  }
+
+  /** Drops a client whose replies made no progress for `ms`. */
+  writeTimeout(ms: number): void {
+    const reason = `write timeout after ${ms} ms`;
+    this.server.stats.errors++;
+    logger.warn("Connection {id} from {peer} failed: {reason}", {
+      id: this.id,
+      peer: this.peer,
+      reason,
+    });
+    this.destroy(reason);
+  }
+
+  /** Writes to the socket for the reply writer. */
+  #write(bytes: Uint8Array): Promise<number> {
+    const conn = this.#conn;
+    // Queued replies leave after a relay's direct write still in flight, to keep the byte order.
+    return this.#tracked(
+      this.#direct === undefined ? conn.write(bytes) : this.#direct.then(() => conn.write(bytes)),
+    );
+  }
+
+  /** Notes a write's start and end, for the write timeout. */
+  #tracked(written: Promise<number>): Promise<number> {
+    this.#writesInFlight++;
+    this.#lastWriteAt = performance.now();
+    return written.then((count) => {
+      this.#writesInFlight--;
+      this.#lastWriteAt = performance.now();
+      return count;
+    }, (error) => {
+      this.#writesInFlight--;
+      throw error;
+    });
   }
 
   /** A method, not a field read, so that TypeScript does not narrow it across awaits. */
@@ -606,24 +673,8 @@ class Session implements ConnectionContext {
   }
 
   /** Refuses a connection with one error line, without serving it. */
-  async reject(kind: ServerErrorKind, message: string): Promise<void> {
-    logger.info("Refused connection {id} from {peer}: {reason}", {
-      id: this.id,
-      peer: this.peer,
-      reason: message,
-    });
-    this.sendError(kind, message);
-    // A client that does not read must not keep a refused connection open.
-    const timer = setTimeout(() => this.destroy(message), REFUSAL_TIMEOUT_MS);
-    try {
-      await this.#flushAll();
-      await this.#conn.closeWrite();
-    } catch {
-      // The client went away first; nothing to tell it.
-    } finally {
-      clearTimeout(timer);
-      this.destroy(message);
-    }
+  reject(kind: ServerErrorKind, message: string): Promise<void> {
+    return this.#refuse(kind, message, true);
   }
 
   /** Server shutdown: finish what was received, then close. */
@@ -644,11 +695,37 @@ class Session implements ConnectionContext {
     }
   }
 
+  /** Says goodbye to a connection that was idle too long, and closes it. */
   idleTimeout(): void {
-    if (this.#state !== "reading") return;
-    this.sendError("idle_timeout", "idle timeout");
-    this.close("idle timeout");
-    this.#flushAll().catch(() => {}).finally(() => this.destroy("idle timeout"));
+    void this.#refuse("idle_timeout", "idle timeout", false);
+  }
+
+  /**
+   * Sends one error line, then closes: the flush is bounded (a client that does not read must not
+   * keep the connection), and it happens once however often it is asked for.
+   */
+  async #refuse(kind: ServerErrorKind, message: string, announce: boolean): Promise<void> {
+    if (this.#refusing || this.#state === "closed") return;
+    this.#refusing = true;
+    if (announce) {
+      logger.info("Refused connection {id} from {peer}: {reason}", {
+        id: this.id,
+        peer: this.peer,
+        reason: message,
+      });
+    }
+    this.sendError(kind, message);
+    this.close(message);
+    const timer = setTimeout(() => this.destroy(message), REFUSAL_TIMEOUT_MS);
+    try {
+      await Promise.race([this.#flushAll(), this.#whenClosed]);
+      if (!this.#closed) await this.#conn.closeWrite();
+    } catch {
+      // The client went away first; nothing to tell it.
+    } finally {
+      clearTimeout(timer);
+      this.destroy(message);
+    }
   }
 
   destroy(reason: string): void {
@@ -843,7 +920,7 @@ class Session implements ConnectionContext {
     const write = async () => {
       if (previous !== undefined) await previous;
       for (let offset = 0; offset < bytes.length;) {
-        offset += await conn.write(bytes.subarray(offset));
+        offset += await this.#tracked(conn.write(bytes.subarray(offset)));
       }
       this.#directBytes += bytes.length;
     };
@@ -921,23 +998,7 @@ class Session implements ConnectionContext {
   }
 
   async #refuseProxy(message: string): Promise<undefined> {
-    logger.info("Refused connection {id} from {peer}: {reason}", {
-      id: this.id,
-      peer: this.peer,
-      reason: message,
-    });
-    this.sendError("invalid_proxy_header", message);
-    this.close(message);
-    const timer = setTimeout(() => this.destroy(message), REFUSAL_TIMEOUT_MS);
-    try {
-      await this.#flushAll();
-      await this.#conn.closeWrite();
-    } catch {
-      // The client went away first.
-    } finally {
-      clearTimeout(timer);
-      this.destroy(message);
-    }
+    await this.#refuse("invalid_proxy_header", message, true);
     return undefined;
   }
 
@@ -1040,21 +1101,12 @@ class Session implements ConnectionContext {
     return this.#writer.flush();
   }
 
+  /**
+   * Waits until the replies are out. A client that stops reading is dropped by the sweeper (write
+   * and idle timeouts), which ends this wait.
+   */
   async #flushWithTimeout(): Promise<void> {
-    const timeoutMs = this.server.options.writeTimeoutMs ?? 0;
-    if (timeoutMs <= 0) return await this.#flushAll();
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new WriteTimeoutError(`write timeout after ${timeoutMs} ms`)),
-        timeoutMs,
-      );
-    });
-    try {
-      await Promise.race([this.#flushAll(), timeout]);
-    } finally {
-      clearTimeout(timer);
-    }
+    await Promise.race([this.#flushAll(), this.#whenClosed]);
   }
 }
 
@@ -1068,8 +1120,6 @@ const LF = 0x0a;
 const REFUSAL_TIMEOUT_MS = 1000;
 /** How long a closing connection keeps discarding the peer's input (see #linger). */
 const LINGER_MS = 2000;
-
-class WriteTimeoutError extends Error {}
 
 function isPromiseLike(value: unknown): value is PromiseLike<Reply> {
   return typeof (value as PromiseLike<unknown>)?.then === "function";
@@ -1091,6 +1141,5 @@ function isDisconnect(error: unknown): boolean {
 function describeError(error: unknown): string {
   if (error instanceof Deno.errors.ConnectionReset) return "connection reset by client";
   if (error instanceof Deno.errors.BrokenPipe) return "client stopped reading";
-  if (error instanceof WriteTimeoutError) return error.message;
   return error instanceof Error ? error.message : String(error);
 }

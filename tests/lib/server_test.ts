@@ -137,6 +137,53 @@ Deno.test("serve", async (t) => {
     assert.deepEqual(await stuck.readAll(), ["PONG", "ERR idle timeout"]);
   });
 
+  for (
+    const [state, writeBufferBytes, request, repeat] of [
+      // The unsent replies pass the cap: the server stops reading and waits for the writes.
+      ["stuck at the write-buffer cap", 16 * 1024, `ECHO ${"a".repeat(4000)}\n`, 400],
+      // The unsent replies stay under the cap: the server reads on while a write is stuck.
+      ["under the write-buffer cap", 64 * 1024 * 1024, `ECHO ${"b".repeat(16_000)}\n`, 64],
+    ] as const
+  ) {
+    await t.step(
+      `a client that stopped reading is dropped by the idle timeout (${state})`,
+      async () => {
+        const closed = gate();
+        const text = textProtocol();
+        await using server = await serve({
+          port: 0,
+          idleTimeoutMs: 300,
+          writeTimeoutMs: 0,
+          writeBufferBytes,
+        }, {
+          ...text,
+          onConnect(context) {
+            context.signal.addEventListener("abort", () => closed.open());
+          },
+        });
+        const conn = await Deno.connect({ port: (server.addr as Deno.NetAddr).port });
+        const bytes = new TextEncoder().encode(request.repeat(16));
+        // Writes until the server stops reading or drops us; never reads.
+        const writing = (async () => {
+          try {
+            for (let attempt = 0; attempt < repeat; attempt++) {
+              for (let offset = 0; offset < bytes.length;) {
+                offset += await conn.write(bytes.subarray(offset));
+              }
+            }
+          } catch {
+            // Dropped.
+          }
+        })();
+        await within(closed.promise, 15_000, "the server to drop the client");
+        // One farewell, counted once (not once per sweep).
+        assert.equal(server.stats.errors, 1);
+        conn.close();
+        await within(writing, 10_000, "the writer to stop");
+      },
+    );
+  }
+
   await t.step("maxClients 1: the next client waits, beyond the queue: ERR busy", async () => {
     await using server = await serve({ port: 0, maxClients: 1, queue: 1 }, textProtocol());
     await using first = await LineSession.open(server.addr);
