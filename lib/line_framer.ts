@@ -26,6 +26,29 @@
  * assert.deepEqual(lines, ["PING", "HELLO"]);
  * ```
  *
+ * @example Pausing after a line, then pushing the rest
+ * ```ts
+ * import { LineFramer } from "@linesock/linesock";
+ * import assert from "node:assert/strict";
+ *
+ * const lines: string[] = [];
+ * const framer = new LineFramer({}, {
+ *   onLine(bytes) {
+ *     lines.push(new TextDecoder().decode(bytes));
+ *     // false stops framing after this line (for example while its reply is pending).
+ *     return false;
+ *   },
+ * });
+ * const chunk = new TextEncoder().encode("one\ntwo\nthree\n");
+ * const consumed = framer.push(chunk);
+ * assert.equal(consumed, 4);
+ * assert.deepEqual(lines, ["one"]);
+ * // Later, the unconsumed rest of the same chunk goes in, before any new chunk.
+ * let rest = chunk.subarray(consumed);
+ * while (rest.length > 0) rest = rest.subarray(framer.push(rest));
+ * assert.deepEqual(lines, ["one", "two", "three"]);
+ * ```
+ *
  * @module
  */
 import { LineTooLongError } from "./errors.ts";
@@ -64,8 +87,11 @@ export interface LineFramerSink {
   /**
    * Called for each complete line, without its terminator. The bytes are only valid during the call:
    * they may be a view into the pushed chunk or into the framer's own buffer. Copy them to keep them.
+   * @returns `false` to pause: {@linkcode LineFramer.push} returns right after this line, and the
+   * caller pushes the rest of the chunk later. Anything else (or nothing) carries on.
    */
-  onLine(bytes: Uint8Array, lineNumber: number): void;
+  // `unknown`, not `boolean | void`: callbacks written as expressions (`(b) => list.push(b)`) fit.
+  onLine(bytes: Uint8Array, lineNumber: number): unknown;
   /**
    * Called once for each over-long line, as soon as it is known to be too long; the rest of the line
    * is then skipped. Without this callback the error is thrown from {@linkcode LineFramer.push}.
@@ -109,31 +135,37 @@ export class LineFramer {
   }
 
   /**
-   * Feeds a chunk. Complete lines are delivered before this returns.
+   * Feeds a chunk. Complete lines are delivered before this returns, unless `onLine` pauses.
    * @param chunk Bytes in any chunking; not retained after the call unless a line spans chunks (then
    * the relevant part is copied).
+   * @returns How many bytes of `chunk` were consumed: all of them, or, when `onLine` returned
+   * `false`, those up to and including that line's `\n`. Push the rest (`chunk.subarray(consumed)`)
+   * before any later chunk.
    */
-  push(chunk: Uint8Array): void {
+  push(chunk: Uint8Array): number {
     const length = chunk.length;
     let start = 0;
     while (start < length) {
       const newline = chunk.indexOf(LF, start);
       if (newline === -1) {
         this.#hold(chunk, start, length);
-        return;
+        return length;
       }
+      let proceed = true;
       if (this.#discarding) {
         this.#discarding = false;
       } else if (this.#carryLength === 0) {
-        this.#deliver(chunk, start, newline);
+        proceed = this.#deliver(chunk, start, newline);
       } else {
         this.#hold(chunk, start, newline);
-        if (!this.#discarding) this.#deliver(this.#carry, 0, this.#carryLength);
+        if (!this.#discarding) proceed = this.#deliver(this.#carry, 0, this.#carryLength);
         this.#releaseCarry();
         this.#discarding = false;
       }
       start = newline + 1;
+      if (!proceed) return start;
     }
+    return length;
   }
 
   /** Signals the end of input: delivers a final unterminated line if configured, and resets. */
@@ -148,16 +180,19 @@ export class LineFramer {
     this.#discarding = false;
   }
 
-  /** Delivers the line in `bytes[from, to)`, where `to` is the index of its `\n`. */
-  #deliver(bytes: Uint8Array, from: number, to: number): void {
+  /**
+   * Delivers the line in `bytes[from, to)`, where `to` is the index of its `\n`.
+   * @returns Whether to carry on (the sink did not pause).
+   */
+  #deliver(bytes: Uint8Array, from: number, to: number): boolean {
     let end = to;
     if (this.#stripCR && end > from && bytes[end - 1] === CR) end--;
     this.#lineNumber++;
     if (end - from > this.#limit) {
       this.#tooLong();
-      return;
+      return true;
     }
-    this.#sink.onLine(bytes.subarray(from, end), this.#lineNumber);
+    return this.#sink.onLine(bytes.subarray(from, end), this.#lineNumber) !== false;
   }
 
   /** Appends `chunk[from, to)` to the carry, or detects that the pending line is too long. */

@@ -34,17 +34,21 @@ export interface ByteWriter {
 const encoder = new TextEncoder();
 const LF = 0x0a;
 const MIN_CAPACITY = 1024;
-/** After a flush, a buffer larger than this is released, so idle connections stay small. */
-const RETAINED_CAPACITY = 64 * 1024;
+/** A shared empty buffer: never written to, since any enqueue first grows it. */
+const EMPTY = new Uint8Array(0);
+/** Strings up to this length reserve room for their worst-case UTF-8 size in one step. */
+const SHORT_STRING = 16 * 1024;
 
 /** Batches lines into few writes. See the module documentation. */
 export class LineWriter {
   readonly #sink: ByteWriter;
-  #buffer = new Uint8Array(0);
-  #spare = new Uint8Array(0);
+  #buffer = EMPTY;
+  #spare = EMPTY;
   #length = 0;
   #flushing: Promise<void> | undefined;
   #written = 0;
+  /** Bytes of the buffer being written that the sink has not taken yet. */
+  #inFlight = 0;
 
   /**
    * Creates the instance.
@@ -54,9 +58,25 @@ export class LineWriter {
     this.#sink = sink;
   }
 
-  /** Bytes queued and not yet handed to the sink. Pause producing when this grows too large. */
+  /**
+   * Bytes queued and not yet handed to the sink, not counting the buffer being written now (see
+   * {@linkcode LineWriter.queuedBytes}).
+   */
   get pendingBytes(): number {
     return this.#length;
+  }
+
+  /**
+   * All bytes not yet taken by the sink: queued ones and the rest of the write in progress. Pause
+   * producing when this grows too large.
+   */
+  get queuedBytes(): number {
+    return this.#length + this.#inFlight;
+  }
+
+  /** The size of the buffers held for queueing (memory, not content), in bytes. */
+  get capacityBytes(): number {
+    return this.#buffer.length + this.#spare.length;
   }
 
   /** Total bytes written to the sink so far. */
@@ -75,14 +95,43 @@ export class LineWriter {
    */
   enqueue(line: string | Uint8Array): void {
     if (typeof line === "string") {
-      this.#reserve(line.length * 3 + 1);
-      this.#length += encoder.encodeInto(line, this.#buffer.subarray(this.#length)).written;
+      if (line.length <= SHORT_STRING) {
+        this.#reserve(line.length * 3 + 1);
+        this.#length += encoder.encodeInto(line, this.#buffer.subarray(this.#length)).written;
+      } else {
+        this.#enqueueLong(line);
+      }
     } else {
       this.#reserve(line.length + 1);
       this.#buffer.set(line, this.#length);
       this.#length += line.length;
     }
     this.#buffer[this.#length++] = LF;
+  }
+
+  /**
+   * A long string: room for its length first (enough when it is ASCII), then for the worst case of
+   * what did not fit, so a 1 MiB reply does not reserve 3 MiB.
+   */
+  #enqueueLong(line: string): void {
+    this.#reserve(line.length + 1);
+    let { read, written } = encoder.encodeInto(line, this.#buffer.subarray(this.#length));
+    this.#length += written;
+    if (read < line.length) {
+      const rest = line.slice(read);
+      this.#reserve(rest.length * 3 + 1);
+      ({ written } = encoder.encodeInto(rest, this.#buffer.subarray(this.#length)));
+      this.#length += written;
+    }
+  }
+
+  /**
+   * Releases the buffers that hold nothing. Buffers are kept across flushes, so that a busy
+   * connection reuses them instead of making garbage; call this when the producer goes quiet.
+   */
+  shrink(): void {
+    if (this.#length === 0) this.#buffer = EMPTY;
+    this.#spare = EMPTY;
   }
 
   /**
@@ -114,13 +163,22 @@ export class LineWriter {
         this.#buffer = this.#spare;
         this.#length = 0;
         let offset = 0;
+        this.#inFlight = length;
         while (offset < length) {
           offset += await this.#write(current.subarray(offset, length));
+          this.#inFlight = length - offset;
         }
         this.#written += length;
-        this.#spare = current.length > RETAINED_CAPACITY ? new Uint8Array(0) : current;
+        if (this.#length === 0) {
+          // Nothing came meanwhile: the next lines go to the buffer that was big enough.
+          this.#spare = this.#buffer;
+          this.#buffer = current;
+        } else {
+          this.#spare = current;
+        }
       }
     } finally {
+      this.#inFlight = 0;
       this.#flushing = undefined;
     }
   }

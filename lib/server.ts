@@ -125,6 +125,11 @@ export interface ConnectionContext {
   /** Aborted when this connection closes (to stop work started for it, such as a program). */
   readonly signal: AbortSignal;
   /**
+   * Bytes of replies queued and not yet taken by the socket. The server stops reading a client
+   * while this exceeds `writeBufferBytes`; a handler that sends on its own may check it too.
+   */
+  readonly queuedBytes: number;
+  /**
    * Sends a line outside the normal reply flow (for example from a timer).
    * @returns A promise that settles once the line was handed to the socket.
    */
@@ -546,7 +551,6 @@ class Session implements ConnectionContext {
   #linesOut = 0;
   /** A line handler's reply that has not settled yet; later lines wait behind it. */
   #pending: Promise<void> | undefined;
-  #queued: Uint8Array[] = [];
   #writeError: unknown;
   #draining = false;
   #lingering = false;
@@ -571,6 +575,10 @@ class Session implements ConnectionContext {
     this.peer = describePeer(conn.remoteAddr);
     this.#writer = new LineWriter({ write: (bytes) => this.#write(bytes) });
     this.#protocol = server.protocol;
+  }
+
+  get queuedBytes(): number {
+    return this.#writer.queuedBytes;
   }
 
   get signal(): AbortSignal {
@@ -759,19 +767,21 @@ class Session implements ConnectionContext {
       stripCR: protocol.stripCR ?? true,
     }, {
       onLine: (bytes, lineNumber) => {
-        if (!this.#open) return;
+        if (!this.#open) return false;
         this.lineNumber = lineNumber;
         this.#linesIn++;
-        if (this.#pending) this.#queued.push(bytes.slice());
-        else this.#handle(bytes);
+        this.#handle(bytes);
         if (this.#linesIn >= closeAfter) this.close(`closed after ${closeAfter} lines`);
+        // Pause while a reply is pending (the lines behind it wait unframed in the read buffer),
+        // once the unsent replies pass the cap, and after the last line.
+        return this.#pending === undefined && this.#open && this.#writer.queuedBytes <= highWater;
       },
       onTooLong: (error: LineTooLongError) => {
+        // Never while a reply is pending: framing pauses then.
         if (!this.#open) return;
         this.lineNumber = error.lineNumber;
         this.#linesIn++;
-        if (this.#pending) this.#queued.push(TOO_LONG);
-        else this.sendError("line_too_long", `line too long (limit ${error.limit} bytes)`);
+        this.sendError("line_too_long", `line too long (limit ${error.limit} bytes)`);
       },
     });
     let endReason = "closed by client";
@@ -816,14 +826,13 @@ class Session implements ConnectionContext {
           break;
         }
         if (framer) {
-          framer.push(chunk);
-          await this.#settle();
+          await this.#frame(framer, chunk, highWater);
         } else {
           this.#relay(chunk, closeAfter);
           if (this.#direct !== undefined) (reader as RelayReader).hold(this.#direct);
         }
         if (this.#writeError !== undefined) throw this.#writeError;
-        if (this.#writer.pendingBytes > highWater) await this.#flushWithTimeout();
+        if (this.#writer.queuedBytes > highWater) await this.#flushWithTimeout();
       }
       if (this.#closeReason !== undefined) endReason = this.#closeReason;
       else if (this.#draining) endReason = "server shutting down";
@@ -861,6 +870,27 @@ class Session implements ConnectionContext {
           reason: this.#closeReason ?? endReason,
         },
       );
+    }
+  }
+
+  /**
+   * Frames a chunk. When framing pauses (a reply went async, or the unsent replies passed the cap),
+   * the rest of the chunk stays where it is, in the read buffer, which is not read into again
+   * until the rest is framed: waiting lines cost no memory of their own.
+   */
+  async #frame(framer: LineFramer, chunk: Uint8Array, highWater: number): Promise<void> {
+    let rest = chunk;
+    for (;;) {
+      const consumed = framer.push(rest);
+      if (this.#pending !== undefined) {
+        await this.#settle();
+        this.#startFlush();
+      }
+      if (consumed === rest.length || !this.#open || this.#closed) return;
+      rest = rest.subarray(consumed);
+      if (this.#writeError !== undefined) throw this.#writeError;
+      if (this.#writer.queuedBytes > highWater) await this.#flushWithTimeout();
+      if (this.#closed) return;
     }
   }
 
@@ -1015,30 +1045,11 @@ class Session implements ConnectionContext {
     if (pending) this.#pending = pending;
   }
 
-  /** Waits for asynchronous replies, then handles the lines queued behind them, in order. */
+  /** Waits for the pending asynchronous reply (not beyond the connection's end). */
   async #settle(): Promise<void> {
-    while (this.#pending) {
-      // A reply that never settles must not keep a destroyed connection (and shutdown) waiting.
-      await Promise.race([this.#pending, this.#whenClosed]);
-      this.#pending = undefined;
-      if (this.#closed) {
-        this.#queued.length = 0;
-        return;
-      }
-      while (!this.#pending && this.#queued.length > 0) {
-        const line = this.#queued.shift()!;
-        if (!this.#open) {
-          this.#queued.length = 0;
-          break;
-        }
-        if (line === TOO_LONG) {
-          const limit = this.server.options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
-          this.sendError("line_too_long", `line too long (limit ${limit} bytes)`);
-        } else {
-          this.#handle(line);
-        }
-      }
-    }
+    // A reply that never settles must not keep a destroyed connection (and shutdown) waiting.
+    if (this.#pending !== undefined) await Promise.race([this.#pending, this.#whenClosed]);
+    this.#pending = undefined;
   }
 
   /** Queues a reply; returns a promise only when the reply is asynchronous. */
@@ -1067,7 +1078,7 @@ class Session implements ConnectionContext {
         this.#enqueue(line);
         this.#startFlush();
         if (
-          this.#writer.pendingBytes > (this.server.options.writeBufferBytes ?? HIGH_WATER_DEFAULT)
+          this.#writer.queuedBytes > (this.server.options.writeBufferBytes ?? HIGH_WATER_DEFAULT)
         ) {
           await this.#flushWithTimeout();
         }
@@ -1110,7 +1121,6 @@ class Session implements ConnectionContext {
   }
 }
 
-const TOO_LONG = new Uint8Array(0);
 /** After a failed accept, the pause before the next attempt doubles from the min to the max. */
 const ACCEPT_PAUSE_MIN_MS = 10;
 const ACCEPT_PAUSE_MAX_MS = 1000;

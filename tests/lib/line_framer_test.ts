@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import fc from "fast-check";
 import { LineTooLongError } from "../../lib/errors.ts";
 import {
   DEFAULT_MAX_LINE_BYTES,
@@ -216,5 +217,71 @@ Deno.test("LineFramer", async (t) => {
   await t.step("rejects a negative or NaN limit", () => {
     assert.throws(() => new LineFramer({ maxLineBytes: -1 }, { onLine: () => {} }), RangeError);
     assert.throws(() => new LineFramer({ maxLineBytes: NaN }, { onLine: () => {} }), RangeError);
+  });
+
+  await t.step(
+    "onLine returning false pauses after that line; push returns the bytes consumed",
+    () => {
+      const seen: string[] = [];
+      const framer = new LineFramer({}, {
+        onLine: (line) => {
+          seen.push(latin1.decode(line));
+          return line.length !== 1;
+        },
+      });
+      const chunk = bytes("aa\nb\ncc\nd\r\ntail");
+      assert.equal(framer.push(chunk), 5);
+      assert.deepEqual(seen, ["aa", "b"]);
+      assert.equal(framer.push(chunk.subarray(5)), 6);
+      assert.deepEqual(seen, ["aa", "b", "cc", "d"]);
+      // The rest has no newline: held, all consumed.
+      assert.equal(framer.push(chunk.subarray(11)), 4);
+      assert.equal(framer.bufferedBytes, 4);
+      // A line that spans chunks, delivered from the framer's own buffer, can pause too.
+      assert.equal(framer.push(bytes("s\nx\nyy\n")), 4);
+      assert.deepEqual(seen.slice(-2), ["tails", "x"]);
+      assert.equal(framer.push(bytes("q")), 1);
+      assert.equal(framer.push(bytes("\nzz\n")), 1);
+      assert.deepEqual(seen.at(-1), "q");
+    },
+  );
+
+  await t.step("pausing anywhere and pushing the rest later frames the same lines", () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.uint8Array({ maxLength: 40 }).map((chunk) => chunk.map((b) => b % 3 === 0 ? 0x0a : b)),
+          {
+            maxLength: 12,
+          },
+        ),
+        fc.array(fc.boolean(), { minLength: 1, maxLength: 16 }),
+        (chunks, pauses) => {
+          const expected = frame({ maxLineBytes: 8 }, chunks);
+          const events: FramerEvent[] = [];
+          let call = 0;
+          const framer = new LineFramer({ maxLineBytes: 8 }, {
+            onLine: (line, lineNumber) => {
+              events.push({ line: latin1.decode(line), lineNumber });
+              return !pauses[call++ % pauses.length];
+            },
+            onTooLong: (error) => events.push({ tooLong: error.lineNumber, limit: error.limit }),
+          });
+          for (const chunk of chunks) {
+            let rest = chunk;
+            for (let round = 0; round <= chunk.length; round++) {
+              const consumed = framer.push(rest);
+              assert.ok(consumed > 0 || rest.length === 0);
+              rest = rest.subarray(consumed);
+              if (rest.length === 0) break;
+            }
+            assert.equal(rest.length, 0);
+          }
+          framer.end();
+          assert.deepEqual(events, expected);
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 });

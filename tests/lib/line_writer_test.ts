@@ -180,6 +180,75 @@ Deno.test("LineWriter", async (t) => {
     await assert.rejects(flushed, /peer gone/);
   });
 
+  await t.step("queuedBytes counts the write in progress; pendingBytes does not", async () => {
+    const sink = new ManualSink();
+    const writer = new LineWriter(sink);
+    writer.enqueue("first");
+    const flushed = writer.flush();
+    await sink.nextWrite();
+    writer.enqueue("second");
+    assert.equal(writer.pendingBytes, 7);
+    assert.equal(writer.queuedBytes, 13);
+    sink.complete();
+    await sink.nextWrite();
+    assert.equal(writer.queuedBytes, 7);
+    sink.complete();
+    await flushed;
+    assert.equal(writer.queuedBytes, 0);
+  });
+
+  await t.step("a partial write leaves the rest counted in queuedBytes", async () => {
+    let release!: (count: number) => void;
+    const writer = new LineWriter({
+      write: () => new Promise<number>((resolve) => release = resolve),
+    });
+    writer.enqueue("0123456789");
+    const flushed = writer.flush();
+    assert.equal(writer.queuedBytes, 11);
+    release(4);
+    await Promise.resolve();
+    await Promise.resolve();
+    assert.equal(writer.queuedBytes, 7);
+    release(7);
+    await flushed;
+    assert.equal(writer.queuedBytes, 0);
+  });
+
+  await t.step("a long string reserves about its size, not three times it", async () => {
+    const writer = new LineWriter(new RecordingSink());
+    const ascii = "a".repeat(1024 * 1024);
+    writer.enqueue(ascii);
+    assert.equal(writer.pendingBytes, ascii.length + 1);
+    assert.ok(writer.capacityBytes < 1.5 * ascii.length, `${writer.capacityBytes} bytes held`);
+    // Non-ASCII text that does not fit the first guess still arrives whole and in order.
+    const mixed = "x".repeat(40_000) + "é€😀".repeat(10_000);
+    const sink = new RecordingSink();
+    const other = new LineWriter(sink);
+    other.enqueue(mixed);
+    other.enqueue("end");
+    await other.flush();
+    assert.equal(sink.received, `${mixed}\nend\n`);
+    assert.equal(other.bytesWritten, encoder.encode(mixed).length + 5);
+  });
+
+  await t.step("buffers are kept across flushes and released by shrink()", async () => {
+    const writer = new LineWriter(new RecordingSink());
+    const line = "z".repeat(200 * 1024);
+    writer.enqueue(line);
+    await writer.flush();
+    const held = writer.capacityBytes;
+    assert.ok(held >= line.length, `${held} bytes held after a flush`);
+    // A second burst of the same size reuses the buffers.
+    writer.enqueue(line);
+    await writer.flush();
+    assert.equal(writer.capacityBytes, held);
+    writer.shrink();
+    assert.equal(writer.capacityBytes, 0);
+    writer.enqueue("after");
+    await writer.flush();
+    assert.equal(writer.bytesWritten, 2 * (line.length + 1) + 6);
+  });
+
   await t.step("a failing sink rejects the flush; the writer can flush again", async () => {
     const sink = new ManualSink();
     const writer = new LineWriter(sink);

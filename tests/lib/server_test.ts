@@ -184,6 +184,75 @@ Deno.test("serve", async (t) => {
     );
   }
 
+  await t.step("lines waiting behind an async reply cost no heap of their own", async () => {
+    const hold = gate();
+    const holdSeen = gate();
+    const slow = gate();
+    const slowSeen = gate();
+    await using server = await serve({ port: 0 }, (line) => {
+      if (line === "hold") {
+        holdSeen.open();
+        return hold.promise.then(() => "held");
+      }
+      if (line === "slow") {
+        slowSeen.open();
+        return slow.promise.then(() => "slow done");
+      }
+      return undefined;
+    });
+    await using session = await LineSession.open(server.addr);
+    // Full reads grow the server's read buffer to its largest size; "hold" then stops it reading.
+    await session.write(`${"w".repeat(1000)}\n`.repeat(4096) + "hold\n");
+    await within(holdSeen.promise, 10_000, "the hold line");
+    // Meanwhile "slow" and 8 MiB of empty lines reach the server's socket buffer.
+    const flood = new Uint8Array(5 + 8 * 1024 * 1024).fill(0x0a);
+    flood.set(new TextEncoder().encode("slow\n"));
+    const firstPart = await session.conn.write(flood);
+    assert.ok(firstPart >= 256 * 1024, `only ${firstPart} bytes reached the kernel`);
+    const rest = session.write(flood.subarray(firstPart));
+    // Reported below, or moot when an assertion fails first and the session closes.
+    rest.catch(() => {});
+    const before = Deno.memoryUsage().heapUsed;
+    hold.open();
+    // The server reads one full buffer: "slow" and the empty lines behind it.
+    await within(slowSeen.promise, 10_000, "the slow line");
+    const growth = Deno.memoryUsage().heapUsed - before;
+    assert.ok(growth < 2 * 1024 * 1024, `the heap grew by ${growth} bytes`);
+    slow.open();
+    await within(rest, 30_000, "the rest of the flood");
+    await session.closeWrite();
+    assert.deepEqual(await session.readAll(), ["held", "slow done"]);
+  });
+
+  await t.step(
+    "a chunk of HELP lines never queues more than writeBufferBytes + one reply",
+    async () => {
+      const text = textProtocol({ name: "h" });
+      let mostQueued = 0;
+      let lines = 0;
+      await using server = await serve({ port: 0, writeBufferBytes: 4096 }, {
+        ...text,
+        onLine(line, context) {
+          lines++;
+          mostQueued = Math.max(mostQueued, context.queuedBytes);
+          return text.onLine(line, context);
+        },
+      });
+      await using session = await LineSession.open(server.addr);
+      const count = 50_000;
+      const writing = session.write("HELP\n".repeat(count)).then(() => session.closeWrite());
+      const replies = await within(session.readAll(30_000), 30_000, "every reply");
+      await writing;
+      assert.equal(lines, count);
+      assert.equal(replies.length, count);
+      const reply = replies[0]!;
+      assert.ok(
+        mostQueued <= 4096 + reply.length + 1,
+        `${mostQueued} bytes were queued (cap 4096, reply ${reply.length + 1})`,
+      );
+    },
+  );
+
   await t.step("maxClients 1: the next client waits, beyond the queue: ERR busy", async () => {
     await using server = await serve({ port: 0, maxClients: 1, queue: 1 }, textProtocol());
     await using first = await LineSession.open(server.addr);
