@@ -30,6 +30,9 @@ import { parseLevel, setUpLogging } from "./_logging.ts";
 const DEFAULT_IDLE_TIMEOUT_MS = 5 * 60_000;
 const DEFAULT_GRACE_MS = 5000;
 const DEFAULT_WRITE_TIMEOUT_MS = 30_000;
+const DEFAULT_QUEUE = 64;
+/** Enough for 10,000 idle connections and more; each needs a descriptor (see `ulimit -n`). */
+const DEFAULT_MAX_CONNECTIONS = 16384;
 const DEFAULT_WRITE_BUFFER_BYTES = 1024 * 1024;
 
 interface ServeFlags {
@@ -44,7 +47,8 @@ interface ServeFlags {
   routes?: string;
   allowShutdown?: boolean;
   maxClients?: number;
-  queue?: number;
+  queue: number;
+  queueTimeout?: number;
   idleTimeout?: number;
   maxLine: number;
   closeAfter?: number;
@@ -54,7 +58,7 @@ interface ServeFlags {
   logFormat: "text" | "json";
   quiet?: boolean;
   maxExec?: number;
-  maxConnections?: number;
+  maxConnections: number;
   writeTimeout: number;
   writeBuffer: number;
   tlsCert?: string;
@@ -100,15 +104,20 @@ export function serveCommand(): Command {
       "clients served at once; later ones wait (default: no limit)",
       parsePositive,
     )
-    .option(
-      "--queue <n>",
-      "clients that may wait for a slot; beyond it: ERR busy (default: no limit)",
-      parseCount,
+    .addOption(
+      new Option("--queue <n>", "clients that may wait for a slot; beyond it: ERR busy")
+        .argParser(parseCount).default(DEFAULT_QUEUE),
     )
     .option(
-      "--max-connections <n>",
-      "connections open at once; beyond it: ERR too many connections",
-      parsePositive,
+      "--queue-timeout <duration>",
+      "how long a client may wait for a slot; then ERR busy; 0 = off (default: the idle timeout)",
+      parseDuration,
+    )
+    .addOption(
+      new Option(
+        "--max-connections <n>",
+        "connections open at once; beyond it: ERR too many connections",
+      ).argParser(parsePositive).default(DEFAULT_MAX_CONNECTIONS),
     )
     .option(
       "--idle-timeout <duration>",
@@ -215,8 +224,8 @@ async function runServe(flags: ServeFlags, given: (option: string) => boolean): 
   if (flags.tlsCert !== undefined && flags.unix !== undefined) {
     throw new UsageError("TLS is for TCP; Unix sockets are protected by their file mode");
   }
-  if (given("queue") && flags.maxClients === undefined) {
-    throw new UsageError("--queue needs --max-clients");
+  if ((given("queue") || given("queueTimeout")) && flags.maxClients === undefined) {
+    throw new UsageError("--queue and --queue-timeout need --max-clients");
   }
   if (flags.workers !== undefined && flags.unix !== undefined) {
     throw new UsageError("--workers shares a TCP port; it cannot be combined with --unix");
@@ -232,8 +241,9 @@ async function runServe(flags: ServeFlags, given: (option: string) => boolean): 
     writeTimeoutMs: flags.writeTimeout,
     writeBufferBytes: flags.writeBuffer,
     ...(flags.maxClients !== undefined ? { maxClients: flags.maxClients } : {}),
-    ...(flags.queue !== undefined ? { queue: flags.queue } : {}),
-    ...(flags.maxConnections !== undefined ? { maxConnections: flags.maxConnections } : {}),
+    queue: flags.queue,
+    ...(flags.queueTimeout !== undefined ? { queueTimeoutMs: flags.queueTimeout } : {}),
+    maxConnections: flags.maxConnections,
     ...(flags.closeAfter !== undefined ? { closeAfterLines: flags.closeAfter } : {}),
     ...(flags.greeting !== undefined ? { greeting: flags.greeting } : {}),
     ...(flags.proxyProtocol

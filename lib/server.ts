@@ -172,9 +172,19 @@ export interface ServeOptions {
   idleTimeoutMs?: number;
   /** Connections served at once; others wait in the queue. @default {Infinity} */
   maxClients?: number;
-  /** Connections that may wait for a slot; beyond it they get a busy error. @default {Infinity} */
+  /** Connections that may wait for a slot; beyond it they get a busy error. @default {64} */
   queue?: number;
-  /** Connections open at once (served and waiting); beyond it: an error line, then close. */
+  /**
+   * How long a connection may wait for a slot before it gets a busy error and is closed, in ms;
+   * 0 = as long as it takes.
+   * @default {idleTimeoutMs}
+   */
+  queueTimeoutMs?: number;
+  /**
+   * Connections open at once (served and waiting); beyond it: an error line, then close. Each one
+   * needs a file descriptor: keep it below the process's limit (`ulimit -n`).
+   * @default {16384}
+   */
   maxConnections?: number;
   /** Close a connection after this many lines. */
   closeAfterLines?: number;
@@ -240,9 +250,18 @@ export interface Server extends AsyncDisposable {
 }
 
 const HIGH_WATER_DEFAULT = 1024 * 1024;
+const QUEUE_DEFAULT = 64;
+const MAX_CONNECTIONS_DEFAULT = 16384;
+/**
+ * Refusals (an error line, then close) under way at once. Beyond it, a refused connection is
+ * closed without the line, so that a flood cannot pile up descriptors in refusals.
+ */
+const MAX_REFUSALS_IN_FLIGHT = 64;
 const WRITE_TIMEOUT_DEFAULT = 30_000;
 /** The sweeper of timeouts runs at least this often (also when no timeout is set). */
 const SWEEP_MAX_INTERVAL_MS = 1000;
+/** A connection idle this long gives back its reply buffers (busy ones keep and reuse them). */
+const SHRINK_AFTER_MS = 1000;
 /** Read buffers start this small (an idle connection costs little) and double while reads fill them. */
 const MIN_READ_BUFFER_BYTES = 512;
 const MAX_READ_BUFFER_BYTES = 256 * 1024;
@@ -328,6 +347,8 @@ class LineServer implements Server {
   readonly #unix: UnixSocketListener | undefined;
   readonly #waiting: Session[] = [];
   #active = 0;
+  /** Refusals under way (see MAX_REFUSALS_IN_FLIGHT); shutdown waits for them (each is bounded). */
+  readonly #refusals = new Set<Promise<void>>();
   #nextId = 1;
   #stopping = false;
   #shutdown: Promise<void> | undefined;
@@ -359,9 +380,13 @@ class LineServer implements Server {
     this.#acceptLoop = this.#accept();
     const idle = this.options.idleTimeoutMs ?? 0;
     const write = this.options.writeTimeoutMs ?? WRITE_TIMEOUT_DEFAULT;
-    const shortest = Math.min(...[idle, write].filter((ms) => ms > 0), SWEEP_MAX_INTERVAL_MS * 4);
+    const queue = this.options.queueTimeoutMs ?? idle;
+    const shortest = Math.min(
+      ...[idle, write, queue].filter((ms) => ms > 0),
+      SWEEP_MAX_INTERVAL_MS * 4,
+    );
     this.#sweeper = setInterval(
-      () => this.#sweep(idle, write),
+      () => this.#sweep(idle, write, queue),
       Math.max(10, Math.min(SWEEP_MAX_INTERVAL_MS, shortest / 4)),
     );
     if (this.options.signal?.aborted) void this.shutdown();
@@ -374,7 +399,7 @@ class LineServer implements Server {
    * bad moment must not stop the server for good.
    */
   async #accept(): Promise<void> {
-    const maxConnections = this.options.maxConnections ?? Infinity;
+    const maxConnections = this.options.maxConnections ?? MAX_CONNECTIONS_DEFAULT;
     let pauseMs = 0;
     let loggedAt = -Infinity;
     let unlogged = 0;
@@ -408,7 +433,7 @@ class LineServer implements Server {
         const session = new Session(this, conn, this.#nextId++);
         this.stats.connections++;
         if (this.sessions.size >= maxConnections) {
-          session.reject("too_many_connections", "too many connections").catch(() => {});
+          this.#refuse(session, "too_many_connections", "too many connections");
           continue;
         }
         this.sessions.add(session);
@@ -444,7 +469,7 @@ class LineServer implements Server {
     const maxClients = this.options.maxClients ?? Infinity;
     if (this.#active < maxClients) {
       this.#run(session);
-    } else if (this.#waiting.length < (this.options.queue ?? Infinity)) {
+    } else if (this.#waiting.length < (this.options.queue ?? QUEUE_DEFAULT)) {
       logger.debug("Connection {id} from {peer} waits for a slot", {
         id: session.id,
         peer: session.peer,
@@ -453,7 +478,7 @@ class LineServer implements Server {
     } else {
       this.sessions.delete(session);
       this.stats.open = this.sessions.size;
-      session.reject("busy", "busy").catch(() => {});
+      this.#refuse(session, "busy", "busy");
     }
   }
 
@@ -469,15 +494,56 @@ class LineServer implements Server {
     });
   }
 
-  /** Closes idle connections, and drops those whose replies make no progress (see the options). */
-  #sweep(idleMs: number, writeMs: number): void {
+  /**
+   * Refuses a connection that is not (or no longer) in `sessions`: an error line and close, or,
+   * with too many refusals under way already, just the close.
+   */
+  #refuse(session: Session, kind: ServerErrorKind, message: string): void {
+    if (this.#refusals.size >= MAX_REFUSALS_IN_FLIGHT) {
+      logger.debug("Closed connection {id} from {peer} without a reply: {reason}", {
+        id: session.id,
+        peer: session.peer,
+        reason: message,
+      });
+      session.destroy(`${message} (${MAX_REFUSALS_IN_FLIGHT} refusals under way: no reply)`);
+      return;
+    }
+    const refusal: Promise<void> = session.reject(kind, message).catch(() => {}).finally(() =>
+      this.#refusals.delete(refusal)
+    );
+    this.#refusals.add(refusal);
+  }
+
+  /**
+   * Closes idle connections, drops those whose replies make no progress, and tells those that
+   * waited too long for a slot that the server is busy (see the options). Connections quiet for a
+   * while give back their reply buffers.
+   */
+  #sweep(idleMs: number, writeMs: number, queueMs: number): void {
     const now = performance.now();
     for (const session of this.sessions) {
       if (writeMs > 0 && session.writeStalledMs(now) >= writeMs) {
         session.writeTimeout(writeMs);
       } else if (idleMs > 0 && session.idleMs(now) >= idleMs) {
         session.idleTimeout();
+      } else if (session.idleMs(now) >= SHRINK_AFTER_MS) {
+        session.shrink();
       }
+    }
+    if (queueMs > 0) {
+      // The queue is in arrival order: the longest waiting come first.
+      while (this.#waiting.length > 0 && now - this.#waiting[0]!.lastActivity >= queueMs) {
+        const session = this.#waiting.shift()!;
+        this.sessions.delete(session);
+        this.stats.open = this.sessions.size;
+        logger.debug("Connection {id} from {peer} waited {queueMs} ms for a slot", {
+          id: session.id,
+          peer: session.peer,
+          queueMs,
+        });
+        this.#refuse(session, "busy", "busy");
+      }
+      this.#maybeFinished();
     }
   }
 
@@ -499,7 +565,7 @@ class LineServer implements Server {
     await this.#acceptLoop;
     for (const waiting of this.#waiting.splice(0)) {
       this.sessions.delete(waiting);
-      waiting.reject("shutting_down", "server shutting down").catch(() => {});
+      this.#refuse(waiting, "shutting_down", "server shutting down");
     }
     const grace = this.options.graceMs ?? 5000;
     const timer = setTimeout(() => this.abort(), grace);
@@ -508,6 +574,7 @@ class LineServer implements Server {
     this.#maybeFinished();
     await this.finished;
     clearTimeout(timer);
+    await Promise.all(this.#refusals);
     await this.#unix?.close();
   }
 
@@ -603,6 +670,11 @@ class Session implements ConnectionContext {
   /** How long a write to the socket has been stuck at `now` (0 when none is). */
   writeStalledMs(now: number): number {
     return this.#writesInFlight > 0 && this.#state !== "closed" ? now - this.#lastWriteAt : 0;
+  }
+
+  /** Gives back the reply buffers of a quiet connection. */
+  shrink(): void {
+    this.#writer.shrink();
   }
 
   /** Drops a client whose replies made no progress for `ms`. */

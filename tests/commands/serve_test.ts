@@ -386,7 +386,42 @@ Deno.test("linesock serve", async (t) => {
       assert.equal(help.code, 0);
       assert.match(help.stdout, /Examples:/);
       assert.match(help.stdout, /--idle-timeout/);
+      // Every limit has a finite default.
+      const flat = help.stdout.replace(/\s+/g, " ");
+      for (
+        const pattern of [
+          /--write-timeout <duration> [^-]*\(default: 30s\)/,
+          /--write-buffer <size> [^-]*\(default: 1MiB\)/,
+          /--queue <n> [^-]*\(default: 64\)/,
+          /--max-connections <n> [^-]*\(default: 16384\)/,
+          /--queue-timeout <duration>/,
+        ]
+      ) {
+        assert.match(flat, pattern);
+      }
     });
+
+    await t.step(
+      "--queue-timeout: a client that waits too long for a slot gets ERR busy",
+      async () => {
+        await using server = await startServer([
+          "--port",
+          "0",
+          "--max-clients",
+          "1",
+          "--queue-timeout",
+          "200ms",
+        ]);
+        await using first = await LineSession.open(server.port);
+        await first.write("PING\n");
+        assert.equal(await first.readLine(), "PONG");
+        await using second = await LineSession.open(server.port);
+        assert.deepEqual(await second.readAll(), ["ERR busy"]);
+        const alone = await runCli("serve", ["--port", "0", "--queue-timeout", "1s"]);
+        assert.equal(alone.code, 2);
+        assert.match(alone.stderr, /need --max-clients/);
+      },
+    );
 
     await t.step("--log-format json and --quiet", async () => {
       const json = await startServer(["--port", "0", "--log-format", "json"]);

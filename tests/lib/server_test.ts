@@ -4,6 +4,7 @@ import { echoProtocol } from "../../lib/protocols/echo.ts";
 import { textProtocol } from "../../lib/protocols/text.ts";
 import { exchange, LineSession } from "../_util/line_session.ts";
 import { within } from "../_util/cli.ts";
+import { makeTestCertificates, OPENSSL_MISSING } from "../_util/tls.ts";
 
 /** A promise with its resolver outside, to hold a handler until the test lets it go. */
 function gate(): { promise: Promise<void>; open: () => void } {
@@ -268,6 +269,45 @@ Deno.test("serve", async (t) => {
     assert.equal(await second.readLine(), "second");
   });
 
+  await t.step(
+    "a client that waits longer than queueTimeoutMs for a slot gets ERR busy",
+    async () => {
+      await using server = await serve(
+        { port: 0, maxClients: 1, queueTimeoutMs: 200 },
+        textProtocol(),
+      );
+      await using first = await LineSession.open(server.addr);
+      await first.write("PING\n");
+      assert.equal(await first.readLine(), "PONG");
+      await using second = await LineSession.open(server.addr);
+      await second.write("PING\n");
+      assert.deepEqual(await second.readAll(), ["ERR busy"]);
+      // The slot holder is unaffected.
+      await first.write("PING\n");
+      assert.equal(await first.readLine(), "PONG");
+    },
+  );
+
+  await t.step("the queue holds 64 by default; the 65th waiting client gets ERR busy", async () => {
+    await using server = await serve({ port: 0, maxClients: 1 }, textProtocol());
+    await using first = await LineSession.open(server.addr);
+    await first.write("PING\n");
+    assert.equal(await first.readLine(), "PONG");
+    const waiting: LineSession[] = [];
+    try {
+      for (let index = 0; index < 64; index++) waiting.push(await LineSession.open(server.addr));
+      await using extra = await LineSession.open(server.addr);
+      assert.deepEqual(await extra.readAll(), ["ERR busy"]);
+      // The waiting ones are still there: the first in line is served once the slot frees.
+      await first.write("QUIT\n");
+      assert.deepEqual(await first.readAll(), ["BYE"]);
+      await waiting[0]!.write("PING\n");
+      assert.equal(await waiting[0]!.readLine(), "PONG");
+    } finally {
+      for (const session of waiting) session.close();
+    }
+  });
+
   await t.step("maxConnections: beyond it, ERR too many connections", async () => {
     await using server = await serve({ port: 0, maxConnections: 1 }, textProtocol());
     await using first = await LineSession.open(server.addr);
@@ -435,6 +475,59 @@ Deno.test("serve", async (t) => {
       assert.deepEqual(await session.readLines(1), ["abc"]);
     },
   );
+});
+
+Deno.test({
+  name: "serve over TLS",
+  ignore: OPENSSL_MISSING !== undefined,
+  async fn(t) {
+    await using certificates = await makeTestCertificates();
+    const tls = {
+      cert: await Deno.readTextFile(certificates.server.cert),
+      key: await Deno.readTextFile(certificates.server.key),
+    };
+
+    await t.step(
+      "refusals under way are capped: past 64, a refused connection closes without its line",
+      async () => {
+        const server = await serve({ port: 0, tls, maxConnections: 2 }, textProtocol());
+        const port = (server.addr as Deno.NetAddr).port;
+        const caCerts = [await Deno.readTextFile(certificates.caFile)];
+        const connectTls = () => Deno.connectTls({ hostname: "127.0.0.1", port, caCerts });
+        const conns: Deno.Conn[] = [];
+        try {
+          // Two real clients hold both slots.
+          const holders = [await connectTls(), await connectTls()];
+          conns.push(...holders);
+          for (const holder of holders) await holder.handshake();
+          // Plain TCP clients never start the TLS handshake, so the refusal line cannot leave and
+          // each refusal stays under way (up to its 1 s bound).
+          for (let index = 0; index < 200; index++) conns.push(await Deno.connect({ port }));
+          // A slot frees; the next TLS client is accepted after every refused one (the backlog
+          // is in order), so its answer means all 200 refusals have started.
+          conns.shift()!.close();
+          let answered = "";
+          for (let attempt = 0; attempt < 100 && answered !== "PONG\n"; attempt++) {
+            const conn = await connectTls();
+            conns.push(conn);
+            await conn.write(new TextEncoder().encode("PING\n"));
+            const reply = new Uint8Array(64);
+            const count = await within(conn.read(reply), 10_000, "a reply").catch(() => null);
+            answered = count === null ? "" : new TextDecoder().decode(reply.subarray(0, count));
+          }
+          assert.equal(answered, "PONG\n");
+          // Only the refusals within the cap sent (and counted) their error line.
+          assert.ok(
+            server.stats.errors >= 64 && server.stats.errors < 150,
+            `${server.stats.errors} refusal lines for 200 refused connections`,
+          );
+        } finally {
+          for (const conn of conns) conn.close();
+          await within(server.shutdown(), 15_000, "shutdown");
+        }
+      },
+    );
+  },
 });
 
 /** A PROXY v2 header: an IPv6 source (or LOCAL when `command` is 0x20 and `source` is empty). */
