@@ -763,16 +763,22 @@ class Session implements ConnectionContext {
     // A session blocked in read has answered everything it received: close it once replies are out.
     if (this.#state === "reading" || this.#state === "waiting") {
       this.#flushAll().catch(() => {}).finally(() => {
-        if (this.#state === "reading") {
-          // Lingering close: FIN after the replies; run() then discards input until the peer closes.
-          this.#finSent = true;
-          this.#conn.closeWrite().catch(() => {});
-        } else if (this.#state === "waiting") {
-          this.destroy("server shutting down");
-        }
-        // Otherwise run() took a chunk meanwhile: it answers it, then flushes and closes itself.
+        // A read that completed already (input that arrived before the shutdown) runs its
+        // continuation before the next task: only then is "still reading" true.
+        setTimeout(() => this.#finishDrain(), 0);
       });
     }
+  }
+
+  #finishDrain(): void {
+    if (this.#state === "reading") {
+      // Lingering close: FIN after the replies; run() then discards input until the peer closes.
+      this.#finSent = true;
+      this.#conn.closeWrite().catch(() => {});
+    } else if (this.#state === "waiting") {
+      this.destroy("server shutting down");
+    }
+    // Otherwise run() took a chunk meanwhile: it answers it, then flushes and closes itself.
   }
 
   /** Says goodbye to a connection that was idle too long, and closes it. */
@@ -887,7 +893,8 @@ class Session implements ConnectionContext {
           }
         }
         if (this.#closed) break;
-        // After drain()'s FIN, input is only discarded (see #linger).
+        // Input read after drain()'s FIN arrived after the shutdown began, and can no longer be
+        // answered: discard it (see #linger). Input read before it is framed and answered below.
         if (this.#finSent) break;
         this.#state = "working";
         this.lastActivity = performance.now();

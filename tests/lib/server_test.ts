@@ -378,6 +378,22 @@ Deno.test("serve", async (t) => {
     assert.equal(server.stats.open, 0);
   });
 
+  await t.step("shutdown answers a line that arrives as it starts", async () => {
+    for (let round = 0; round < 40; round++) {
+      const server = await serve({ port: 0 }, textProtocol());
+      await using session = await LineSession.open(server.addr);
+      await session.write("PING\n");
+      assert.equal(await session.readLine(), "PONG");
+      // The line is in the server's socket buffer before shutdown starts: it must be answered.
+      await session.write("PING\n");
+      const stopping = server.shutdown();
+      const replies = await session.readAll();
+      session.close();
+      await within(stopping, 10_000, "shutdown");
+      assert.deepEqual(replies, ["PONG"], `round ${round}`);
+    }
+  });
+
   await t.step("shutdown is bounded by graceMs", async () => {
     const seen = gate();
     const server = await serve({ port: 0, graceMs: 100 }, () => {
