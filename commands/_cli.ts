@@ -126,6 +126,7 @@ const EXIT_CODE_OF: Record<LinesockErrorCode, number> = {
   INVALID_PROXY_HEADER: ExitCode.remoteError,
   // serve: cannot listen.
   ADDRESS_IN_USE: ExitCode.remoteError,
+  CANNOT_LISTEN: ExitCode.remoteError,
 };
 
 /** The exit status and the one-line message of a failure. */

@@ -208,7 +208,12 @@ async function runServe(flags: ServeFlags, given: (option: string) => boolean): 
     throw new UsageError("--socket-mode and --socket-group need --unix");
   }
   if (flags.protocol === "echo") {
-    for (const [option, name] of [["routes", "--routes"], ["invalidReply", "--invalid-reply"]]) {
+    // Echo relays bytes: it has no lines to limit or to answer (an idle timeout does apply).
+    const lineOptions = [["routes", "--routes"], ["invalidReply", "--invalid-reply"], [
+      "maxLine",
+      "--max-line",
+    ]];
+    for (const [option, name] of lineOptions) {
       if (given(option!)) throw new UsageError(`${name} does not apply to the echo protocol`);
     }
   }
@@ -251,6 +256,12 @@ async function runServe(flags: ServeFlags, given: (option: string) => boolean): 
       : {}),
   };
   if (flags.unix !== undefined) {
+    if ((flags.socketMode & 0o007) !== 0) {
+      console.error(
+        `linesock: warning: --socket-mode ${flags.socketMode.toString(8).padStart(3, "0")} lets ` +
+          "every user of this machine connect",
+      );
+    }
     serveOptions.path = flags.unix;
     serveOptions.socketMode = flags.socketMode;
     if (flags.socketGroup !== undefined) serveOptions.socketGid = await groupId(flags.socketGroup);
@@ -362,10 +373,17 @@ function parseWorkers(text: string): number {
   return parsePositive(text);
 }
 
+/** `--socket-mode`: octal permission bits; setuid, setgid and sticky bits make no sense here. */
 function parseMode(text: string): number {
   const match = /^(?:0o?)?([0-7]{1,4})$/.exec(text.trim());
   if (!match) throw new InvalidArgumentError("expected octal permission bits such as 600 or 0660");
-  return parseInt(match[1]!, 8);
+  const mode = parseInt(match[1]!, 8);
+  if (mode > 0o777) {
+    throw new InvalidArgumentError(
+      "expected permission bits up to 777 (setuid, setgid and sticky bits do not apply)",
+    );
+  }
+  return mode;
 }
 
 /** A group name or number to a group id (names through /etc/group). */

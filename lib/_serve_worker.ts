@@ -8,6 +8,7 @@
 /// <reference lib="deno.worker" />
 import { configureSync, type LogRecord } from "@logtape/logtape";
 import { serve, type Server } from "./server.ts";
+import { LinesockError } from "./errors.ts";
 import { protocolFromConfig } from "./worker_pool.ts";
 import type { WorkerCommand, WorkerMessage } from "./_worker_messages.ts";
 
@@ -58,7 +59,12 @@ async function start(command: Extract<WorkerCommand, { type: "start" }>): Promis
     server = await serve({ ...command.config.serve, reusePort: true }, protocol);
   } catch (error) {
     const failure = error instanceof Error ? error : new Error(String(error));
-    post({ type: "failed", name: failure.name, message: failure.message });
+    post({
+      type: "failed",
+      name: failure.name,
+      message: failure.message,
+      ...(failure instanceof LinesockError ? { code: failure.code } : {}),
+    });
     return;
   }
   post({ type: "listening", addr: server.addr as Deno.NetAddr });

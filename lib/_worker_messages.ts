@@ -5,6 +5,7 @@
  */
 import type { LogRecord } from "@logtape/logtape";
 import type { ServerStats } from "./server.ts";
+import type { LinesockErrorCode } from "./errors.ts";
 import type { ServeConfig } from "./worker_pool.ts";
 
 /** Messages from a worker. */
@@ -12,7 +13,7 @@ export type WorkerMessage =
   | { type: "listening"; addr: Deno.NetAddr }
   | { type: "log"; record: Omit<LogRecord, "category">; category: readonly string[] }
   | { type: "finished"; stats: ServerStats }
-  | { type: "failed"; name: string; message: string };
+  | { type: "failed"; name: string; message: string; code?: LinesockErrorCode };
 
 /** Messages to a worker. */
 export type WorkerCommand =

@@ -32,7 +32,8 @@ export type LinesockErrorCode =
   | "EXEC_QUEUE_FULL"
   | "INVALID_ROUTES"
   | "INVALID_PROXY_HEADER"
-  | "ADDRESS_IN_USE";
+  | "ADDRESS_IN_USE"
+  | "CANNOT_LISTEN";
 
 /** Base class of every error linesock raises on purpose. */
 export class LinesockError extends Error {
@@ -154,5 +155,22 @@ export class ConnectionLostError extends LinesockError {
    */
   constructor(message = "Connection closed by the server before the expected replies") {
     super("CONNECTION_LOST", message);
+  }
+}
+
+/** A server could not listen on its address. */
+export class ListenError extends LinesockError {
+  /** The address, e.g. `tcp://127.0.0.1:1991` or `unix:///run/x.sock`. */
+  readonly address: string;
+
+  /**
+   * Creates the instance.
+   * @param address The address as a URL (`tcp://host:port`, `unix://path`).
+   * @param reason Why, in a few words ("address already in use").
+   * @param options Standard error options (`cause`).
+   */
+  constructor(address: string, reason: string, options?: ErrorOptions) {
+    super("CANNOT_LISTEN", `Cannot listen on ${address}: ${reason}`, options);
+    this.address = address;
   }
 }

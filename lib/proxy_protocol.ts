@@ -20,6 +20,7 @@
  *
  * @module
  */
+import { LinesockError } from "./errors.ts";
 
 /** The longest header accepted: v1 is at most 107 bytes; v2 is 16 bytes plus its stated length. */
 export const MAX_PROXY_HEADER_BYTES: number = 16 + 1024;
@@ -62,14 +63,13 @@ export interface ProxyHeader {
 }
 
 /** The bytes at the start of a connection are not a valid PROXY header. */
-export class ProxyProtocolError extends Error {
+export class ProxyProtocolError extends LinesockError {
   /**
    * Creates the error.
    * @param message What is wrong.
    */
   constructor(message: string) {
-    super(`Invalid PROXY protocol header: ${message}`);
-    this.name = "ProxyProtocolError";
+    super("INVALID_PROXY_HEADER", `Invalid PROXY protocol header: ${message}`);
   }
 }
 

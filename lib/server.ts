@@ -42,7 +42,8 @@
 import { getLogger } from "@logtape/logtape";
 import { DEFAULT_HOST, DEFAULT_PORT, describePeer, formatAddress } from "./address.ts";
 import { ConnectionReader } from "./connection_reader.ts";
-import { InvalidEncodingError, type LineTooLongError } from "./errors.ts";
+import { InvalidEncodingError, type LineTooLongError, ListenError } from "./errors.ts";
+import { describeListenFailure } from "./_listen_failure.ts";
 import { decodeLine } from "./line_decoder.ts";
 import { DEFAULT_MAX_LINE_BYTES, LineFramer } from "./line_framer.ts";
 import { LineWriter } from "./line_writer.ts";
@@ -272,6 +273,7 @@ const PROXY_HEADER_TIMEOUT_DEFAULT = 5000;
  * @param options Where to listen, limits and timeouts.
  * @param handler A function of text lines, or a byte-level {@linkcode LineProtocol}.
  * @returns The running server.
+ * @throws {ListenError} When the address cannot be listened on (in use, no such host or directory).
  */
 export async function serve(
   options: ServeOptions,
@@ -288,22 +290,25 @@ export async function serve(
       ...(options.socketGid !== undefined ? { gid: options.socketGid } : {}),
     });
     listener = unix.listener;
-  } else if (options.tls) {
-    listener = Deno.listenTls(
-      {
-        hostname: options.hostname ?? DEFAULT_HOST,
-        port: options.port ?? DEFAULT_PORT,
-        cert: options.tls.cert,
-        key: options.tls.key,
-        ...(options.reusePort ? { reusePort: true } : {}),
-      } as Deno.ListenTlsOptions & Deno.TlsCertifiedKeyPem,
-    );
   } else {
-    listener = Deno.listen({
-      hostname: options.hostname ?? DEFAULT_HOST,
-      port: options.port ?? DEFAULT_PORT,
-      ...(options.reusePort ? { reusePort: true } : {}),
-    });
+    const hostname = options.hostname ?? DEFAULT_HOST;
+    const port = options.port ?? DEFAULT_PORT;
+    try {
+      listener = options.tls
+        ? Deno.listenTls(
+          {
+            hostname,
+            port,
+            cert: options.tls.cert,
+            key: options.tls.key,
+            ...(options.reusePort ? { reusePort: true } : {}),
+          } as Deno.ListenTlsOptions & Deno.TlsCertifiedKeyPem,
+        )
+        : Deno.listen({ hostname, port, ...(options.reusePort ? { reusePort: true } : {}) });
+    } catch (error) {
+      const address = formatAddress({ transport: "tcp", hostname, port });
+      throw new ListenError(address, describeListenFailure(error), { cause: error });
+    }
   }
   const server = new LineServer(listener, unix, protocol, options);
   server.start();

@@ -4,7 +4,8 @@
  * the file is removed when the listener closes.
  *
  * The socket is bound inside a fresh private (0700) directory next to the target, given its mode, and
- * then renamed into place: until the rename, nobody else can reach it.
+ * then hard-linked into place: until then, nobody else can reach it, and the link fails instead of
+ * replacing whatever appeared at the path meanwhile (another server's socket is never replaced).
  *
  * @example Listening owner-only
  * ```ts
@@ -22,7 +23,8 @@
  * @module
  */
 import { dirname, join } from "node:path";
-import { LinesockError } from "./errors.ts";
+import { LinesockError, ListenError } from "./errors.ts";
+import { describeListenFailure } from "./_listen_failure.ts";
 
 /** Options of {@linkcode listenUnix}. */
 export interface ListenUnixOptions {
@@ -68,16 +70,26 @@ export async function listenUnix(
   path: string,
   options: ListenUnixOptions = {},
 ): Promise<UnixSocketListener> {
-  await removeStaleSocket(path);
-  const privateDir = await Deno.makeTempDir({ dir: dirname(path), prefix: ".linesock-" });
+  let privateDir: string;
+  try {
+    privateDir = await Deno.makeTempDir({ dir: dirname(path), prefix: ".linesock-" });
+  } catch (error) {
+    throw new ListenError(`unix://${path}`, describeListenFailure(error, "directory"), {
+      cause: error,
+    });
+  }
   let listener: Deno.Listener<Deno.UnixConn, Deno.UnixAddr> | undefined;
   try {
     await Deno.chmod(privateDir, 0o700);
     const staging = join(privateDir, "s");
-    listener = Deno.listen({ transport: "unix", path: staging });
+    try {
+      listener = Deno.listen({ transport: "unix", path: staging });
+    } catch (error) {
+      throw new ListenError(`unix://${path}`, describeListenFailure(error), { cause: error });
+    }
     await Deno.chmod(staging, options.mode ?? 0o600);
     if (options.gid !== undefined) await Deno.chown(staging, null, options.gid);
-    await Deno.rename(staging, path);
+    await placeSocket(staging, path);
   } catch (error) {
     listener?.close();
     throw error;
@@ -102,6 +114,39 @@ export async function listenUnix(
       if (info?.isSocket && info.ino === inode) await Deno.remove(path).catch(() => {});
     },
   };
+}
+
+/**
+ * Puts the staged socket at `path` with a hard link, which fails if `path` exists: then a stale
+ * socket there is removed and the link tried once more; a live one is an error. Where hard links
+ * are not supported, a rename (which would replace a file that appeared meanwhile) is the fallback.
+ */
+async function placeSocket(staging: string, path: string): Promise<void> {
+  for (let attempt = 0;; attempt++) {
+    try {
+      await Deno.link(staging, path);
+      return;
+    } catch (error) {
+      if (error instanceof Deno.errors.AlreadyExists && attempt === 0) {
+        await removeStaleSocket(path);
+        continue;
+      }
+      if (error instanceof Deno.errors.AlreadyExists) throw new AddressInUseError(path);
+      if (isLinkUnsupported(error)) {
+        await removeStaleSocket(path);
+        await Deno.rename(staging, path);
+        return;
+      }
+      throw error;
+    }
+  }
+}
+
+function isLinkUnsupported(error: unknown): boolean {
+  // EPERM/EXDEV/ENOTSUP: a file system (or policy) without hard links to sockets.
+  return error instanceof Deno.errors.PermissionDenied ||
+    error instanceof Deno.errors.NotSupported ||
+    (error instanceof Error && /os error (18|95)\b/.test(error.message));
 }
 
 /** Removes `path` if it is a socket nobody listens on; refuses to touch anything else. */

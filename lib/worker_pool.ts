@@ -37,6 +37,7 @@ import { jsonProtocol } from "./protocols/json.ts";
 import { Routes } from "./routes.ts";
 import { ExecLimiter } from "./program_runner.ts";
 import { formatAddress } from "./address.ts";
+import { LinesockError, type LinesockErrorCode } from "./errors.ts";
 
 /** The options of {@linkcode serve} that are plain data, so that they can be sent to a worker. */
 export type PlainServeOptions = Omit<ServeOptions, "signal" | "listener">;
@@ -228,7 +229,7 @@ class Pool implements WorkerPool {
             void this.shutdown();
             break;
           case "failed":
-            reject(rebuildError(message.name, message.message));
+            reject(rebuildError(message.name, message.message, message.code));
             this.#finish(state);
             break;
         }
@@ -289,8 +290,16 @@ class Pool implements WorkerPool {
   }
 }
 
-/** Errors cross threads as name and message: make a `Deno.errors` class again where there is one. */
-function rebuildError(name: string, message: string): Error {
+/**
+ * Errors cross threads as name, message and code: make a linesock error (with its code) or a
+ * `Deno.errors` class again where there is one.
+ */
+function rebuildError(name: string, message: string, code?: LinesockErrorCode): Error {
+  if (code !== undefined) {
+    const error = new LinesockError(code, message);
+    error.name = name;
+    return error;
+  }
   const errorClass = (Deno.errors as Record<string, new (message: string) => Error>)[name];
   if (errorClass !== undefined) return new errorClass(message);
   const error = new Error(message);

@@ -307,6 +307,58 @@ Deno.test("linesock serve", async (t) => {
       assert.deepEqual(await talk(server, ["PING"]), ["PONG"]);
     });
 
+    await t.step("--socket-mode: bits above 777 are refused, bits for others warn", async () => {
+      const refused = await runCli("serve", [
+        "--unix",
+        `${dir}/suid.sock`,
+        "--socket-mode",
+        "4755",
+      ]);
+      assert.equal(refused.code, 2);
+      assert.match(refused.stderr, /up to 777/);
+      const path = `${dir}/open.sock`;
+      await using server = await startServer(["--unix", path, "--socket-mode", "0666"]);
+      await server.waitForStderr(
+        "warning: --socket-mode 666 lets every user of this machine connect",
+      );
+      assert.equal((await Deno.lstat(path)).mode! & 0o777, 0o666);
+    });
+
+    await t.step("cannot listen: the message names the address and says why (exit 1)", async () => {
+      await using taken = await startServer(["--port", "0"]);
+      const cases: [string[], string][] = [
+        [["--port", String(taken.port)], `tcp://127.0.0.1:${taken.port}: address already in use`],
+        [["--unix", `${dir}/missing/x.sock`], `unix://${dir}/missing/x.sock: no such directory`],
+        [
+          ["--host", "nosuch.invalid", "--port", "1991"],
+          "tcp://nosuch.invalid:1991: cannot resolve host",
+        ],
+      ];
+      for (const [args, expected] of cases) {
+        const result = await runCli("serve", args);
+        assert.equal(result.code, 1, result.stderr);
+        assert.equal(result.stderr.trim(), `linesock: Cannot listen on ${expected}`);
+      }
+    });
+
+    await t.step("--max-line does not apply to echo; --idle-timeout does", async () => {
+      const result = await runCli("serve", ["--protocol", "echo", "--max-line", "4k"]);
+      assert.equal(result.code, 2);
+      assert.match(result.stderr, /--max-line does not apply to the echo protocol/);
+      await using server = await startServer([
+        "--port",
+        "0",
+        "--protocol",
+        "echo",
+        "--idle-timeout",
+        "200ms",
+      ]);
+      await using session = await LineSession.open(server.port);
+      await session.write("abc\n");
+      assert.equal(await session.readLine(), "abc");
+      assert.deepEqual(await session.readAll(), ["ERR idle timeout"]);
+    });
+
     await t.step(
       "Unix socket: a stale file is replaced, a live server is never stolen",
       async () => {

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { AddressInUseError, listenUnix } from "../../lib/unix_socket.ts";
+import { ListenError } from "../../lib/errors.ts";
 import { serve } from "../../lib/server.ts";
 import { textProtocol } from "../../lib/protocols/text.ts";
 import { exchange } from "../_util/line_session.ts";
@@ -51,6 +52,36 @@ Deno.test("listenUnix", async (t) => {
       const conn = await Deno.connect({ transport: "unix", path });
       conn.close();
       await live.close();
+    });
+
+    await t.step(
+      "two servers starting on one path at once: one listens, the other fails",
+      async () => {
+        for (let round = 0; round < 10; round++) {
+          const path = `${dir}/race-${round}.sock`;
+          const results = await Promise.allSettled([listenUnix(path), listenUnix(path)]);
+          const winners = results.filter((result) => result.status === "fulfilled");
+          const losers = results.filter((result) => result.status === "rejected");
+          try {
+            // Without an atomic placement, both "succeed" and the second silently replaces the first.
+            assert.equal(winners.length, 1, `round ${round}: ${winners.length} servers listen`);
+            assert.ok(losers[0]!.reason instanceof AddressInUseError, String(losers[0]!.reason));
+            const conn = await Deno.connect({ transport: "unix", path });
+            conn.close();
+          } finally {
+            for (const winner of winners) await winner.value.close();
+          }
+        }
+      },
+    );
+
+    await t.step("a missing directory is a ListenError naming the address", async () => {
+      const path = `${dir}/no/such/dir/x.sock`;
+      await assert.rejects(
+        listenUnix(path),
+        ListenError,
+        `Cannot listen on unix://${path}: no such directory`,
+      );
     });
 
     await t.step("refuses to replace a file that is not a socket", async () => {

@@ -3,6 +3,7 @@ import { configureSync, type LogRecord, resetSync } from "@logtape/logtape";
 import { protocolFromConfig, serveWorkers } from "../../lib/worker_pool.ts";
 import { exchange } from "../_util/line_session.ts";
 import { within } from "../_util/cli.ts";
+import { LinesockError } from "../../lib/errors.ts";
 
 /** Captures linesock's log records (as the CLI's stderr sink would get them). */
 function captureLogs(): { records: LogRecord[]; [Symbol.dispose](): void } {
@@ -68,9 +69,16 @@ Deno.test("serveWorkers", async (t) => {
 
   await t.step("a port taken by another program fails the start", async () => {
     using taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    await assert.rejects(
-      serveWorkers({ protocol: "echo", serve: { port: taken.addr.port }, logLevel: "fatal" }, 2),
-      Deno.errors.AddrInUse,
+    const failure = await serveWorkers(
+      { protocol: "echo", serve: { port: taken.addr.port }, logLevel: "fatal" },
+      2,
+    ).then(() => undefined, (error) => error);
+    // The worker's typed error crosses the thread with its code.
+    assert.ok(failure instanceof LinesockError, String(failure));
+    assert.equal(failure.code, "CANNOT_LISTEN");
+    assert.equal(
+      failure.message,
+      `Cannot listen on tcp://127.0.0.1:${taken.addr.port}: address already in use`,
     );
   });
 
