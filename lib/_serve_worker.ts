@@ -9,10 +9,20 @@
 import { configureSync, type LogRecord } from "@logtape/logtape";
 import { serve, type Server } from "./server.ts";
 import { LinesockError } from "./errors.ts";
+import { emptyStats } from "./_stats.ts";
 import { protocolFromConfig } from "./worker_pool.ts";
 import type { WorkerCommand, WorkerMessage } from "./_worker_messages.ts";
 
+/** How often a worker reports its counters to the calling thread. */
+const STATS_INTERVAL_MS = 1000;
+
 let server: Server | undefined;
+
+function reportStats(request?: number): void {
+  if (server === undefined && request === undefined) return;
+  const stats = server === undefined ? emptyStats() : { ...server.stats };
+  post({ type: "stats", stats, ...(request !== undefined ? { request } : {}) });
+}
 let stopRequested = false;
 
 function post(message: WorkerMessage): void {
@@ -69,8 +79,14 @@ async function start(command: Extract<WorkerCommand, { type: "start" }>): Promis
   }
   post({ type: "listening", addr: server.addr as Deno.NetAddr });
   if (stopRequested) void server.shutdown();
-  await server.finished;
-  await server.shutdown();
+  // Counters now and then, so that a worker that must be terminated is still mostly counted.
+  const reporter = setInterval(reportStats, STATS_INTERVAL_MS);
+  try {
+    await server.finished;
+    await server.shutdown();
+  } finally {
+    clearInterval(reporter);
+  }
   post({ type: "finished", stats: { ...server.stats } });
 }
 
@@ -82,7 +98,12 @@ self.onmessage = (event: MessageEvent<WorkerCommand>) => {
       break;
     case "shutdown":
       stopRequested = true;
+      // The counters so far, in case this worker overruns its stop time and is terminated.
+      reportStats();
       if (server !== undefined) void server.shutdown();
+      break;
+    case "stats":
+      reportStats(command.request);
       break;
     case "abort":
       server?.abort();

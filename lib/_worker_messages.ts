@@ -12,6 +12,7 @@ import type { ServeConfig } from "./worker_pool.ts";
 export type WorkerMessage =
   | { type: "listening"; addr: Deno.NetAddr }
   | { type: "log"; record: Omit<LogRecord, "category">; category: readonly string[] }
+  | { type: "stats"; stats: ServerStats; request?: number }
   | { type: "finished"; stats: ServerStats }
   | { type: "failed"; name: string; message: string; code?: LinesockErrorCode };
 
@@ -19,4 +20,5 @@ export type WorkerMessage =
 export type WorkerCommand =
   | { type: "start"; config: ServeConfig; worker: number }
   | { type: "shutdown" }
+  | { type: "stats"; request: number }
   | { type: "abort" };

@@ -51,6 +51,7 @@ import { listenUnix, type UnixSocketListener } from "./unix_socket.ts";
 import { MAX_PROXY_HEADER_BYTES, parseProxyHeader, ProxyProtocolError } from "./proxy_protocol.ts";
 import { RelayReader } from "./_relay_reader.ts";
 import { countNewlines } from "./_count_newlines.ts";
+import { emptyStats } from "./_stats.ts";
 
 const logger = getLogger(["linesock", "server"]);
 
@@ -335,15 +336,7 @@ function textProtocol(handler: LineHandler, options: ServeOptions): LineProtocol
 class LineServer implements Server {
   readonly addr: Deno.Addr;
   readonly url: string;
-  readonly stats: ServerStats = {
-    connections: 0,
-    open: 0,
-    linesIn: 0,
-    linesOut: 0,
-    bytesIn: 0,
-    bytesOut: 0,
-    errors: 0,
-  };
+  readonly stats: ServerStats = emptyStats();
   readonly finished: Promise<void>;
   readonly protocol: LineProtocol;
   readonly options: ServeOptions;

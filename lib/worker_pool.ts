@@ -35,9 +35,12 @@ import { echoProtocol } from "./protocols/echo.ts";
 import { textProtocol } from "./protocols/text.ts";
 import { jsonProtocol } from "./protocols/json.ts";
 import { Routes } from "./routes.ts";
-import { ExecLimiter } from "./program_runner.ts";
+import { DEFAULT_MAX_EXEC, ExecLimiter } from "./program_runner.ts";
 import { formatAddress } from "./address.ts";
 import { LinesockError, type LinesockErrorCode } from "./errors.ts";
+import { addStats, emptyStats } from "./_stats.ts";
+
+const logger = getLogger(["linesock", "workers"]);
 
 /** The options of {@linkcode serve} that are plain data, so that they can be sent to a worker. */
 export type PlainServeOptions = Omit<ServeOptions, "signal" | "listener">;
@@ -54,7 +57,11 @@ export interface ServeConfig {
   invalidReply?: string;
   /** A routes file to load (text and JSON). */
   routesPath?: string;
-  /** Route programs running at once, per process or worker. @default {16} */
+  /**
+   * Route programs running at once. {@linkcode serveWorkers} divides it over its workers (each gets
+   * `ceil(maxExec / count)`), so that it holds for the whole server.
+   * @default {16}
+   */
   maxExec?: number;
   /** Where to listen, limits and timeouts. */
   serve: PlainServeOptions;
@@ -109,8 +116,16 @@ export interface WorkerPool extends AsyncDisposable {
   readonly url: string;
   /** How many workers run. */
   readonly size: number;
-  /** The counters of all workers added up (complete once `finished` has settled). */
+  /**
+   * The counters of all workers added up, as last reported: each worker reports every second and
+   * when it stops, so they are complete once `finished` has settled.
+   */
   readonly stats: Readonly<ServerStats>;
+  /**
+   * Asks every worker for its counters now.
+   * @returns The counters of all workers added up, once each has answered.
+   */
+  refreshStats(): Promise<Readonly<ServerStats>>;
   /** Settles when every worker's server has stopped and the workers are gone. */
   readonly finished: Promise<void>;
   /** Shuts every worker's server down gracefully (also when one of them stopped by itself). */
@@ -146,11 +161,16 @@ export async function serveWorkers(config: ServeConfig, count: number): Promise<
   if (config.serve.path !== undefined) {
     throw new TypeError("workers share a TCP port; a Unix socket cannot be shared");
   }
-  const pool = new Pool(config);
+  // --max-exec is for the whole server: each worker gets its share (rounded up).
+  const perWorker: ServeConfig = config.routesPath === undefined ? config : {
+    ...config,
+    maxExec: Math.ceil((config.maxExec ?? DEFAULT_MAX_EXEC) / count),
+  };
+  const pool = new Pool(perWorker);
   try {
     // The first worker binds (port 0 picks one); the others join the port it got.
-    const first = await pool.spawn(config, 1);
-    const shared: ServeConfig = { ...config, serve: { ...config.serve, port: first.port } };
+    const first = await pool.spawn(perWorker, 1);
+    const shared: ServeConfig = { ...perWorker, serve: { ...perWorker.serve, port: first.port } };
     await Promise.all(
       Array.from({ length: count - 1 }, (_, index) => pool.spawn(shared, index + 2)),
     );
@@ -164,8 +184,13 @@ export async function serveWorkers(config: ServeConfig, count: number): Promise<
 }
 
 interface WorkerState {
+  id: number;
   worker: Worker;
   finished: boolean;
+  /** The worker's counters as last reported (final once it posted `finished`). */
+  stats: ServerStats;
+  /** Whether the counters are final. */
+  final: boolean;
   resolveFinished: () => void;
   whenFinished: Promise<void>;
 }
@@ -173,18 +198,11 @@ interface WorkerState {
 class Pool implements WorkerPool {
   addr: Deno.Addr = { transport: "tcp", hostname: "", port: 0 };
   url = "";
-  readonly stats: ServerStats = {
-    connections: 0,
-    open: 0,
-    linesIn: 0,
-    linesOut: 0,
-    bytesIn: 0,
-    bytesOut: 0,
-    errors: 0,
-  };
   readonly finished: Promise<void>;
   readonly #config: ServeConfig;
   readonly #workers: WorkerState[] = [];
+  readonly #statsRequests = new Map<number, { waiting: Set<WorkerState>; done: () => void }>();
+  #nextRequest = 1;
   #resolveFinished!: () => void;
   #stopping: Promise<void> | undefined;
 
@@ -197,6 +215,28 @@ class Pool implements WorkerPool {
     return this.#workers.length;
   }
 
+  /** The workers' counters added up, as last reported (each reports every second). */
+  get stats(): Readonly<ServerStats> {
+    const total = emptyStats();
+    for (const state of this.#workers) addStats(total, state.stats);
+    return total;
+  }
+
+  async refreshStats(): Promise<Readonly<ServerStats>> {
+    const waiting = new Set(this.#workers.filter((state) => !state.finished));
+    if (waiting.size > 0) {
+      const request = this.#nextRequest++;
+      const answered = new Promise<void>((done) =>
+        this.#statsRequests.set(request, { waiting, done })
+      );
+      for (const state of waiting) {
+        state.worker.postMessage({ type: "stats", request } satisfies WorkerCommand);
+      }
+      await answered;
+    }
+    return this.stats;
+  }
+
   started(addr: Deno.NetAddr): void {
     this.addr = addr;
     this.url = formatAddress(addr);
@@ -207,13 +247,23 @@ class Pool implements WorkerPool {
     const worker = new Worker(WORKER_URL.href, { type: "module", name: `linesock-worker-${id}` });
     let resolveFinished!: () => void;
     const whenFinished = new Promise<void>((resolve) => resolveFinished = resolve);
-    const state: WorkerState = { worker, finished: false, resolveFinished, whenFinished };
+    const state: WorkerState = {
+      id,
+      worker,
+      finished: false,
+      stats: emptyStats(),
+      final: false,
+      resolveFinished,
+      whenFinished,
+    };
     this.#workers.push(state);
+    let listening = false;
     return new Promise((resolve, reject) => {
       worker.onmessage = (event: MessageEvent<WorkerMessage>) => {
         const message = event.data;
         switch (message.type) {
           case "listening":
+            listening = true;
             resolve(message.addr);
             break;
           case "log":
@@ -222,8 +272,13 @@ class Pool implements WorkerPool {
               properties: { ...message.record.properties, worker: id },
             });
             break;
+          case "stats":
+            if (!state.final) state.stats = message.stats;
+            if (message.request !== undefined) this.#answered(message.request, state);
+            break;
           case "finished":
-            this.#add(message.stats);
+            state.stats = message.stats;
+            state.final = true;
             this.#finish(state);
             // A server that stopped by itself (a client's SHUTDOWN) stops the whole pool.
             void this.shutdown();
@@ -236,8 +291,17 @@ class Pool implements WorkerPool {
       };
       worker.onerror = (event) => {
         event.preventDefault();
-        reject(new Error(`worker ${id} failed: ${event.message}`));
+        const error = new Error(`worker ${id} failed: ${event.message}`);
+        reject(error);
         this.#finish(state);
+        if (listening) {
+          // One worker gone means a share of the connections is gone: stop rather than limp on.
+          logger.error("Worker {worker} crashed: {message}; stopping all workers", {
+            worker: id,
+            message: event.message,
+          });
+          void this.shutdown();
+        }
       };
       worker.postMessage({ type: "start", config, worker: id } satisfies WorkerCommand);
     });
@@ -259,7 +323,16 @@ class Pool implements WorkerPool {
       new Promise<void>((resolve) => timer = setTimeout(resolve, bound)),
     ]);
     clearTimeout(timer);
-    for (const state of this.#workers) this.#finish(state);
+    for (const state of this.#workers) {
+      if (!state.finished) {
+        logger.warn(
+          "Worker {worker} did not stop within {bound} ms and was terminated; its counters are " +
+            "from its last report",
+          { worker: state.id, bound },
+        );
+      }
+      this.#finish(state);
+    }
     this.#resolveFinished();
   }
 
@@ -269,20 +342,26 @@ class Pool implements WorkerPool {
     }
   }
 
+  /** A worker answered a stats request. */
+  #answered(request: number, state: WorkerState): void {
+    const pending = this.#statsRequests.get(request);
+    if (pending === undefined) return;
+    pending.waiting.delete(state);
+    if (pending.waiting.size === 0) {
+      this.#statsRequests.delete(request);
+      pending.done();
+    }
+  }
+
   #finish(state: WorkerState): void {
     if (state.finished) return;
     state.finished = true;
     state.worker.terminate();
     state.resolveFinished();
-  }
-
-  #add(stats: ServerStats): void {
-    this.stats.connections += stats.connections;
-    this.stats.linesIn += stats.linesIn;
-    this.stats.linesOut += stats.linesOut;
-    this.stats.bytesIn += stats.bytesIn;
-    this.stats.bytesOut += stats.bytesOut;
-    this.stats.errors += stats.errors;
+    // A terminated worker answers no stats request: stop waiting for it.
+    for (const request of [...this.#statsRequests.keys()]) this.#answered(request, state);
+    // It has no connections any more, whatever it last said.
+    state.stats = { ...state.stats, open: 0 };
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { configureSync, type LogRecord, resetSync } from "@logtape/logtape";
 import { protocolFromConfig, serveWorkers } from "../../lib/worker_pool.ts";
-import { exchange } from "../_util/line_session.ts";
+import { exchange, LineSession } from "../_util/line_session.ts";
 import { within } from "../_util/cli.ts";
 import { LinesockError } from "../../lib/errors.ts";
 
@@ -51,6 +51,28 @@ Deno.test("serveWorkers", async (t) => {
       assert.equal([...openedBy.values()].reduce((a, b) => a + b), connections);
     },
   );
+
+  await t.step("counters are live: connections accepted and open now (refreshStats)", async () => {
+    await using pool = await serveWorkers(
+      { protocol: "text", serve: { port: 0 }, logLevel: "error" },
+      2,
+    );
+    const sessions = [];
+    try {
+      for (let index = 0; index < 3; index++) {
+        const session = await LineSession.open(pool.addr);
+        sessions.push(session);
+        await session.write("PING\n");
+        assert.equal(await session.readLine(), "PONG");
+      }
+      const live = await within(pool.refreshStats(), 10_000, "the workers' counters");
+      assert.equal(live.open, 3);
+      assert.equal(live.connections, 3);
+      assert.equal(pool.stats.open, 3);
+    } finally {
+      for (const session of sessions) session.close();
+    }
+  });
 
   await t.step("a client's SHUTDOWN stops every worker, with one total", async () => {
     const pool = await serveWorkers(
