@@ -920,7 +920,16 @@ class Session implements ConnectionContext {
       }
     } catch (error) {
       endReason = describeError(error);
-      if (!isDisconnect(error)) {
+      if (error instanceof Deno.errors.InvalidData) {
+        // A failed TLS handshake (a plain-text client, an untrusted certificate) or a corrupt
+        // record: the peer's doing, worth one line, not a stack trace.
+        stats.errors++;
+        logger.warn("Connection {id} from {peer} failed: TLS: {reason}", {
+          id: this.id,
+          peer: this.peer,
+          reason: endReason,
+        });
+      } else if (!isDisconnect(error)) {
         stats.errors++;
         logger.warn("Connection {id} from {peer} failed: {error}", {
           id: this.id,
@@ -1219,6 +1228,8 @@ function isListenerClosed(error: unknown): boolean {
 
 function isDisconnect(error: unknown): boolean {
   return error instanceof Deno.errors.ConnectionReset ||
+    // A TLS peer that closed without close_notify: common, and harmless for a line protocol.
+    error instanceof Deno.errors.UnexpectedEof ||
     error instanceof Deno.errors.BrokenPipe ||
     error instanceof Deno.errors.BadResource ||
     error instanceof Deno.errors.Interrupted ||
@@ -1228,5 +1239,8 @@ function isDisconnect(error: unknown): boolean {
 function describeError(error: unknown): string {
   if (error instanceof Deno.errors.ConnectionReset) return "connection reset by client";
   if (error instanceof Deno.errors.BrokenPipe) return "client stopped reading";
+  if (error instanceof Deno.errors.UnexpectedEof) {
+    return "closed by client (without TLS close_notify)";
+  }
   return error instanceof Error ? error.message : String(error);
 }

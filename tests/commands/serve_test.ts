@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { runCli, type RunningServer, startServer, taskArgs, within } from "../_util/cli.ts";
 import { LineSession } from "../_util/line_session.ts";
+import { makeTestCertificates, OPENSSL_MISSING } from "../_util/tls.ts";
+import tls from "node:tls";
 
 const SUMMARY =
   /^summary: (\d+) connections, (\d+) lines in, (\d+) lines out, (\d+) bytes in, (\d+) bytes out, (\d+) errors$/;
@@ -418,6 +420,44 @@ Deno.test("linesock serve", async (t) => {
       const result = await runCli("serve", ["--port", "0", "--routes", bad]);
       assert.equal(result.code, 2);
       assert.match(result.stderr, /bad\.json:3:\d+: /);
+    });
+
+    await t.step({
+      name: "TLS: a close without close_notify is a normal end; a failed handshake is one line",
+      ignore: OPENSSL_MISSING !== undefined,
+      async fn() {
+        await using certificates = await makeTestCertificates();
+        await using server = await startServer([
+          "--port",
+          "0",
+          "--tls-cert",
+          certificates.server.cert,
+          "--tls-key",
+          certificates.server.key,
+        ]);
+        const ca = await Deno.readTextFile(certificates.caFile);
+        // node:tls's destroy() drops the connection without a TLS close_notify.
+        await new Promise<void>((resolve, reject) => {
+          const socket = tls.connect({ host: "127.0.0.1", port: server.port, ca }, () => {
+            socket.write("PING\n");
+          });
+          socket.on("data", () => {
+            socket.destroy();
+            resolve();
+          });
+          socket.on("error", reject);
+        });
+        await server.waitForStderr("without TLS close_notify");
+        // A plain-text client: the handshake fails.
+        await using plain = await LineSession.open(server.port);
+        await plain.write("PING\n");
+        await plain.readAll().catch(() => []);
+        await server.waitForStderr("failed: TLS:");
+        const stderr = server.stderr();
+        assert.doesNotMatch(stderr, /UnexpectedEof/);
+        assert.equal(stderr.match(/failed:/g)?.length, 1, stderr);
+        assert.doesNotMatch(stderr, /^\s+at /m, "no stack trace");
+      },
     });
 
     await t.step("usage errors exit 2; --help shows examples", async () => {
