@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { serve } from "../../lib/server.ts";
+import { type LineProtocol, serve } from "../../lib/server.ts";
 import { echoProtocol } from "../../lib/protocols/echo.ts";
 import { textProtocol } from "../../lib/protocols/text.ts";
 import { exchange, LineSession } from "../_util/line_session.ts";
@@ -317,24 +317,59 @@ Deno.test("serve", async (t) => {
     assert.deepEqual(await second.readAll(), ["ERR too many connections"]);
   });
 
-  await t.step("a client that does not read stops being read; others are served", async () => {
-    await using server = await serve({ port: 0, writeBufferBytes: 64 * 1024 }, echoProtocol());
-    await using hog = await LineSession.open(server.addr);
-    const chunk = new Uint8Array(1024 * 1024).fill(0x61);
-    chunk[chunk.length - 1] = 0x0a;
-    let written = 0;
-    // Write until the server stops reading us (a write that does not finish within 2 s).
-    for (let attempt = 0; attempt < 256; attempt++) {
-      const done = await within(hog.write(chunk).then(() => true), 2000, "write").catch(() =>
-        false
-      );
-      if (!done) break;
-      written += chunk.length;
-    }
-    assert.ok(written < 256 * chunk.length, `the server read all ${written} bytes`);
-    assert.deepEqual(await exchange(server.addr, ["still served"]), ["still served"]);
-    hog.close();
-  });
+  for (const kind of ["echo", "text (HELP: 5 bytes in, 66 out)"] as const) {
+    await t.step(
+      `${kind}: a client that does not read stops being read; others are served`,
+      async () => {
+        const writeBufferBytes = 64 * 1024;
+        let received = 0;
+        const text = textProtocol({ name: "h" });
+        const protocol: LineProtocol = kind === "echo"
+          ? {
+            ...echoProtocol(),
+            onData(chunk, context) {
+              received += chunk.length;
+              context.sendRaw(chunk);
+            },
+          }
+          : {
+            ...text,
+            onLine(line, context) {
+              received += line.length + 1;
+              return text.onLine(line, context);
+            },
+          };
+        await using server = await serve({ port: 0, writeBufferBytes }, protocol);
+        await using hog = await LineSession.open(server.addr);
+        const chunk = kind === "echo"
+          ? new Uint8Array(1024 * 1024).fill(0x61).fill(0x0a, -1)
+          : new TextEncoder().encode("HELP\n".repeat(200 * 1024));
+        let written = 0;
+        await within(
+          (async () => {
+            // Writes until one does not finish within 2 s: the server stopped reading us.
+            for (let attempt = 0; attempt < 256; attempt++) {
+              const done = await within(hog.write(chunk).then(() => true), 2000, "write")
+                .catch(() => false);
+              if (!done) return;
+              written += chunk.length;
+            }
+          })(),
+          60_000,
+          "the server to stop reading",
+        );
+        // What the server took in is bounded by configuration: its write buffer, two read buffers,
+        // and the kernel's socket buffers (generously 16 MiB on loopback), not by what we sent.
+        const bound = writeBufferBytes + 2 * 256 * 1024 + 16 * 1024 * 1024;
+        assert.ok(received < bound, `the server read ${received} bytes (bound ${bound})`);
+        assert.ok(written < bound + chunk.length, `${written} bytes were written`);
+        assert.deepEqual(await exchange(server.addr, ["PING"]), [
+          kind === "echo" ? "PING" : "PONG",
+        ]);
+        hog.close();
+      },
+    );
+  }
 
   await t.step("writeTimeoutMs drops a client whose replies do not drain", async () => {
     await using server = await serve(
@@ -344,9 +379,15 @@ Deno.test("serve", async (t) => {
     const conn = await Deno.connect({ port: (server.addr as Deno.NetAddr).port });
     const chunk = new Uint8Array(1024 * 1024).fill(0x0a);
     let failed: unknown;
-    for (let attempt = 0; attempt < 256 && failed === undefined; attempt++) {
-      await within(conn.write(chunk), 10_000, "write").catch((error) => failed = error);
-    }
+    await within(
+      (async () => {
+        for (let attempt = 0; attempt < 256 && failed === undefined; attempt++) {
+          await conn.write(chunk).catch((error) => failed = error);
+        }
+      })(),
+      15_000,
+      "the server to drop the client",
+    );
     assert.ok(failed !== undefined, "the server never dropped the client");
     conn.close();
   });
