@@ -77,23 +77,40 @@ export async function runLoad(port: number, workload: Workload): Promise<LoadRes
   return result;
 }
 
-/** Sends one request and returns the full reply line, with its `\n`. */
+/** How long calibration may take before the run fails (a server that never answers). */
+const CALIBRATE_TIMEOUT_MS = 10_000;
+
+/** Sends one request and returns the full reply line, with its `\n` (bounded in time). */
 async function calibrate(port: number, request: Uint8Array): Promise<Uint8Array> {
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-  try {
-    await writeAll(conn, withNewline(request, 1));
-    const buffer = new Uint8Array(request.length * 2 + 4096);
-    let length = 0;
-    for (;;) {
-      const n = await conn.read(buffer.subarray(length));
-      if (n === null) throw new Error("server closed during calibration");
-      length += n;
-      const newline = buffer.subarray(0, length).indexOf(0x0a);
-      if (newline !== -1) return buffer.slice(0, newline + 1);
-      if (length === buffer.length) throw new Error("calibration reply too long");
-    }
-  } finally {
+  // Closing the connection ends a read that would otherwise wait forever.
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
     conn.close();
+  }, CALIBRATE_TIMEOUT_MS);
+  try {
+    return await calibrateOn(conn, request);
+  } catch (error) {
+    if (timedOut) throw new Error(`no calibration reply within ${CALIBRATE_TIMEOUT_MS} ms`);
+    throw error;
+  } finally {
+    clearTimeout(timer);
+    if (!timedOut) conn.close();
+  }
+}
+
+async function calibrateOn(conn: Deno.Conn, request: Uint8Array): Promise<Uint8Array> {
+  await writeAll(conn, withNewline(request, 1));
+  const buffer = new Uint8Array(request.length * 2 + 4096);
+  let length = 0;
+  for (;;) {
+    const n = await conn.read(buffer.subarray(length));
+    if (n === null) throw new Error("server closed during calibration");
+    length += n;
+    const newline = buffer.subarray(0, length).indexOf(0x0a);
+    if (newline !== -1) return buffer.slice(0, newline + 1);
+    if (length === buffer.length) throw new Error("calibration reply too long");
   }
 }
 

@@ -137,11 +137,23 @@ async function runClient(
   try {
     for (;;) {
       let n: number | null;
+      let timer: ReturnType<typeof setTimeout> | undefined;
       try {
-        n = await conn.read(buffer);
+        // Bounded: a server that neither answers nor closes must not hang the scenario.
+        n = await Promise.race([
+          conn.read(buffer),
+          new Promise<never>((_, reject) => {
+            timer = setTimeout(
+              () => reject(new Error("the server did not close in time")),
+              Math.max(0, deadline - performance.now()),
+            );
+          }),
+        ]);
       } catch (error) {
         if (error instanceof Deno.errors.ConnectionReset) break;
         throw error;
+      } finally {
+        clearTimeout(timer);
       }
       if (n === null) break;
       if (performance.now() > deadline) throw new Error("the server did not close in time");

@@ -54,9 +54,27 @@ function freePort(): number {
   return port;
 }
 
-/** Starts a socat echo server on a free 127.0.0.1 port and waits until ready. */
+/** How often a start is retried when socat cannot bind the port picked for it. */
+const START_ATTEMPTS = 5;
+
+class SocatExited extends Error {}
+
+/**
+ * Starts a socat echo server on a free 127.0.0.1 port and waits until ready. The port is picked
+ * before socat binds it, so another program may take it meanwhile: then socat exits, and the start
+ * is retried on another port.
+ */
 export async function startSocatEcho(): Promise<SocatEcho> {
-  const port = freePort();
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await startSocatOn(freePort());
+    } catch (error) {
+      if (!(error instanceof SocatExited) || attempt >= START_ATTEMPTS) throw error;
+    }
+  }
+}
+
+async function startSocatOn(port: number): Promise<SocatEcho> {
   const child = new Deno.Command("socat", {
     args: [`TCP-LISTEN:${port},bind=127.0.0.1,reuseaddr,fork`, "EXEC:cat"],
     stdin: "null",
@@ -83,7 +101,7 @@ export async function startSocatEcho(): Promise<SocatEcho> {
   for (;;) {
     if (exited) {
       await close();
-      throw new Error(`socat exited before listening on port ${port}`);
+      throw new SocatExited(`socat exited before listening on port ${port}`);
     }
     try {
       const conn = await Deno.connect({ hostname: "127.0.0.1", port });
