@@ -61,6 +61,8 @@ const CR = 0x0d;
 /** A carry buffer above this size is released after its line so idle connections stay small. */
 const RETAINED_CARRY_BYTES = 64 * 1024;
 const INITIAL_CARRY_BYTES = 256;
+/** The carry of a framer that holds nothing: shared, never written to (any hold grows it first). */
+const EMPTY = new Uint8Array(0);
 
 /** Options of {@linkcode LineFramer} and {@linkcode LineSplitter}. */
 export interface LineFramerOptions {
@@ -105,7 +107,7 @@ export class LineFramer {
   readonly #stripCR: boolean;
   readonly #emitUnterminated: boolean;
   readonly #sink: LineFramerSink;
-  #carry: Uint8Array = new Uint8Array(0);
+  #carry: Uint8Array = EMPTY;
   #carryLength = 0;
   #discarding = false;
   #lineNumber = 0;
@@ -220,7 +222,7 @@ export class LineFramer {
 
   #releaseCarry(): void {
     this.#carryLength = 0;
-    if (this.#carry.length > RETAINED_CARRY_BYTES) this.#carry = new Uint8Array(0);
+    if (this.#carry.length > RETAINED_CARRY_BYTES) this.#carry = EMPTY;
   }
 
   #tooLong(): void {

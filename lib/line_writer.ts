@@ -33,7 +33,8 @@ export interface ByteWriter {
 
 const encoder = new TextEncoder();
 const LF = 0x0a;
-const MIN_CAPACITY = 1024;
+/** Small: an idle connection keeps the buffer of its last short reply. Busy ones grow it by doubling. */
+const MIN_CAPACITY = 64;
 /** A shared empty buffer: never written to, since any enqueue first grows it. */
 const EMPTY = new Uint8Array(0);
 /** Strings up to this length reserve room for their worst-case UTF-8 size in one step. */

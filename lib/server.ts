@@ -45,7 +45,7 @@ import { ConnectionReader } from "./connection_reader.ts";
 import { InvalidEncodingError, type LineTooLongError, ListenError } from "./errors.ts";
 import { describeListenFailure } from "./_listen_failure.ts";
 import { decodeLine } from "./line_decoder.ts";
-import { DEFAULT_MAX_LINE_BYTES, LineFramer } from "./line_framer.ts";
+import { DEFAULT_MAX_LINE_BYTES, LineFramer, type LineFramerOptions } from "./line_framer.ts";
 import { LineWriter } from "./line_writer.ts";
 import { listenUnix, type UnixSocketListener } from "./unix_socket.ts";
 import { MAX_PROXY_HEADER_BYTES, parseProxyHeader, ProxyProtocolError } from "./proxy_protocol.ts";
@@ -265,7 +265,7 @@ const SWEEP_MAX_INTERVAL_MS = 1000;
 /** A connection idle this long gives back its reply buffers (busy ones keep and reuse them). */
 const SHRINK_AFTER_MS = 1000;
 /** Read buffers start this small (an idle connection costs little) and double while reads fill them. */
-const MIN_READ_BUFFER_BYTES = 512;
+const MIN_READ_BUFFER_BYTES = 256;
 const MAX_READ_BUFFER_BYTES = 256 * 1024;
 const PROXY_HEADER_TIMEOUT_DEFAULT = 5000;
 
@@ -340,6 +340,12 @@ class LineServer implements Server {
   readonly finished: Promise<void>;
   readonly protocol: LineProtocol;
   readonly options: ServeOptions;
+  /** Unsent reply bytes beyond which a connection stops being read (writeBufferBytes). */
+  readonly highWater: number;
+  /** Lines after which a connection is closed (closeAfterLines). */
+  readonly closeAfter: number;
+  /** The framing options every connection shares. */
+  readonly framerOptions: LineFramerOptions;
   readonly sessions = new Set<Session>();
   readonly #listener: Deno.Listener;
   readonly #unix: UnixSocketListener | undefined;
@@ -367,6 +373,12 @@ class LineServer implements Server {
     this.#unix = unix;
     this.protocol = protocol;
     this.options = options;
+    this.highWater = options.writeBufferBytes ?? HIGH_WATER_DEFAULT;
+    this.closeAfter = options.closeAfterLines ?? Infinity;
+    this.framerOptions = {
+      maxLineBytes: options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES,
+      stripCR: protocol.stripCR ?? true,
+    };
     // A Unix listener was bound under a staging name and renamed: report the real path.
     this.addr = unix ? { transport: "unix", path: unix.path } : listener.addr;
     this.url = formatAddress(this.addr);
@@ -482,14 +494,18 @@ class LineServer implements Server {
 
   #run(session: Session): void {
     this.#active++;
-    session.run().finally(() => {
-      this.#active--;
-      this.sessions.delete(session);
-      this.stats.open = this.sessions.size;
-      const next = this.#waiting.shift();
-      if (next && !this.#stopping) this.#run(next);
-      this.#maybeFinished();
-    });
+    // run() never rejects, and calls ended() itself: no promise chain per connection.
+    void session.run();
+  }
+
+  /** A served connection ended: its slot goes to the next waiting one. */
+  ended(session: Session): void {
+    this.#active--;
+    this.sessions.delete(session);
+    this.stats.open = this.sessions.size;
+    const next = this.#waiting.shift();
+    if (next && !this.#stopping) this.#run(next);
+    this.#maybeFinished();
   }
 
   /**
@@ -628,9 +644,8 @@ class Session implements ConnectionContext {
   /** Relay mode: the last write made straight from a read buffer, until it settles. */
   #direct: Promise<void> | undefined;
   #directBytes = 0;
-  #resolveClosed!: () => void;
-  /** Settles when the connection is destroyed, so that no wait outlives it. */
-  readonly #whenClosed = new Promise<void>((resolve) => this.#resolveClosed = resolve);
+  #resolveClosed: (() => void) | undefined;
+  #closedPromise: Promise<void> | undefined;
 
   constructor(server: LineServer, conn: Deno.Conn, id: number) {
     this.server = server;
@@ -713,6 +728,15 @@ class Session implements ConnectionContext {
   /** A method, not a field read, so that TypeScript does not narrow it across awaits. */
   get #closed(): boolean {
     return this.#state === "closed";
+  }
+
+  /**
+   * Settles when the connection is destroyed, so that no wait outlives it. Made on first use: an
+   * idle connection does not need one.
+   */
+  get #whenClosed(): Promise<void> {
+    if (this.#state === "closed") return Promise.resolve();
+    return this.#closedPromise ??= new Promise((resolve) => this.#resolveClosed = resolve);
   }
 
   get #open(): boolean {
@@ -817,7 +841,7 @@ class Session implements ConnectionContext {
     if (this.#state === "closed") return;
     this.#state = "closed";
     this.#abort?.abort();
-    this.#resolveClosed();
+    this.#resolveClosed?.();
     try {
       this.#conn.close();
     } catch {
@@ -835,31 +859,11 @@ class Session implements ConnectionContext {
         minBufferBytes: MIN_READ_BUFFER_BYTES,
         maxBufferBytes: MAX_READ_BUFFER_BYTES,
       });
-    const highWater = options.writeBufferBytes ?? HIGH_WATER_DEFAULT;
-    const closeAfter = options.closeAfterLines ?? Infinity;
+    const highWater = this.server.highWater;
+    const closeAfter = this.server.closeAfter;
     const protocol = this.#protocol;
-    const framer = protocol.onData ? undefined : new LineFramer({
-      maxLineBytes: options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES,
-      stripCR: protocol.stripCR ?? true,
-    }, {
-      onLine: (bytes, lineNumber) => {
-        if (!this.#open) return false;
-        this.lineNumber = lineNumber;
-        this.#linesIn++;
-        this.#handle(bytes);
-        if (this.#linesIn >= closeAfter) this.close(`closed after ${closeAfter} lines`);
-        // Pause while a reply is pending (the lines behind it wait unframed in the read buffer),
-        // once the unsent replies pass the cap, and after the last line.
-        return this.#pending === undefined && this.#open && this.#writer.queuedBytes <= highWater;
-      },
-      onTooLong: (error: LineTooLongError) => {
-        // Never while a reply is pending: framing pauses then.
-        if (!this.#open) return;
-        this.lineNumber = error.lineNumber;
-        this.#linesIn++;
-        this.sendError("line_too_long", `line too long (limit ${error.limit} bytes)`);
-      },
-    });
+    // The session is the framer's sink: no closures per connection (idle ones should cost little).
+    const framer = protocol.onData ? undefined : new LineFramer(this.server.framerOptions, this);
     let endReason = "closed by client";
     try {
       let early: Uint8Array | undefined;
@@ -943,6 +947,7 @@ class Session implements ConnectionContext {
       stats.linesOut += this.#linesOut;
       stats.bytesIn += reader.bytesRead;
       stats.bytesOut += this.#writer.bytesWritten + this.#directBytes;
+      this.server.ended(this);
       logger.info(
         "Connection {id} from {peer} closed after {durationMs} ms: {linesIn} lines in, {linesOut} out, {bytesIn} bytes in, {bytesOut} out ({reason})",
         {
@@ -957,6 +962,28 @@ class Session implements ConnectionContext {
         },
       );
     }
+  }
+
+  /** The framer's sink (internal): handles one line; `false` pauses framing. */
+  onLine(bytes: Uint8Array, lineNumber: number): boolean {
+    if (!this.#open) return false;
+    this.lineNumber = lineNumber;
+    this.#linesIn++;
+    this.#handle(bytes);
+    const closeAfter = this.server.closeAfter;
+    if (this.#linesIn >= closeAfter) this.close(`closed after ${closeAfter} lines`);
+    // Pause while a reply is pending (the lines behind it wait unframed in the read buffer), once
+    // the unsent replies pass the cap, and after the last line.
+    return this.#pending === undefined && this.#open &&
+      this.#writer.queuedBytes <= this.server.highWater;
+  }
+
+  /** The framer's sink (internal): an over-long line (never while a reply is pending). */
+  onTooLong(error: LineTooLongError): void {
+    if (!this.#open) return;
+    this.lineNumber = error.lineNumber;
+    this.#linesIn++;
+    this.sendError("line_too_long", `line too long (limit ${error.limit} bytes)`);
   }
 
   /**
