@@ -636,6 +636,8 @@ class Session implements ConnectionContext {
   #draining = false;
   #lingering = false;
   #finSent = false;
+  /** The pause between drain() and its FIN (see #finishDrain). */
+  #drainTimer: ReturnType<typeof setTimeout> | undefined;
   /** An error line and close are under way (a refusal or an idle timeout): do it only once. */
   #refusing = false;
   #abort: AbortController | undefined;
@@ -785,14 +787,18 @@ class Session implements ConnectionContext {
     // A session blocked in read has answered everything it received: close it once replies are out.
     if (this.#state === "reading" || this.#state === "waiting") {
       this.#flushAll().catch(() => {}).finally(() => {
-        // A read that completed already (input that arrived before the shutdown) runs its
-        // continuation before the next task: only then is "still reading" true.
-        setTimeout(() => this.#finishDrain(), 0);
+        // Input that arrived before the shutdown may be in the socket while its read has not
+        // completed yet (the event loop polls sockets when it has nothing else to do): give it a
+        // moment to come in and be answered before the FIN.
+        if (this.#state !== "closed") {
+          this.#drainTimer = setTimeout(() => this.#finishDrain(), DRAIN_QUIET_MS);
+        }
       });
     }
   }
 
   #finishDrain(): void {
+    this.#drainTimer = undefined;
     if (this.#state === "reading") {
       // Lingering close: FIN after the replies; run() then discards input until the peer closes.
       this.#finSent = true;
@@ -840,6 +846,7 @@ class Session implements ConnectionContext {
     this.#closeReason ??= reason;
     if (this.#state === "closed") return;
     this.#state = "closed";
+    if (this.#drainTimer !== undefined) clearTimeout(this.#drainTimer);
     this.#abort?.abort();
     this.#resolveClosed?.();
     try {
@@ -1241,6 +1248,8 @@ const ACCEPT_PAUSE_MAX_MS = 1000;
 const ACCEPT_LOG_INTERVAL_MS = 5000;
 const LF = 0x0a;
 const REFUSAL_TIMEOUT_MS = 1000;
+/** At shutdown, how long a connection waiting for input may still receive some before its FIN. */
+const DRAIN_QUIET_MS = 50;
 /** How long a closing connection keeps discarding the peer's input (see #linger). */
 const LINGER_MS = 2000;
 
