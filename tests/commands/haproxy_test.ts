@@ -19,9 +19,22 @@ async function haproxyVersion(): Promise<string | undefined> {
   }
 }
 
+/**
+ * A port that is free now, below Linux's ephemeral range (32768–60999): port 0 and the outgoing
+ * connections of tests running in parallel take ports from that range, and could take this one
+ * between our check and HAProxy's bind.
+ */
 function freePort(): number {
-  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  return listener.addr.port;
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    try {
+      using _listener = Deno.listen({ hostname: "127.0.0.1", port });
+      return port;
+    } catch (error) {
+      if (!(error instanceof Deno.errors.AddrInUse)) throw error;
+    }
+  }
+  throw new Error("no free port found below the ephemeral range");
 }
 
 /** Starts HAProxy in the foreground and waits for its start-up line (bounded). */
@@ -43,18 +56,21 @@ async function startHaproxy(configPath: string): Promise<AsyncDisposable> {
     await stderr;
   };
   const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  const stdoutDone = (async () => {
+  const started = (async () => {
     let text = "";
     for (;;) {
       const { value, done } = await reader.read();
-      if (done) return text;
+      if (done) return false;
       text += value;
       // HAProxy prints this once its listeners are bound, just before it starts polling.
-      if (/Using \w+\(\) as the polling mechanism/.test(text)) return text;
+      if (/Using \w+\(\) as the polling mechanism/.test(text)) return true;
     }
   })();
   try {
-    await within(stdoutDone, 10_000, "haproxy to start");
+    // HAProxy exiting before that line (its port was taken meanwhile) is a failed start.
+    if (!await within(started, 10_000, "haproxy to start")) {
+      throw new Error(`haproxy did not start: ${await stderr}`);
+    }
   } catch (error) {
     await stop();
     throw error;
@@ -80,29 +96,41 @@ Deno.test({
       const args = ["--port", "0", "--proxy-protocol", "--log-format", "json", "--name"];
       await using first = await startServer([...args, "one"]);
       await using second = await startServer([...args, "two"]);
-      const frontPort = freePort();
       const config = `${dir}/haproxy.cfg`;
-      await Deno.writeTextFile(
-        config,
-        [
-          "global",
-          "  maxconn 200",
-          "defaults",
-          "  mode tcp",
-          "  timeout connect 2s",
-          "  timeout client 10s",
-          "  timeout server 10s",
-          "frontend front",
-          `  bind 127.0.0.1:${frontPort}`,
-          "  default_backend linesock",
-          "backend linesock",
-          "  balance roundrobin",
-          `  server one 127.0.0.1:${first.port} send-proxy`,
-          `  server two 127.0.0.1:${second.port} send-proxy-v2`,
-          "",
-        ].join("\n"),
-      );
-      await using _haproxy = await startHaproxy(config);
+      const writeConfig = (frontPort: number) =>
+        Deno.writeTextFile(
+          config,
+          [
+            "global",
+            "  maxconn 200",
+            "defaults",
+            "  mode tcp",
+            "  timeout connect 2s",
+            "  timeout client 10s",
+            "  timeout server 10s",
+            "frontend front",
+            `  bind 127.0.0.1:${frontPort}`,
+            "  default_backend linesock",
+            "backend linesock",
+            "  balance roundrobin",
+            `  server one 127.0.0.1:${first.port} send-proxy`,
+            `  server two 127.0.0.1:${second.port} send-proxy-v2`,
+            "",
+          ].join("\n"),
+        );
+      // A port can still be taken between the check and HAProxy's bind: then try another one.
+      let frontPort = 0;
+      let haproxy: AsyncDisposable | undefined;
+      for (let attempt = 1; haproxy === undefined; attempt++) {
+        frontPort = freePort();
+        await writeConfig(frontPort);
+        try {
+          haproxy = await startHaproxy(config);
+        } catch (error) {
+          if (attempt === 3) throw error;
+        }
+      }
+      await using _haproxy = haproxy;
 
       const clientPorts: number[] = [];
       const answeredBy = new Map<string, number>();
