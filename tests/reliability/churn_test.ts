@@ -33,7 +33,9 @@ Deno.test("reliability: connection churn and resets", async (t) => {
         `descriptors before ${JSON.stringify(before)}, after ${JSON.stringify(after)}`,
       );
       // Each reset was seen as a reset, not as a polite end of input.
-      await server.waitForStderr(new RegExp(`(?:${RESET_LOG.source}[^]*?){${RESETS}}`));
+      await server.waitForStderr((text) =>
+        (text.match(new RegExp(RESET_LOG, "g"))?.length ?? 0) >= RESETS
+      );
       assert.equal(server.stderr().match(new RegExp(RESET_LOG, "g"))?.length, RESETS);
       assert.deepEqual(await exchange(server.port, ["PING"]), ["PONG"]);
 
