@@ -27,6 +27,7 @@
  *
  * @module
  */
+import { describeSocketError } from "./_socket_errors.ts";
 import { firstDifference } from "./_byte_compare.ts";
 import {
   invalidUtf8Lines,
@@ -260,7 +261,7 @@ async function runCase(
     },
   };
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const body = testCase.run(context).catch((error) => describeError(error));
+  const body = testCase.run(context).catch((error) => describeSocketError(error));
   const expired = new Promise<string>((resolve) => {
     timer = setTimeout(() => {
       const progress = context.progress();
@@ -323,10 +324,12 @@ async function exchange(
     try {
       count = await conn.read(buffer);
     } catch (error) {
-      return `${prefix}${describeError(error)} after ${describeProgress(expected, received)}`;
+      return `${prefix}${describeSocketError(error)} after ${describeProgress(expected, received)}`;
     }
     if (count === null) {
-      const cause = writeError === undefined ? "" : ` (write failed: ${describeError(writeError)})`;
+      const cause = writeError === undefined
+        ? ""
+        : ` (write failed: ${describeSocketError(writeError)})`;
       return `${prefix}connection closed after ${describeProgress(expected, received)}${cause}`;
     }
     const got = buffer.subarray(0, count);
@@ -348,7 +351,7 @@ async function exchange(
     try {
       count = await conn.read(buffer);
     } catch (error) {
-      return `${prefix}${describeError(error)} after all ${expected.length} bytes`;
+      return `${prefix}${describeSocketError(error)} after all ${expected.length} bytes`;
     }
     if (count !== null) {
       return `${prefix}${count} unexpected bytes after the expected ${expected.length}: ${
@@ -357,7 +360,7 @@ async function exchange(
     }
   }
   await writing;
-  if (writeError !== undefined) return `${prefix}write failed: ${describeError(writeError)}`;
+  if (writeError !== undefined) return `${prefix}write failed: ${describeSocketError(writeError)}`;
   return undefined;
 }
 
@@ -566,13 +569,4 @@ function describeByte(byte: number): string {
 function preview(bytes: Uint8Array): string {
   const text = JSON.stringify(new TextDecoder().decode(bytes.subarray(0, 24)));
   return bytes.length > 24 ? `${text}…` : text;
-}
-
-function describeError(error: unknown): string {
-  if (error instanceof Deno.errors.ConnectionReset) return "connection reset";
-  if (error instanceof Deno.errors.BrokenPipe) return "broken pipe";
-  if (error instanceof Deno.errors.BadResource || error instanceof Deno.errors.Interrupted) {
-    return "connection closed";
-  }
-  return error instanceof Error ? error.message : String(error);
 }

@@ -34,6 +34,7 @@
  *
  * @module
  */
+import { describeSocketError } from "./_socket_errors.ts";
 import { bytesEqual, firstDifference } from "./_byte_compare.ts";
 import { buildLoadTape, type LineSizeRange, type LoadTape } from "./_load_tape.ts";
 import { type EchoTarget, openEchoConnection } from "./echo_target.ts";
@@ -451,7 +452,9 @@ class ConnectionLoad {
 
   async run(): Promise<void> {
     this.#lastProgressAt = performance.now();
-    const sending = this.#send().catch((error) => this.#fail(`write failed: ${describe(error)}`));
+    const sending = this.#send().catch((error) =>
+      this.#fail(`write failed: ${describeSocketError(error)}`)
+    );
     try {
       await this.#receive();
     } finally {
@@ -543,7 +546,7 @@ class ConnectionLoad {
         count = await this.#conn.read(buffer);
       } catch (error) {
         const finished = this.#done && this.linesReceived >= this.linesSent;
-        if (!finished && !this.#failed) this.#fail(`read failed: ${describe(error)}`);
+        if (!finished && !this.#failed) this.#fail(`read failed: ${describeSocketError(error)}`);
         return;
       }
       if (count === null) {
@@ -667,13 +670,4 @@ function latencyUs(ms: number): number {
 
 function hex(byte: number): string {
   return byte.toString(16).padStart(2, "0");
-}
-
-function describe(error: unknown): string {
-  if (error instanceof Deno.errors.ConnectionReset) return "connection reset";
-  if (error instanceof Deno.errors.BrokenPipe) return "broken pipe";
-  if (error instanceof Deno.errors.BadResource || error instanceof Deno.errors.Interrupted) {
-    return "connection closed";
-  }
-  return error instanceof Error ? error.message : String(error);
 }
