@@ -44,6 +44,14 @@ export function formatAddress(address: LineAddress | Deno.Addr): string {
  * @param hostname A host name or IP literal.
  * @param port A port number.
  * @returns The joined form.
+ * @example IPv4 and IPv6
+ * ```ts
+ * import { hostPort } from "@linesock/linesock";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(hostPort("127.0.0.1", 1991), "127.0.0.1:1991");
+ * assert.equal(hostPort("::1", 1991), "[::1]:1991");
+ * ```
  */
 export function hostPort(hostname: string, port: number): string {
   return hostname.includes(":") ? `[${hostname}]:${port}` : `${hostname}:${port}`;
@@ -53,6 +61,14 @@ export function hostPort(hostname: string, port: number): string {
  * A short description of a peer for logs: `127.0.0.1:50432`, `[::1]:50432`, or `unix`.
  * @param address The peer's address.
  * @returns The description.
+ * @example TCP and Unix peers
+ * ```ts
+ * import { describePeer } from "@linesock/linesock";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(describePeer({ transport: "tcp", hostname: "::1", port: 50432 }), "[::1]:50432");
+ * assert.equal(describePeer({ transport: "unix", path: "" }), "unix");
+ * ```
  */
 export function describePeer(address: Deno.Addr): string {
   if (address.transport === "tcp" || address.transport === "udp") {

@@ -447,6 +447,18 @@ export class LineConnection implements AsyncDisposable, AsyncIterable<string> {
  * @param line The line.
  * @returns The response.
  * @throws {RemoteError} When the line is not a JSON response object.
+ * @example A response, and a line that is not one
+ * ```ts
+ * import { parseJsonResponse, RemoteError } from "@linesock/linesock";
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(parseJsonResponse('{"status":0,"message":"pong","id":7}'), {
+ *   status: 0,
+ *   message: "pong",
+ *   id: 7,
+ * });
+ * assert.throws(() => parseJsonResponse("PONG"), RemoteError);
+ * ```
  */
 export function parseJsonResponse(line: string): JsonResponse {
   let value: unknown;

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { exists } from "../_util/fs.ts";
 import {
   ExecLimiter,
   ExecQueueFullError,
@@ -35,16 +36,6 @@ async function collect(lines: AsyncIterable<string>): Promise<{ lines: string[];
     return { lines: seen, error };
   }
   return { lines: seen, error: undefined };
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
 }
 
 /** A `deno eval` program: Deno's own binary with a script, no shell involved. */

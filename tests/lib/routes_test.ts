@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { exists } from "../_util/fs.ts";
 import { fileURLToPath } from "node:url";
 import {
   ExecLimiter,
@@ -41,16 +42,6 @@ function parseError(text: string): RoutesError {
     return error;
   }
   assert.fail(`expected an error for ${text}`);
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
 }
 
 Deno.test("Routes matching", async (t) => {
