@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { argsFromPairs } from "../lib/_json_args.ts";
 import { Command, InvalidArgumentError, Option } from "commander";
 import type { ConnectOptions, LineConnection } from "../lib/client.ts";
 import { DEFAULT_MAX_LINE_BYTES } from "../lib/line_framer.ts";
@@ -153,19 +154,9 @@ function parseArgs(text: string): Record<string, unknown> {
 /** One JSON request line from `COMMAND key=value …` and `--args`. */
 function jsonRequest(words: string[], baseArgs: Record<string, unknown> = {}): string {
   const [command, ...pairs] = words;
-  const args: Record<string, unknown> = { ...baseArgs };
-  for (const pair of pairs) {
-    const equals = pair.indexOf("=");
-    if (equals <= 0) throw new UsageError(`expected key=value after the command, got '${pair}'`);
-    const text = pair.slice(equals + 1);
-    let value: unknown = text;
-    try {
-      value = JSON.parse(text);
-    } catch {
-      // Not JSON: the value is the string itself.
-    }
-    args[pair.slice(0, equals)] = value;
-  }
+  const args = argsFromPairs(pairs, {
+    badPair: (pair) => new UsageError(`expected key=value after the command, got '${pair}'`),
+  }, baseArgs);
   return JSON.stringify({ command, args });
 }
 

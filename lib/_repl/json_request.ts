@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { argsFromPairs, parseArgValue } from "../_json_args.ts";
 
 /** A request as typed, before it gets its id. */
 export interface TypedJsonRequest {
@@ -62,18 +63,22 @@ export function splitWords(line: string): string[] {
   return words;
 }
 
+/** The repl's rules for `name=value`: a value that looks like JSON must be valid JSON. */
+const REPL_PAIRS = {
+  strictJson: true,
+  badPair: (word: string) =>
+    new JsonInputError(`expected name=value, got ${word} (quote values with spaces: x="a b")`),
+  badValue: (text: string) => new JsonInputError(`invalid JSON value: ${text}`),
+};
+
 /**
  * Reads one argument value: JSON when it parses, the text itself otherwise.
  * @param text The text after `=`.
  * @returns The value.
+ * @throws {JsonInputError} For text that looks like JSON but is not.
  */
 export function parseValue(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    if (/^["[{]/.test(text)) throw new JsonInputError(`invalid JSON value: ${text}`);
-    return text;
-  }
+  return parseArgValue(text, REPL_PAIRS);
 }
 
 /**
@@ -88,17 +93,7 @@ export function parseJsonCommandLine(line: string): TypedJsonRequest {
   if (/[="{[]/.test(command)) {
     throw new JsonInputError(`expected a command name first, got ${command}`);
   }
-  const args: Record<string, unknown> = {};
-  for (const word of rest) {
-    const equals = word.indexOf("=");
-    if (equals <= 0) {
-      throw new JsonInputError(
-        `expected name=value, got ${word} (quote values with spaces: x="a b")`,
-      );
-    }
-    args[word.slice(0, equals)] = parseValue(word.slice(equals + 1));
-  }
-  return { command, args };
+  return { command, args: argsFromPairs(rest, REPL_PAIRS) };
 }
 
 /**
