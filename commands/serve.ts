@@ -34,6 +34,9 @@ const DEFAULT_QUEUE = 64;
 /** Enough for 10,000 idle connections and more; each needs a descriptor (see `ulimit -n`). */
 const DEFAULT_MAX_CONNECTIONS = 16384;
 const DEFAULT_WRITE_BUFFER_BYTES = 1024 * 1024;
+/** The line timeout of the line protocols when none is given (echo has none). */
+const DEFAULT_LINE_TIMEOUT_MS = 30_000;
+const DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
 
 interface ServeFlags {
   host: string;
@@ -50,6 +53,8 @@ interface ServeFlags {
   queue: number;
   queueTimeout?: number;
   idleTimeout?: number;
+  lineTimeout?: number;
+  maxPerAddress?: number;
   maxLine: number;
   closeAfter?: number;
   grace: number;
@@ -63,6 +68,7 @@ interface ServeFlags {
   writeBuffer: number;
   tlsCert?: string;
   tlsKey?: string;
+  tlsHandshakeTimeout: number;
   workers?: number;
   proxyProtocol?: boolean;
   proxyTimeout: number;
@@ -85,6 +91,12 @@ export function serveCommand(): Command {
     .option("--unix <path>", "listen on this Unix socket instead of TCP")
     .option("--tls-cert <file>", "serve TLS with this PEM certificate (chain); needs --tls-key")
     .option("--tls-key <file>", "the PEM private key of --tls-cert")
+    .addOption(
+      new Option(
+        "--tls-handshake-timeout <duration>",
+        "close a TLS client that has not completed its handshake this long; 0 = off",
+      ).argParser(parseDuration).default(DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS, "10s"),
+    )
     .addOption(
       new Option("--socket-mode <mode>", "Unix socket permission bits, octal")
         .argParser(parseMode).default(0o600, "600"),
@@ -123,6 +135,16 @@ export function serveCommand(): Command {
       "--idle-timeout <duration>",
       "close a connection silent this long; 0 = off (default: 5m, echo: off)",
       parseDuration,
+    )
+    .option(
+      "--line-timeout <duration>",
+      "a line must arrive whole this long after its first byte; 0 = off (default: 30s, echo: off)",
+      parseDuration,
+    )
+    .option(
+      "--max-per-address <n>",
+      "connections open at once from one client address (PROXY-aware; default: no limit)",
+      parsePositive,
     )
     .addOption(
       new Option("--max-line <size>", "longest line accepted (not for echo)")
@@ -235,6 +257,9 @@ async function runServe(flags: ServeFlags, given: (option: string) => boolean): 
   if (flags.workers !== undefined && flags.unix !== undefined) {
     throw new UsageError("--workers shares a TCP port; it cannot be combined with --unix");
   }
+  if (given("tlsHandshakeTimeout") && flags.tlsCert === undefined) {
+    throw new UsageError("--tls-handshake-timeout needs --tls-cert and --tls-key");
+  }
   if (given("proxyTimeout") && !flags.proxyProtocol) {
     throw new UsageError("--proxy-timeout needs --proxy-protocol");
   }
@@ -242,6 +267,8 @@ async function runServe(flags: ServeFlags, given: (option: string) => boolean): 
   const serveOptions: Omit<ServeOptions, "signal" | "listener"> = {
     maxLineBytes: flags.maxLine,
     idleTimeoutMs: flags.idleTimeout ?? (flags.protocol === "echo" ? 0 : DEFAULT_IDLE_TIMEOUT_MS),
+    lineTimeoutMs: flags.lineTimeout ?? (flags.protocol === "echo" ? 0 : DEFAULT_LINE_TIMEOUT_MS),
+    ...(flags.maxPerAddress !== undefined ? { maxConnectionsPerAddress: flags.maxPerAddress } : {}),
     graceMs: flags.grace,
     writeTimeoutMs: flags.writeTimeout,
     writeBufferBytes: flags.writeBuffer,
@@ -270,6 +297,7 @@ async function runServe(flags: ServeFlags, given: (option: string) => boolean): 
     serveOptions.port = flags.port;
     if (flags.tlsCert !== undefined && flags.tlsKey !== undefined) {
       serveOptions.tls = { cert: await readPem(flags.tlsCert), key: await readPem(flags.tlsKey) };
+      serveOptions.tlsHandshakeTimeoutMs = flags.tlsHandshakeTimeout;
     }
   }
   const config: ServeConfig = {
@@ -352,7 +380,8 @@ function watchTerminal(server: Stoppable): AbortController {
 export function summarize(stats: Readonly<ServerStats>): string {
   return `summary: ${stats.connections} connections, ${stats.linesIn} lines in, ` +
     `${stats.linesOut} lines out, ${stats.bytesIn} bytes in, ${stats.bytesOut} bytes out, ` +
-    `${stats.errors} errors`;
+    `${stats.errors} errors` +
+    (stats.acceptErrors > 0 ? `, ${stats.acceptErrors} failed accepts` : "");
 }
 
 /** Reads a PEM file; a missing or unreadable file is a usage error naming it. */

@@ -8,7 +8,16 @@ import type { ServerStats } from "./server.ts";
 
 /** Counters that are all zero. */
 export function emptyStats(): ServerStats {
-  return { connections: 0, open: 0, linesIn: 0, linesOut: 0, bytesIn: 0, bytesOut: 0, errors: 0 };
+  return {
+    connections: 0,
+    open: 0,
+    linesIn: 0,
+    linesOut: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    errors: 0,
+    acceptErrors: 0,
+  };
 }
 
 /**
@@ -23,5 +32,6 @@ export function addStats(total: ServerStats, more: Readonly<ServerStats>): Serve
   total.bytesIn += more.bytesIn;
   total.bytesOut += more.bytesOut;
   total.errors += more.errors;
+  total.acceptErrors += more.acceptErrors;
   return total;
 }

@@ -131,6 +131,11 @@ export class LineFramer {
     return this.#carryLength;
   }
 
+  /** Whether a line has begun and not ended (held, or an over-long one being skipped). */
+  get midLine(): boolean {
+    return this.#carryLength > 0 || this.#discarding;
+  }
+
   /** How many lines (including over-long ones) have been seen so far. */
   get lineCount(): number {
     return this.#lineNumber;

@@ -52,6 +52,7 @@ import { MAX_PROXY_HEADER_BYTES, parseProxyHeader, ProxyProtocolError } from "./
 import { RelayReader } from "./_relay_reader.ts";
 import { countNewlines } from "./_count_newlines.ts";
 import { emptyStats } from "./_stats.ts";
+import type { TlsServerContext } from "./_tls_server_conn.ts";
 
 const logger = getLogger(["linesock", "server"]);
 
@@ -78,6 +79,7 @@ export type ServerErrorKind =
   | "line_too_long"
   | "invalid_encoding"
   | "idle_timeout"
+  | "line_timeout"
   | "busy"
   | "too_many_connections"
   | "internal"
@@ -162,6 +164,12 @@ export interface ServeOptions {
   reusePort?: boolean;
   /** TLS certificate and key (PEM text). */
   tls?: { cert: string; key: string };
+  /**
+   * How long a TLS client may take to complete its handshake, in ms; then the connection is closed
+   * and its descriptor released. 0 disables.
+   * @default {10000}
+   */
+  tlsHandshakeTimeoutMs?: number;
   /** An already listening socket to serve instead of binding one. */
   listener?: Deno.Listener;
   /** The longest accepted line in bytes. @default {1048576} */
@@ -172,6 +180,18 @@ export interface ServeOptions {
    * @default {0}
    */
   idleTimeoutMs?: number;
+  /**
+   * A line must arrive whole within this long of its first byte, in ms (a client dripping one byte
+   * at a time keeps the idle timeout away, not this one): then an error line and close. 0 disables.
+   * @default {0}
+   */
+  lineTimeoutMs?: number;
+  /**
+   * Connections open at once from one client address (with the PROXY protocol, the address its
+   * header names); beyond it: an error line, then close. Unix socket clients share one address.
+   * @default {Infinity}
+   */
+  maxConnectionsPerAddress?: number;
   /** Connections served at once; others wait in the queue. @default {Infinity} */
   maxClients?: number;
   /** Connections that may wait for a slot; beyond it they get a busy error. @default {64} */
@@ -233,6 +253,11 @@ export interface ServerStats {
   bytesOut: number;
   /** Errors reported to clients or met on connections. */
   errors: number;
+  /**
+   * Accepts that failed: a client that reset before it was accepted (retried at once), or the
+   * process out of descriptors or memory (retried after a pause).
+   */
+  acceptErrors: number;
 }
 
 /** A running server. */
@@ -268,6 +293,12 @@ const SHRINK_AFTER_MS = 1000;
 const MIN_READ_BUFFER_BYTES = 256;
 const MAX_READ_BUFFER_BYTES = 256 * 1024;
 const PROXY_HEADER_TIMEOUT_DEFAULT = 5000;
+const TLS_HANDSHAKE_TIMEOUT_DEFAULT = 10_000;
+/** How much input a connection whose reply is pending may read ahead (to notice the client go). */
+const WATCH_BYTES = 4096;
+
+/** What the server needs of an accepted connection (a `Deno.Conn`, or TLS over one). */
+type SocketConn = Pick<Deno.Conn, "read" | "write" | "closeWrite" | "close" | "remoteAddr">;
 
 /**
  * Starts a line server.
@@ -295,23 +326,27 @@ export async function serve(
     const hostname = options.hostname ?? DEFAULT_HOST;
     const port = options.port ?? DEFAULT_PORT;
     try {
-      listener = options.tls
-        ? Deno.listenTls(
-          {
-            hostname,
-            port,
-            cert: options.tls.cert,
-            key: options.tls.key,
-            ...(options.reusePort ? { reusePort: true } : {}),
-          } as Deno.ListenTlsOptions & Deno.TlsCertifiedKeyPem,
-        )
-        : Deno.listen({ hostname, port, ...(options.reusePort ? { reusePort: true } : {}) });
+      // TLS runs over connections the server accepts itself (see _tls_server_conn.ts).
+      listener = Deno.listen({ hostname, port, ...(options.reusePort ? { reusePort: true } : {}) });
     } catch (error) {
       const address = formatAddress({ transport: "tcp", hostname, port });
       throw new ListenError(address, describeListenFailure(error), { cause: error });
     }
   }
-  const server = new LineServer(listener, unix, protocol, options);
+  let tls: TlsServerContext | undefined;
+  if (options.tls) {
+    const { TlsServerContext } = await import("./_tls_server_conn.ts");
+    try {
+      tls = new TlsServerContext(
+        options.tls,
+        options.tlsHandshakeTimeoutMs ?? TLS_HANDSHAKE_TIMEOUT_DEFAULT,
+      );
+    } catch (error) {
+      listener.close();
+      throw error;
+    }
+  }
+  const server = new LineServer(listener, unix, tls, protocol, options);
   server.start();
   return server;
 }
@@ -349,6 +384,10 @@ class LineServer implements Server {
   readonly sessions = new Set<Session>();
   readonly #listener: Deno.Listener;
   readonly #unix: UnixSocketListener | undefined;
+  readonly #tls: TlsServerContext | undefined;
+  /** Open connections per client address, when `maxConnectionsPerAddress` is set. */
+  readonly #perAddress = new Map<string, number>();
+  readonly #maxPerAddress: number;
   readonly #waiting: Session[] = [];
   #active = 0;
   /** Refusals under way (see MAX_REFUSALS_IN_FLIGHT); shutdown waits for them (each is bounded). */
@@ -366,11 +405,14 @@ class LineServer implements Server {
   constructor(
     listener: Deno.Listener,
     unix: UnixSocketListener | undefined,
+    tls: TlsServerContext | undefined,
     protocol: LineProtocol,
     options: ServeOptions,
   ) {
     this.#listener = listener;
     this.#unix = unix;
+    this.#tls = tls;
+    this.#maxPerAddress = options.maxConnectionsPerAddress ?? Infinity;
     this.protocol = protocol;
     this.options = options;
     this.highWater = options.writeBufferBytes ?? HIGH_WATER_DEFAULT;
@@ -391,12 +433,13 @@ class LineServer implements Server {
     const idle = this.options.idleTimeoutMs ?? 0;
     const write = this.options.writeTimeoutMs ?? WRITE_TIMEOUT_DEFAULT;
     const queue = this.options.queueTimeoutMs ?? idle;
+    const line = this.options.lineTimeoutMs ?? 0;
     const shortest = Math.min(
-      ...[idle, write, queue].filter((ms) => ms > 0),
+      ...[idle, write, queue, line].filter((ms) => ms > 0),
       SWEEP_MAX_INTERVAL_MS * 4,
     );
     this.#sweeper = setInterval(
-      () => this.#sweep(idle, write, queue),
+      () => this.#sweep(idle, write, queue, line),
       Math.max(10, Math.min(SWEEP_MAX_INTERVAL_MS, shortest / 4)),
     );
     if (this.options.signal?.aborted) void this.shutdown();
@@ -404,46 +447,53 @@ class LineServer implements Server {
   }
 
   /**
-   * Accepts until the server stops or its listener is closed. A failed accept (out of file
-   * descriptors, an aborted handshake) is logged, waited out with a growing pause, and retried: one
-   * bad moment must not stop the server for good.
+   * Accepts until the server stops or its listener is closed. A failed accept never stops the
+   * server: one that concerns a single connection (it was reset or aborted before it was accepted)
+   * is counted and retried at once; running out of descriptors or memory is logged once per burst
+   * and retried after a pause that grows while it lasts.
    */
   async #accept(): Promise<void> {
     const maxConnections = this.options.maxConnections ?? MAX_CONNECTIONS_DEFAULT;
     let pauseMs = 0;
-    let loggedAt = -Infinity;
-    let unlogged = 0;
+    let failures = 0;
     try {
       while (!this.#stopping) {
-        let conn: Deno.Conn;
+        let raw: Deno.Conn;
         try {
-          conn = await this.#listener.accept();
+          raw = await this.#listener.accept();
         } catch (error) {
           if (this.#stopping || isListenerClosed(error)) break;
+          this.stats.acceptErrors++;
+          if (!isResourceExhaustion(error)) {
+            logger.debug("An accept failed ({reason}); accepting the next connection", {
+              reason: describeError(error),
+            });
+            continue;
+          }
           pauseMs = Math.min(Math.max(pauseMs * 2, ACCEPT_PAUSE_MIN_MS), ACCEPT_PAUSE_MAX_MS);
-          const now = performance.now();
-          if (now - loggedAt >= ACCEPT_LOG_INTERVAL_MS) {
-            logger.error(
-              "Cannot accept connections: {reason}; retrying in {pauseMs} ms{more}",
-              {
-                reason: error instanceof Error ? error.message : String(error),
-                pauseMs,
-                more: unlogged > 0 ? ` (${unlogged} more failures since the last report)` : "",
-              },
-            );
-            loggedAt = now;
-            unlogged = 0;
-          } else {
-            unlogged++;
+          if (failures++ === 0) {
+            logger.error("Cannot accept connections: {reason}; retrying, paused up to {maxMs} ms", {
+              reason: describeError(error),
+              maxMs: ACCEPT_PAUSE_MAX_MS,
+            });
           }
           await this.#pause(pauseMs);
           continue;
         }
+        if (failures > 0) {
+          logger.warn("Accepting again after {failures} failed accepts", { failures });
+          failures = 0;
+        }
         pauseMs = 0;
+        const conn: SocketConn = this.#tls ? this.#tls.accept(raw) : raw;
         const session = new Session(this, conn, this.#nextId++);
         this.stats.connections++;
         if (this.sessions.size >= maxConnections) {
           this.#refuse(session, "too_many_connections", "too many connections");
+          continue;
+        }
+        if (!this.options.proxyProtocol && !this.claimAddress(session)) {
+          this.#refuse(session, "too_many_connections", tooManyFrom(session.remoteAddr));
           continue;
         }
         this.sessions.add(session);
@@ -458,6 +508,30 @@ class LineServer implements Server {
       logger.error("The listener on {url} closed; shutting down", { url: this.url });
       void this.shutdown();
     }
+  }
+
+  /**
+   * Counts a connection against its address's limit (`maxConnectionsPerAddress`).
+   * @returns Whether the connection may go on (if not, the caller refuses it).
+   */
+  claimAddress(session: Session): boolean {
+    if (this.#maxPerAddress === Infinity) return true;
+    const address = addressKey(session.remoteAddr);
+    const count = this.#perAddress.get(address) ?? 0;
+    if (count >= this.#maxPerAddress) return false;
+    this.#perAddress.set(address, count + 1);
+    session.addressClaimed = true;
+    return true;
+  }
+
+  /** The connection no longer counts against its address (see {@linkcode claimAddress}). */
+  #releaseAddress(session: Session): void {
+    if (!session.addressClaimed) return;
+    session.addressClaimed = false;
+    const address = addressKey(session.remoteAddr);
+    const count = this.#perAddress.get(address) ?? 1;
+    if (count <= 1) this.#perAddress.delete(address);
+    else this.#perAddress.set(address, count - 1);
   }
 
   /** Waits `ms` between accept attempts, or less when the server stops meanwhile. */
@@ -486,6 +560,7 @@ class LineServer implements Server {
       });
       this.#waiting.push(session);
     } else {
+      this.#releaseAddress(session);
       this.sessions.delete(session);
       this.stats.open = this.sessions.size;
       this.#refuse(session, "busy", "busy");
@@ -501,6 +576,7 @@ class LineServer implements Server {
   /** A served connection ended: its slot goes to the next waiting one. */
   ended(session: Session): void {
     this.#active--;
+    this.#releaseAddress(session);
     this.sessions.delete(session);
     this.stats.open = this.sessions.size;
     const next = this.#waiting.shift();
@@ -533,13 +609,15 @@ class LineServer implements Server {
    * waited too long for a slot that the server is busy (see the options). Connections quiet for a
    * while give back their reply buffers.
    */
-  #sweep(idleMs: number, writeMs: number, queueMs: number): void {
+  #sweep(idleMs: number, writeMs: number, queueMs: number, lineMs: number): void {
     const now = performance.now();
     for (const session of this.sessions) {
       if (writeMs > 0 && session.writeStalledMs(now) >= writeMs) {
         session.writeTimeout(writeMs);
       } else if (idleMs > 0 && session.idleMs(now) >= idleMs) {
         session.idleTimeout();
+      } else if (lineMs > 0 && session.lineMs(now) >= lineMs) {
+        session.lineTimeout(lineMs);
       } else if (session.idleMs(now) >= SHRINK_AFTER_MS) {
         session.shrink();
       }
@@ -548,6 +626,7 @@ class LineServer implements Server {
       // The queue is in arrival order: the longest waiting come first.
       while (this.#waiting.length > 0 && now - this.#waiting[0]!.lastActivity >= queueMs) {
         const session = this.#waiting.shift()!;
+        this.#releaseAddress(session);
         this.sessions.delete(session);
         this.stats.open = this.sessions.size;
         logger.debug("Connection {id} from {peer} waited {queueMs} ms for a slot", {
@@ -578,6 +657,7 @@ class LineServer implements Server {
     }
     await this.#acceptLoop;
     for (const waiting of this.#waiting.splice(0)) {
+      this.#releaseAddress(waiting);
       this.sessions.delete(waiting);
       this.#refuse(waiting, "shutting_down", "server shutting down");
     }
@@ -615,7 +695,9 @@ class Session implements ConnectionContext {
   peer: string;
   remoteAddr: Deno.Addr;
   readonly server: LineServer;
-  readonly #conn: Deno.Conn;
+  /** Counted against its address's limit (see LineServer.claimAddress). */
+  addressClaimed = false;
+  readonly #conn: SocketConn;
   readonly #writer: LineWriter;
   readonly #protocol: LineProtocol;
   readonly #startedAt = performance.now();
@@ -648,8 +730,18 @@ class Session implements ConnectionContext {
   #directBytes = 0;
   #resolveClosed: (() => void) | undefined;
   #closedPromise: Promise<void> | undefined;
+  /** When the line being received began (`undefined` between lines), for the line timeout. */
+  #lineStartedAt: number | undefined;
+  /**
+   * The read made while a reply is pending, to notice a client that goes away meanwhile (its
+   * program is then stopped): it settles with what it read, and run() takes that as its next chunk.
+   */
+  #watch: Promise<Uint8Array | null> | undefined;
+  /** The peer half-closed (its input is over): nothing more to read or watch. */
+  #inputEnded = false;
+  #watchedBytes = 0;
 
-  constructor(server: LineServer, conn: Deno.Conn, id: number) {
+  constructor(server: LineServer, conn: SocketConn, id: number) {
     this.server = server;
     this.#conn = conn;
     this.id = id;
@@ -680,6 +772,19 @@ class Session implements ConnectionContext {
       return now - Math.max(this.lastActivity, this.#lastWriteAt);
     }
     return 0;
+  }
+
+  /** How long the line being received has been arriving at `now` (0 between lines). */
+  lineMs(now: number): number {
+    return this.#lineStartedAt === undefined || this.#refusing || this.#state !== "reading"
+      ? 0
+      : now - this.#lineStartedAt;
+  }
+
+  /** Says goodbye to a client whose line did not arrive whole in time, and closes it. */
+  lineTimeout(ms: number): void {
+    this.#lineStartedAt = undefined;
+    void this.#refuse("line_timeout", `line timeout (a line must arrive within ${ms} ms)`, false);
   }
 
   /** How long a write to the socket has been stuck at `now` (0 when none is). */
@@ -893,6 +998,10 @@ class Session implements ConnectionContext {
           // Bytes that came in the same read as the PROXY header.
           chunk = early;
           early = undefined;
+        } else if (this.#watch !== undefined) {
+          // The read made while a reply was pending is this loop's next read.
+          chunk = await this.#watch;
+          this.#watch = undefined;
         } else {
           try {
             chunk = await reader.read();
@@ -908,6 +1017,8 @@ class Session implements ConnectionContext {
         this.#state = "working";
         this.lastActivity = performance.now();
         if (chunk === null) {
+          this.#inputEnded = true;
+          this.#lineStartedAt = undefined;
           framer?.end();
           await this.#settle();
           if (this.#open && protocol.onEnd) await this.#emit(protocol.onEnd(this));
@@ -931,7 +1042,7 @@ class Session implements ConnectionContext {
       }
     } catch (error) {
       endReason = describeError(error);
-      if (error instanceof Deno.errors.InvalidData) {
+      if (error instanceof Deno.errors.InvalidData || error instanceof Deno.errors.TimedOut) {
         // A failed TLS handshake (a plain-text client, an untrusted certificate) or a corrupt
         // record: the peer's doing, worth one line, not a stack trace.
         stats.errors++;
@@ -952,7 +1063,7 @@ class Session implements ConnectionContext {
       this.destroy(endReason);
       stats.linesIn += this.#linesIn;
       stats.linesOut += this.#linesOut;
-      stats.bytesIn += reader.bytesRead;
+      stats.bytesIn += reader.bytesRead + this.#watchedBytes;
       stats.bytesOut += this.#writer.bytesWritten + this.#directBytes;
       this.server.ended(this);
       logger.info(
@@ -963,7 +1074,7 @@ class Session implements ConnectionContext {
           durationMs: Math.round(performance.now() - this.#startedAt),
           linesIn: this.#linesIn,
           linesOut: this.#linesOut,
-          bytesIn: reader.bytesRead,
+          bytesIn: reader.bytesRead + this.#watchedBytes,
           bytesOut: this.#writer.bytesWritten + this.#directBytes,
           reason: this.#closeReason ?? endReason,
         },
@@ -1006,7 +1117,13 @@ class Session implements ConnectionContext {
         await this.#settle();
         this.#startFlush();
       }
-      if (consumed === rest.length || !this.#open || this.#closed) return;
+      if (consumed === rest.length) {
+        // A line begun and not finished: its time starts (the line timeout); none: it stops.
+        if (!framer.midLine) this.#lineStartedAt = undefined;
+        else this.#lineStartedAt ??= this.lastActivity;
+        return;
+      }
+      if (!this.#open || this.#closed) return;
       rest = rest.subarray(consumed);
       if (this.#writeError !== undefined) throw this.#writeError;
       if (this.#writer.queuedBytes > highWater) await this.#flushWithTimeout();
@@ -1023,6 +1140,7 @@ class Session implements ConnectionContext {
     this.#lingering = true;
     const timer = setTimeout(() => this.destroy("linger timeout"), LINGER_MS);
     try {
+      if (this.#watch !== undefined && (await this.#watch) === null) return;
       while ((await reader.read()) !== null) {
         // Discard.
       }
@@ -1140,6 +1258,10 @@ class Session implements ConnectionContext {
           this.remoteAddr = { transport: "tcp", hostname: source.hostname, port: source.port };
           this.peer = describePeer(this.remoteAddr);
         }
+        if (!this.server.claimAddress(this)) {
+          await this.#refuse("too_many_connections", tooManyFrom(this.remoteAddr), true);
+          return undefined;
+        }
         return received.subarray(parsed.consumed);
       }
     } finally {
@@ -1167,9 +1289,38 @@ class Session implements ConnectionContext {
 
   /** Waits for the pending asynchronous reply (not beyond the connection's end). */
   async #settle(): Promise<void> {
-    // A reply that never settles must not keep a destroyed connection (and shutdown) waiting.
-    if (this.#pending !== undefined) await Promise.race([this.#pending, this.#whenClosed]);
+    if (this.#pending !== undefined) {
+      this.#watchPeer();
+      // A reply that never settles must not keep a destroyed connection (and shutdown) waiting.
+      await Promise.race([this.#pending, this.#whenClosed]);
+    }
     this.#pending = undefined;
+  }
+
+  /**
+   * While a reply is pending (a program runs, or waits for a slot), reads ahead a little, so that a
+   * client that resets meanwhile is noticed: the connection is destroyed and its signal stops the
+   * work. What the read brings is kept, in order, as the next chunk. A FIN is not a departure: a
+   * half-closed client may still read its replies.
+   */
+  #watchPeer(): void {
+    if (this.#watch !== undefined || this.#inputEnded || this.#finSent || this.#closed) return;
+    const buffer = new Uint8Array(WATCH_BYTES);
+    this.#watch = this.#conn.read(buffer).then((count) => {
+      if (count === null) return null;
+      this.#watchedBytes += count;
+      return buffer.subarray(0, count);
+    }, (error) => {
+      if (!this.#closed) {
+        logger.info("Connection {id} from {peer}: {reason} while its reply was pending", {
+          id: this.id,
+          peer: this.peer,
+          reason: describeError(error),
+        });
+        this.destroy(describeError(error));
+      }
+      return null;
+    });
   }
 
   /** Queues a reply; returns a promise only when the reply is asynchronous. */
@@ -1244,14 +1395,27 @@ class Session implements ConnectionContext {
 /** After a failed accept, the pause before the next attempt doubles from the min to the max. */
 const ACCEPT_PAUSE_MIN_MS = 10;
 const ACCEPT_PAUSE_MAX_MS = 1000;
-/** At most one log line per this long about failing accepts (a flood must not flood the log). */
-const ACCEPT_LOG_INTERVAL_MS = 5000;
 const LF = 0x0a;
 const REFUSAL_TIMEOUT_MS = 1000;
 /** At shutdown, how long a connection waiting for input may still receive some before its FIN. */
 const DRAIN_QUIET_MS = 50;
 /** How long a closing connection keeps discarding the peer's input (see #linger). */
 const LINGER_MS = 2000;
+
+/** The address a per-address limit counts: the host, without the port. */
+function addressKey(addr: Deno.Addr): string {
+  return addr.transport === "tcp" || addr.transport === "udp" ? addr.hostname : addr.transport;
+}
+
+function tooManyFrom(addr: Deno.Addr): string {
+  return `too many connections from ${addressKey(addr)}`;
+}
+
+/** Failed accepts that pausing can help with: the process or the system is out of something. */
+function isResourceExhaustion(error: unknown): boolean {
+  const code = (error as { code?: unknown })?.code;
+  return code === "EMFILE" || code === "ENFILE" || code === "ENOBUFS" || code === "ENOMEM";
+}
 
 function isPromiseLike(value: unknown): value is PromiseLike<Reply> {
   return typeof (value as PromiseLike<unknown>)?.then === "function";

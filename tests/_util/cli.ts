@@ -160,6 +160,8 @@ export interface StartOptions extends Omit<RunOptions, "stdin"> {
   pipedStdin?: boolean;
   /** How long to wait for the first line. @default {15000} */
   startTimeoutMs?: number;
+  /** A command that runs the CLI, such as `["prlimit", "--nofile=300:300"]`. */
+  wrapper?: string[];
 }
 
 /**
@@ -174,8 +176,14 @@ export async function startServer(
   options: StartOptions = {},
   task: CliTask = "serve",
 ): Promise<RunningServer> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [...taskArgs(task), ...args],
+  const [command, ...commandArgs] = [
+    ...options.wrapper ?? [],
+    Deno.execPath(),
+    ...taskArgs(task),
+    ...args,
+  ];
+  const child = new Deno.Command(command!, {
+    args: commandArgs,
     stdin: options.pipedStdin ? "piped" : "null",
     stdout: "piped",
     stderr: "piped",
