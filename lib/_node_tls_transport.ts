@@ -1,19 +1,23 @@
 /**
- * A TLS connection that does not verify the server's certificate, for `--insecure` only.
+ * Internal: TLS from `node:tls`, run over a TCP connection linesock owns, behind the same
+ * `read`/`write`/`closeWrite`/`close` shape as a `Deno.Conn` with the same error classes.
  *
- * Deno's own TLS has no per-connection switch for that (`Deno.connectTls` ignores
- * `unsafelyIgnoreCertificateErrors`; `unsafelyDisableHostnameVerification` still checks the chain),
- * but `node:tls` honours `rejectUnauthorized: false`. This file adapts its socket to the same
- * `read`/`write`/`closeWrite`/`close` shape as a `Deno.Conn`, with the same error classes, so
- * nothing above it can tell the difference. Verified connections keep using `Deno.startTls`.
+ * Two users: the client's `--insecure` (Deno's own TLS has no per-connection switch to skip the
+ * certificate check; `node:tls` honours `rejectUnauthorized: false`), and the server's side of
+ * TLS (lib/_tls_server_conn.ts), where owning the TCP connection is what lets a stalled handshake
+ * be closed. Verified client connections keep using `Deno.startTls`.
  *
  * @module
  */
 import tls from "node:tls";
 import { isIP } from "node:net";
+import { Duplex } from "node:stream";
 
-/** Above this many received bytes that nobody read yet, the socket is paused (backpressure). */
-const HIGH_WATER_BYTES = 64 * 1024;
+/** The bytes one read of the TCP connection may take. */
+const READ_BYTES = 16 * 1024;
+
+/** Above this many received bytes that nobody read yet, input is held back (backpressure). */
+export const HIGH_WATER_BYTES = 64 * 1024;
 
 /** Where to connect, and the name to send as SNI. */
 export interface InsecureTlsTarget {
@@ -34,21 +38,23 @@ export interface InsecureTlsTarget {
  * @throws A `Deno.errors` class where one fits (ConnectionRefused, ConnectionReset…), else the
  * node error (with its `code`).
  */
-export function connectInsecureTls(target: InsecureTlsTarget): Promise<NodeTlsTransport> {
+export async function connectInsecureTls(target: InsecureTlsTarget): Promise<NodeTlsTransport> {
   const serverName = target.serverName ?? (isIP(target.hostname) ? undefined : target.hostname);
-  // `allowHalfOpen` works (tested) but is missing from the typings of `tls.ConnectionOptions`.
-  const options: tls.ConnectionOptions & { allowHalfOpen: boolean } = {
-    host: target.hostname,
+  const conn = await Deno.connect({
+    hostname: target.hostname,
     port: target.port,
-    ...(serverName !== undefined ? { servername: serverName } : {}),
-    rejectUnauthorized: false,
-    // Our half-close is ours to decide: the server's FIN must not end our sending side.
-    allowHalfOpen: true,
-  };
-  const socket = tls.connect(options);
-  return new Promise((resolve, reject) => {
+    ...(target.signal ? { signal: target.signal } : {}),
+  });
+  conn.setNoDelay(true);
+  const { socket, transport } = tlsOverConn(conn, (duplex) =>
+    tls.connect({
+      socket: duplex,
+      ...(serverName !== undefined ? { servername: serverName } : {}),
+      rejectUnauthorized: false,
+    }));
+  return await new Promise((resolve, reject) => {
     const onAbort = () => {
-      socket.destroy();
+      transport.close();
       reject(target.signal?.reason);
     };
     const settle = () => {
@@ -57,18 +63,88 @@ export function connectInsecureTls(target: InsecureTlsTarget): Promise<NodeTlsTr
     };
     const onError = (error: Error) => {
       settle();
-      socket.destroy();
+      transport.close();
       reject(toDenoError(error));
     };
     socket.once("error", onError);
     socket.once("secureConnect", () => {
       settle();
-      socket.setNoDelay(true);
-      resolve(new NodeTlsTransport(socket));
+      resolve(transport);
     });
     if (target.signal?.aborted) onAbort();
     else target.signal?.addEventListener("abort", onAbort, { once: true });
   });
+}
+
+/**
+ * Runs TLS over a TCP connection the caller owns: closing the result closes that connection, at
+ * any moment, its descriptor included (also mid-handshake).
+ *
+ * Backpressure holds back the TCP input rather than pausing the TLS socket: under Deno, a TLS
+ * socket that is paused when the peer's end arrives can lose that end, and the stream never ends.
+ * @param conn The TCP connection.
+ * @param secure Makes the TLS socket over the byte stream it is given.
+ * @returns The TLS socket (for its events) and the connection as a transport.
+ */
+export function tlsOverConn(
+  conn: Deno.Conn,
+  secure: (duplex: Duplex) => tls.TLSSocket,
+): { socket: tls.TLSSocket; transport: NodeTlsTransport } {
+  const made: { transport?: NodeTlsTransport } = {};
+  const socket = secure(tcpDuplex(conn, () => made.transport?.whenDrained()));
+  const transport = made.transport = new NodeTlsTransport(socket, conn);
+  return { socket, transport };
+}
+
+/** A TCP connection as the byte stream `node:tls` runs over. */
+function tcpDuplex(conn: Deno.Conn, drained: () => Promise<void> | undefined): Duplex {
+  let reading = false;
+  const duplex: Duplex = new Duplex({
+    // The peer's FIN ends our reading only; our side closes when we say so.
+    allowHalfOpen: true,
+    read() {
+      if (reading) return;
+      reading = true;
+      (async () => {
+        for (;;) {
+          await drained();
+          const buffer = new Uint8Array(READ_BYTES);
+          const count = await conn.read(buffer);
+          if (count === null) {
+            duplex.push(null);
+            return;
+          }
+          if (!duplex.push(buffer.subarray(0, count))) {
+            reading = false;
+            return;
+          }
+        }
+      })().catch((error) => duplex.destroy(error));
+    },
+    write(chunk: Uint8Array, _encoding, callback) {
+      (async () => {
+        for (let offset = 0; offset < chunk.length;) {
+          offset += await conn.write(chunk.subarray(offset));
+        }
+      })().then(() => callback(), callback);
+    },
+    final(callback) {
+      conn.closeWrite().then(() => callback(), callback);
+    },
+    destroy(error, callback) {
+      closeQuietly(conn);
+      callback(error);
+    },
+  });
+  return duplex;
+}
+
+function closeQuietly(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch {
+    // Already closed.
+  }
 }
 
 /** A `node:tls` socket behind the `Deno.Conn` read/write/closeWrite/close interface. */
@@ -81,14 +157,20 @@ export class NodeTlsTransport {
   #closed = false;
   #writeClosed = false;
   #waiters: (() => void)[] = [];
+  readonly #conn: Deno.Conn;
+  #drained: (() => void) | undefined;
 
-  /** @param socket A connected socket (its handshake done). */
-  constructor(socket: tls.TLSSocket) {
+  /**
+   * Made by {@linkcode tlsOverConn}.
+   * @param socket The TLS socket (its handshake done, or under way).
+   * @param conn The TCP connection under it.
+   */
+  constructor(socket: tls.TLSSocket, conn: Deno.Conn) {
     this.#socket = socket;
+    this.#conn = conn;
     socket.on("data", (chunk: Uint8Array) => {
       this.#chunks.push(chunk);
       this.#buffered += chunk.length;
-      if (this.#buffered >= HIGH_WATER_BYTES) socket.pause();
       this.#wake();
     });
     socket.on("end", () => {
@@ -110,13 +192,22 @@ export class NodeTlsTransport {
    * @param buffer Where to copy.
    * @returns The count copied, or `null` at the end of the stream.
    */
+  /**
+   * @returns `undefined` while the bytes received and not read yet are under
+   * {@linkcode HIGH_WATER_BYTES}, else a promise that settles once reads took them below (or the
+   * connection closed).
+   */
+  whenDrained(): Promise<void> | undefined {
+    if (this.#buffered < HIGH_WATER_BYTES || this.#closed) return undefined;
+    return new Promise((resolve) => this.#drained = resolve);
+  }
+
   async read(buffer: Uint8Array): Promise<number | null> {
     for (;;) {
       if (this.#closed) throw new Deno.errors.BadResource("The connection is closed");
       if (this.#buffered > 0) return this.#take(buffer);
       if (this.#error) throw this.#error;
       if (this.#ended) return null;
-      this.#socket.resume();
       await new Promise<void>((resolve) => this.#waiters.push(resolve));
     }
   }
@@ -146,11 +237,13 @@ export class NodeTlsTransport {
     await new Promise<void>((resolve) => this.#socket.end(resolve));
   }
 
-  /** Closes at once; a pending read fails with `BadResource`, as on a `Deno.Conn`. */
+  /** Closes at once, the TCP connection too; a pending read fails with `BadResource`. */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#drained?.();
     this.#socket.destroy();
+    closeQuietly(this.#conn);
     this.#wake();
   }
 
@@ -165,7 +258,10 @@ export class NodeTlsTransport {
       else this.#chunks[0] = chunk.subarray(count);
     }
     this.#buffered -= copied;
-    if (this.#buffered < HIGH_WATER_BYTES && !this.#ended) this.#socket.resume();
+    if (this.#buffered < HIGH_WATER_BYTES) {
+      this.#drained?.();
+      this.#drained = undefined;
+    }
     return copied;
   }
 

@@ -11,11 +11,7 @@
  * @module
  */
 import tls from "node:tls";
-import { Duplex } from "node:stream";
-import { NodeTlsTransport } from "./_node_tls_transport.ts";
-
-/** The bytes one read of the TCP connection may take. */
-const READ_BYTES = 16 * 1024;
+import { type NodeTlsTransport, tlsOverConn } from "./_node_tls_transport.ts";
 
 /** A certificate and key, made ready once for every connection. */
 export class TlsServerContext {
@@ -47,21 +43,20 @@ export class TlsServerConn {
   readonly remoteAddr: Deno.Addr;
   /** The server's address. */
   readonly localAddr: Deno.Addr;
-  readonly #conn: Deno.Conn;
   readonly #transport: NodeTlsTransport;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #secure = false;
 
   constructor(conn: Deno.Conn, secureContext: tls.SecureContext, handshakeTimeoutMs: number) {
-    this.#conn = conn;
     this.remoteAddr = conn.remoteAddr;
     this.localAddr = conn.localAddr;
-    const socket = new tls.TLSSocket(tcpDuplex(conn) as never, {
-      isServer: true,
-      secureContext,
-      // Replies may follow the client's close_notify and FIN (a line answered on half-close).
-      allowHalfOpen: true,
-    } as tls.TLSSocketOptions);
+    const { socket, transport } = tlsOverConn(conn, (duplex) =>
+      new tls.TLSSocket(duplex as never, {
+        isServer: true,
+        secureContext,
+        // Replies may follow the client's close_notify and FIN (a line answered on half-close).
+        allowHalfOpen: true,
+      } as tls.TLSSocketOptions));
     socket.once("secure", () => {
       this.#secure = true;
       clearTimeout(this.#timer);
@@ -73,7 +68,7 @@ export class TlsServerConn {
         );
       }, handshakeTimeoutMs);
     }
-    this.#transport = new NodeTlsTransport(socket);
+    this.#transport = transport;
   }
 
   /**
@@ -101,11 +96,6 @@ export class TlsServerConn {
   close(): void {
     clearTimeout(this.#timer);
     this.#transport.close();
-    try {
-      this.#conn.close();
-    } catch {
-      // Closed by the TLS socket already.
-    }
   }
 
   /** A handshake that fails is the peer's doing: one class for it, as with Deno's own TLS. */
@@ -115,51 +105,6 @@ export class TlsServerConn {
     }
     throw error;
   }
-}
-
-/** The accepted TCP connection as the byte stream `node:tls` runs over. */
-function tcpDuplex(conn: Deno.Conn): Duplex {
-  let reading = false;
-  const duplex: Duplex = new Duplex({
-    allowHalfOpen: true,
-    read() {
-      if (reading) return;
-      reading = true;
-      (async () => {
-        for (;;) {
-          const buffer = new Uint8Array(READ_BYTES);
-          const count = await conn.read(buffer);
-          if (count === null) {
-            duplex.push(null);
-            return;
-          }
-          if (!duplex.push(buffer.subarray(0, count))) {
-            reading = false;
-            return;
-          }
-        }
-      })().catch((error) => duplex.destroy(error));
-    },
-    write(chunk: Uint8Array, _encoding, callback) {
-      (async () => {
-        for (let offset = 0; offset < chunk.length;) {
-          offset += await conn.write(chunk.subarray(offset));
-        }
-      })().then(() => callback(), callback);
-    },
-    final(callback) {
-      conn.closeWrite().then(() => callback(), callback);
-    },
-    destroy(error, callback) {
-      try {
-        conn.close();
-      } catch {
-        // Already closed.
-      }
-      callback(error);
-    },
-  });
-  return duplex;
 }
 
 /** One of Deno's error classes (a reset, a timeout, a closed resource): kept as it is. */

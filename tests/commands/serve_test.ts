@@ -178,7 +178,7 @@ Deno.test("linesock serve", async (t) => {
         '{"command":"shutdown"}',
       ])).map((line) => JSON.parse(line));
       assert.deepEqual(replies.map((reply) => reply.status), [0, 2, 0, 5]);
-      assert.deepEqual(replies[0], { status: 0, message: "pong", id: 1 });
+      assert.deepEqual(replies[0], { status: 0, message: "pong", extra: null, id: 1 });
       assert.equal(replies[2].message, "j");
     });
 
@@ -372,7 +372,7 @@ Deno.test("linesock serve", async (t) => {
         assert.match(second.stderr, /another server is listening there/);
         assert.equal(second.stdout, "");
         const [reply] = await talk(server, ['{"command":"ping"}']);
-        assert.equal(reply, '{"status":0,"message":"pong"}');
+        assert.equal(reply, '{"status":0,"message":"pong","extra":null}');
       },
     );
 
@@ -447,7 +447,7 @@ Deno.test("linesock serve", async (t) => {
           });
           socket.on("error", reject);
         });
-        await server.waitForStderr("without TLS close_notify");
+        await server.waitForStderr(/Connection 1 from \S+ closed after .*\(closed by client/);
         // A plain-text client: the handshake fails.
         await using plain = await LineSession.open(server.port);
         await plain.write("PING\n");
