@@ -63,6 +63,7 @@ interface ServeFlags {
   logFormat: "text" | "json";
   quiet?: boolean;
   maxExec?: number;
+  execEnv?: string[];
   maxConnections: number;
   writeTimeout: number;
   writeBuffer: number;
@@ -170,6 +171,12 @@ export function serveCommand(): Command {
     .option("--invalid-reply <text>", "the reply to a line that is not UTF-8 (text protocol)")
     .option("--max-exec <n>", "route programs running at once (default: 16)", parsePositive)
     .option(
+      "--exec-env <names>",
+      "environment variables route programs inherit besides PATH, HOME, LANG, LC_ALL, LC_CTYPE, " +
+        "TZ, TMPDIR (comma-separated)",
+      parseNames,
+    )
+    .option(
       "--log-level <level>",
       "trace, debug, info, warning, error or fatal",
       parseLevel,
@@ -245,6 +252,17 @@ async function runServe(flags: ServeFlags, given: (option: string) => boolean): 
   if (given("maxExec") && flags.routes === undefined) {
     throw new UsageError("--max-exec needs --routes");
   }
+  if (flags.execEnv !== undefined) {
+    if (flags.routes === undefined) throw new UsageError("--exec-env needs --routes");
+    const { unreadableEnv } = await import("../lib/program_runner.ts");
+    const unreadable = unreadableEnv(flags.execEnv);
+    if (unreadable.length > 0) {
+      throw new UsageError(
+        `--exec-env: the server may not read ${unreadable.join(", ")} ` +
+          "(run it with --allow-env covering them)",
+      );
+    }
+  }
   if ((flags.tlsCert === undefined) !== (flags.tlsKey === undefined)) {
     throw new UsageError("--tls-cert and --tls-key go together");
   }
@@ -309,6 +327,7 @@ async function runServe(flags: ServeFlags, given: (option: string) => boolean): 
     ...(flags.invalidReply !== undefined ? { invalidReply: flags.invalidReply } : {}),
     ...(flags.routes !== undefined ? { routesPath: flags.routes } : {}),
     ...(flags.maxExec !== undefined ? { maxExec: flags.maxExec } : {}),
+    ...(flags.execEnv !== undefined ? { programEnv: flags.execEnv } : {}),
   };
 
   const [{ serve }, { protocolFromConfig, serveWorkers }, { RoutesError }] = await Promise.all([
@@ -394,6 +413,14 @@ async function readPem(path: string): Promise<string> {
     if (error instanceof UsageError) throw error;
     throw new UsageError(`cannot read ${path}: ${(error as Error).message}`);
   }
+}
+
+/** `--exec-env`: environment variable names, comma-separated. */
+function parseNames(text: string): string[] {
+  const names = text.split(",").map((name) => name.trim()).filter((name) => name !== "");
+  const bad = names.find((name) => !/^[A-Za-z_][A-Za-z0-9_]*$/.test(name));
+  if (bad !== undefined) throw new InvalidArgumentError(`not a variable name: ${bad}`);
+  return names;
 }
 
 /** `--workers`: a positive count, or `auto` for one per core. */

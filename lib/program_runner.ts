@@ -7,6 +7,13 @@
  *   bytes to it.
  * - **Bounded time.** A program still running at its timeout is killed with SIGKILL — together
  *   with anything it started, since each program runs in its own process group.
+ * - **Nothing outlives it.** When the program ends, however it ends, its process group is killed:
+ *   a background process it left behind does not survive it.
+ * - **Tied to its caller.** Aborting the `signal` kills a running program's group at once, and a
+ *   caller still waiting for an {@linkcode ExecLimiter} slot leaves the line without starting it.
+ * - **A minimal environment.** A program gets only the server's variables named in
+ *   {@linkcode DEFAULT_PROGRAM_ENV} (or `inheritEnv`), plus the `env` given; never the rest of the
+ *   server's environment (tokens, keys).
  * - **Bounded output.** Output beyond a byte limit (1 MiB unless set) kills the program.
  * - **Bounded concurrency.** An {@linkcode ExecLimiter} shared by all connections lets at most N
  *   programs run at once; a bounded number of callers wait for a slot, later ones are refused.
@@ -41,6 +48,20 @@ export const DEFAULT_PROGRAM_TIMEOUT_MS = 5000;
 export const DEFAULT_MAX_EXEC = 16;
 /** The default number of callers that may wait for a program slot before being refused. */
 export const DEFAULT_MAX_EXEC_WAITING = 256;
+/**
+ * The server's environment variables a program gets by default (when they are set and the server
+ * may read them): what programs need to find other programs, files and the locale. Nothing else of
+ * the server's environment reaches a program unless it is named (`inheritEnv`) or set (`env`).
+ */
+export const DEFAULT_PROGRAM_ENV: readonly string[] = Object.freeze([
+  "PATH",
+  "HOME",
+  "LANG",
+  "LC_ALL",
+  "LC_CTYPE",
+  "TZ",
+  "TMPDIR",
+]);
 
 /** How much of a program's stderr is kept for the error message; the rest is read and dropped. */
 const KEPT_STDERR_BYTES = 4096;
@@ -336,13 +357,23 @@ export interface RunProgramOptions {
    * @default {maxOutputBytes}
    */
   maxLineBytes?: number;
-  /** Environment variables added to (or replacing) the inherited ones. */
+  /**
+   * The names of the server's environment variables the program inherits, when they are set and
+   * the server may read them (`--allow-env`); no other variable of the server reaches it. To add
+   * to the default, pass `[...DEFAULT_PROGRAM_ENV, "NAME"]`; `[]` inherits nothing.
+   * @default {DEFAULT_PROGRAM_ENV}
+   */
+  inheritEnv?: readonly string[];
+  /** Environment variables set for the program (they win over inherited ones). */
   env?: Record<string, string>;
   /** The working directory. @default {the current one} */
   cwd?: string;
   /** Waits for a slot of this limiter before starting, and holds it until the program ended. */
   limiter?: ExecLimiter;
-  /** Aborting kills the program; the iteration then throws the signal's reason. */
+  /**
+   * Aborting kills the program and its process group at once (or takes the caller out of the
+   * limiter's waiting line, starting nothing); the iteration then throws the signal's reason.
+   */
   signal?: AbortSignal;
 }
 
@@ -350,7 +381,10 @@ export interface RunProgramOptions {
  * Runs a program and streams its stdout lines (without `\n`; a `\r` before it is dropped too).
  *
  * Nothing happens until the iteration starts. Every complete line written before a failure is
- * delivered, then the failure is thrown. Stopping the iteration early kills the program.
+ * delivered, then the failure is thrown. Stopping the iteration early kills the program. When the
+ * program has ended, normally or not, its process group is killed, so nothing it started in the
+ * background outlives it (this needs `--allow-run` without a list, or a list that names `kill`;
+ * otherwise only the program itself can be killed).
  *
  * @param options What to run and its limits.
  * @returns The program's stdout lines, as they arrive.
@@ -370,6 +404,22 @@ export interface RunProgramOptions {
  *   Array.fromAsync(runProgram({ argv: ["sleep", "30"], timeoutMs: 100 })),
  *   ProgramTimeoutError,
  * );
+ * ```
+ *
+ * @example The server's environment stays with the server
+ * ```ts
+ * import { runProgram } from "@linesock/linesock";
+ * import assert from "node:assert/strict";
+ *
+ * Deno.env.set("LINESOCK_DOC_SECRET", "s3cret");
+ * const seen = await Array.fromAsync(runProgram({ argv: ["env"], env: { GREETING: "hi" } }));
+ * assert.ok(seen.includes("GREETING=hi"));
+ * assert.ok(!seen.some((line) => line.startsWith("LINESOCK_DOC_SECRET=")));
+ * const allowed = await Array.fromAsync(
+ *   runProgram({ argv: ["printenv", "LINESOCK_DOC_SECRET"], inheritEnv: ["LINESOCK_DOC_SECRET"] }),
+ * );
+ * assert.deepEqual(allowed, ["s3cret"]);
+ * Deno.env.delete("LINESOCK_DOC_SECRET");
  * ```
  */
 export function runProgram(options: RunProgramOptions): AsyncIterable<string> {
@@ -414,9 +464,10 @@ async function* runChild(
       stdin: "piped",
       stdout: "piped",
       stderr: "piped",
-      // Its own process group, so that a timeout can kill whatever the program started too.
+      // Its own process group (pgid = pid), so that whatever the program started can be killed too.
       detached: true,
-      ...(options.env ? { env: options.env } : {}),
+      clearEnv: true,
+      env: programEnvironment(options.inheritEnv ?? DEFAULT_PROGRAM_ENV, options.env),
       ...(options.cwd !== undefined ? { cwd: options.cwd } : {}),
     }).spawn();
   } catch (error) {
@@ -425,8 +476,13 @@ async function* runChild(
 
   let failure: unknown;
   let exited = false;
+  let groupKilled: Promise<void> | undefined;
   const status = child.status.then((result) => {
     exited = true;
+    // However it ended, nothing it started may outlive it: a background process it left in its
+    // group is killed now (which also ends one that kept our stdout open). The group id cannot be
+    // reused while such a process lives; when none is left, the kill finds no group.
+    groupKilled = killProcessGroup(child.pid);
     return result;
   });
   const stdout = child.stdout.getReader();
@@ -451,6 +507,8 @@ async function* runChild(
     : undefined;
   const onAbort = () => stop(options.signal!.reason);
   options.signal?.addEventListener("abort", onAbort, { once: true });
+  // An abort between taking the slot and now has fired its listeners already.
+  if (options.signal?.aborted) onAbort();
 
   let lines: string[] = [];
   const framer = new LineFramer({ maxLineBytes: limits.maxLineBytes }, {
@@ -507,13 +565,17 @@ async function* runChild(
     if (!exited) killGroup(child, false);
     await stdout.cancel().catch(() => {});
     await status;
+    await groupKilled;
     await stderr.cancel().catch(() => {});
     await stderrText;
     await stdinDone;
   }
 }
 
-/** Kills the program's process group, or at least the program. */
+/**
+ * Kills the running program's process group, or at least the program. (Once it has exited, the
+ * exit handler kills what is left of the group, also where only the `kill` program may do it.)
+ */
 function killGroup(child: Deno.ChildProcess, exited: boolean): void {
   try {
     Deno.kill(-child.pid, "SIGKILL");
@@ -527,6 +589,74 @@ function killGroup(child: Deno.ChildProcess, exited: boolean): void {
   } catch {
     // It ended in the meantime.
   }
+}
+
+/**
+ * Sends SIGKILL to a process group; a group that is gone already is fine.
+ *
+ * `Deno.kill` needs `--allow-run` without a list. Under a list (`--allow-run=wc,awk`) the `kill`
+ * program does it, when the list names it; otherwise the group cannot be signalled, and only the
+ * program itself is ever killed (see docs/routes.md).
+ * @returns A promise when the `kill` program was started (it settles when that has ended).
+ */
+function killProcessGroup(pgid: number): Promise<void> | undefined {
+  try {
+    Deno.kill(-pgid, "SIGKILL");
+    return undefined;
+  } catch (error) {
+    // NotFound (ESRCH): nothing is left of the group. PermissionDenied (EPERM): what is left is not
+    // ours to kill (a setuid program), and no other way would be allowed either.
+    if (!(error instanceof Deno.errors.NotCapable)) return undefined;
+  }
+  if (Deno.permissions.querySync({ name: "run", command: "kill" }).state !== "granted") {
+    return undefined;
+  }
+  return new Deno.Command("kill", {
+    args: ["-s", "KILL", "--", `-${pgid}`],
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+    clearEnv: true,
+  }).output().then(() => {}, () => {});
+}
+
+/**
+ * The names among `names` whose values this process may not read (`--allow-env` does not cover
+ * them, or they are not valid names), so they could not be passed on to programs. Asking never
+ * prompts.
+ * @param names Environment variable names.
+ * @returns Those not readable, in the order given.
+ */
+export function unreadableEnv(names: readonly string[]): string[] {
+  return names.filter((name) => !mayReadEnv(name));
+}
+
+function mayReadEnv(name: string): boolean {
+  if (name === "" || name.includes("=") || name.includes("\0")) return false;
+  try {
+    return Deno.permissions.querySync({ name: "env", variable: name }).state === "granted";
+  } catch {
+    return false; // not a valid name
+  }
+}
+
+/** The inherited variables that are set and readable, then `extra` on top. */
+function programEnvironment(
+  names: readonly string[],
+  extra: Record<string, string> | undefined,
+): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const name of names) {
+    // Never Deno.env.get without the permission: it could prompt on a terminal.
+    if (!mayReadEnv(name)) continue;
+    try {
+      const value = Deno.env.get(name);
+      if (value !== undefined) env[name] = value;
+    } catch {
+      // Not a valid name: nothing to pass.
+    }
+  }
+  return extra ? Object.assign(env, extra) : env;
 }
 
 /** Writes the input and closes stdin; a program that exits without reading it is not an error. */

@@ -63,6 +63,11 @@ export interface ServeConfig {
    * @default {16}
    */
   maxExec?: number;
+  /**
+   * Environment variables every route program inherits besides `DEFAULT_PROGRAM_ENV` (the routes
+   * file's `"programEnv"` adds more).
+   */
+  programEnv?: readonly string[];
   /** Where to listen, limits and timeouts. */
   serve: PlainServeOptions;
   /** The lowest log level a worker sends to the calling thread. @default {"info"} */
@@ -92,9 +97,12 @@ export async function protocolFromConfig(config: ServeConfig): Promise<LineProto
   if (config.protocol === "echo") return echoProtocol();
   const routes = config.routesPath === undefined ? undefined : await Routes.load(
     config.routesPath,
-    config.maxExec !== undefined
-      ? { limiter: new ExecLimiter({ maxRunning: config.maxExec }) }
-      : {},
+    {
+      ...(config.maxExec !== undefined
+        ? { limiter: new ExecLimiter({ maxRunning: config.maxExec }) }
+        : {}),
+      ...(config.programEnv !== undefined ? { programEnv: config.programEnv } : {}),
+    },
   );
   const common = {
     ...(config.name !== undefined ? { name: config.name } : {}),

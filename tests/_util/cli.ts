@@ -162,6 +162,8 @@ export interface StartOptions extends Omit<RunOptions, "stdin"> {
   startTimeoutMs?: number;
   /** A command that runs the CLI, such as `["prlimit", "--nofile=300:300"]`. */
   wrapper?: string[];
+  /** Environment variables the process may read besides the task's (`--allow-env`). */
+  allowEnv?: string[];
 }
 
 /**
@@ -179,7 +181,11 @@ export async function startServer(
   const [command, ...commandArgs] = [
     ...options.wrapper ?? [],
     Deno.execPath(),
-    ...taskArgs(task),
+    ...taskArgs(task).map((word) =>
+      options.allowEnv && word.startsWith("--allow-env=")
+        ? [word, ...options.allowEnv].join(",")
+        : word
+    ),
     ...args,
   ];
   const child = new Deno.Command(command!, {

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { exists } from "../_util/fs.ts";
 import {
+  DEFAULT_PROGRAM_ENV,
   ExecLimiter,
   ExecQueueFullError,
   ProgramError,
@@ -10,6 +11,7 @@ import {
   ProgramStartError,
   ProgramTimeoutError,
   runProgram,
+  unreadableEnv,
 } from "../../lib/program_runner.ts";
 
 /** A bound for waits on external events, so that a broken kill fails the test instead of hanging. */
@@ -36,6 +38,55 @@ async function collect(lines: AsyncIterable<string>): Promise<{ lines: string[];
     return { lines: seen, error };
   }
   return { lines: seen, error: undefined };
+}
+
+/**
+ * Whether a process is alive: it exists and is not a zombie. (A program's background child is
+ * reparented when the program exits; its new parent, not us, reaps it.)
+ */
+function alive(pid: number): boolean {
+  let stat: string;
+  try {
+    stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
+  // The command name may hold spaces and parentheses: the state follows the last ")".
+  const state = stat.charAt(stat.lastIndexOf(")") + 2);
+  return state !== "Z" && state !== "X";
+}
+
+/** Polls until none of `pids` is alive; fails when some still is at `deadline` (performance.now). */
+async function allGone(pids: number[], deadline: number): Promise<void> {
+  for (;;) {
+    const living = pids.filter(alive);
+    if (living.length === 0) return;
+    if (performance.now() > deadline) {
+      // Leave nothing behind even when the test fails.
+      for (const pid of living) Deno.kill(pid, "SIGKILL");
+      assert.fail(`still alive: ${living.join(", ")}`);
+    }
+    // The pause between two polls, not a synchronisation: the loop checks the processes.
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/** Sets an environment variable of this process for the duration of `body`. */
+async function withEnv(name: string, value: string, body: () => Promise<void>): Promise<void> {
+  const before = Deno.env.get(name);
+  Deno.env.set(name, value);
+  try {
+    await body();
+  } finally {
+    if (before === undefined) Deno.env.delete(name);
+    else Deno.env.set(name, before);
+  }
+}
+
+/** Environment variable names in `env` output lines. */
+function names(lines: string[]): string[] {
+  return lines.map((line) => line.slice(0, line.indexOf("="))).sort();
 }
 
 /** A `deno eval` program: Deno's own binary with a script, no shell involved. */
@@ -103,15 +154,16 @@ Deno.test("runProgram", async (t) => {
   });
 
   await t.step("killing a program also kills what it started", async () => {
-    // The program starts a grandchild that keeps our stdout pipe and a TCP connection open, then
-    // exits. Only killing the whole process group ends the grandchild; its connection then closes.
+    // The program starts a grandchild that keeps our stdout pipe and a TCP connection open, and
+    // waits for it. Only killing the whole process group ends the grandchild; its connection then
+    // closes.
     using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
     const port = listener.addr.port;
     const grandchild = `const c = await Deno.connect({ hostname: "127.0.0.1", port: ${port} });
       await c.write(new Uint8Array([1])); await c.read(new Uint8Array(1));`;
     const program = `const g = new Deno.Command(Deno.execPath(), { args: ["eval", ${
       JSON.stringify(grandchild)
-    }], stdin: "null" }).spawn(); g.unref(); console.log("spawned");`;
+    }], stdin: "null" }).spawn(); console.log("spawned"); await g.status;`;
     const controller = new AbortController();
     const run = collect(runProgram({ argv: denoEval(program), signal: controller.signal }));
     using conn = await withTimeout(listener.accept(), "the grandchild to connect");
@@ -207,6 +259,121 @@ Deno.test("runProgram", async (t) => {
     await assert.rejects(next, /client went away/);
   });
 
+  await t.step("aborting kills a busy program and what it started within 1 s", async () => {
+    // Both the program and its background child burn CPU; neither would ever end by itself.
+    const controller = new AbortController();
+    const iterator = runProgram({
+      argv: ["sh", "-c", "while :; do :; done & echo $$ $!; while :; do :; done"],
+      signal: controller.signal,
+      timeoutMs: 60_000,
+    })[Symbol.asyncIterator]();
+    const first = await withTimeout(iterator.next(), "the program's pids");
+    const pids = String(first.value).split(" ").map(Number);
+    assert.equal(pids.length, 2);
+    assert.ok(pids.every(alive));
+    const abortedAt = performance.now();
+    controller.abort(new Error("client went away"));
+    await assert.rejects(iterator.next(), /client went away/);
+    assert.ok(performance.now() - abortedAt < 1000, "the iteration ends at once");
+    // The program itself is reaped by now; its child is killed with the group.
+    assert.equal(alive(pids[0]!), false);
+    await allGone(pids, abortedAt + 1000);
+  });
+
+  await t.step("a background process does not outlive its program", async () => {
+    const started = performance.now();
+    const [pid] = await Array.fromAsync(
+      runProgram({ argv: ["sh", "-c", "sleep 97 >/dev/null 2>&1 & echo $!"] }),
+    );
+    await allGone([Number(pid)], performance.now() + 1000);
+    // One that keeps our stdout open is killed when the program exits, not at the timeout.
+    const [held] = await Array.fromAsync(
+      runProgram({ argv: ["sh", "-c", "sleep 97 & echo $!"], timeoutMs: 30_000 }),
+    );
+    await allGone([Number(held)], performance.now() + 1000);
+    // And so is one whose program failed.
+    const { lines, error } = await collect(
+      runProgram({ argv: ["sh", "-c", "sleep 97 >/dev/null 2>&1 & echo $!; exit 3"] }),
+    );
+    assert.ok(error instanceof ProgramFailedError);
+    assert.equal(error.exitCode, 3);
+    await allGone(lines.map(Number), performance.now() + 1000);
+    assert.ok(performance.now() - started < 10_000);
+  });
+
+  await t.step("20 programs leaving background processes, 4 at a time: none is left", async () => {
+    const limiter = new ExecLimiter({ maxRunning: 4 });
+    const runs = await Promise.all(
+      Array.from({ length: 20 }, () =>
+        Array.fromAsync(
+          runProgram({ argv: ["sh", "-c", "sleep 97 >/dev/null 2>&1 & echo $!"], limiter }),
+        )),
+    );
+    const pids = runs.flat().map(Number);
+    assert.equal(new Set(pids).size, 20);
+    await allGone(pids, performance.now() + 1000);
+  });
+
+  await t.step("under --allow-run=sh,kill the process group is still killed", async () => {
+    // Deno.kill needs --allow-run without a list; the runner then uses the kill program.
+    const dir = await Deno.makeTempDir({ prefix: "linesock_scoped_" });
+    let pid = 0;
+    try {
+      const script = `${dir}/scoped.ts`;
+      await Deno.writeTextFile(
+        script,
+        `import { runProgram } from ${
+          JSON.stringify(new URL("../../lib/program_runner.ts", import.meta.url).href)
+        };
+        const argv = ["sh", "-c", "sleep 97 >/dev/null 2>&1 & echo $!"];
+        console.log((await Array.fromAsync(runProgram({ argv }))).join(" "));`,
+      );
+      const output = await withTimeout(
+        new Deno.Command(Deno.execPath(), {
+          args: ["run", "--no-prompt", "--allow-run=sh,kill", script],
+          stdin: "null",
+        }).output(),
+        "the scoped runner",
+      );
+      assert.equal(output.code, 0, new TextDecoder().decode(output.stderr));
+      pid = Number(new TextDecoder().decode(output.stdout).trim());
+      assert.ok(pid > 0);
+      await allGone([pid], performance.now() + 1000);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+
+  await t.step("programs get only the allowed environment variables", async () => {
+    await withEnv("SECRET_TOKEN", "x", async () => {
+      const plain = await Array.fromAsync(runProgram({ argv: ["env"] }));
+      assert.ok(!plain.includes("SECRET_TOKEN=x"), "not inherited");
+      const allowed = DEFAULT_PROGRAM_ENV.filter((name) => Deno.env.get(name) !== undefined);
+      assert.deepEqual(names(plain), [...allowed].sort());
+      assert.ok(plain.includes(`PATH=${Deno.env.get("PATH")}`));
+      const listed = await Array.fromAsync(
+        runProgram({ argv: ["env"], inheritEnv: [...DEFAULT_PROGRAM_ENV, "SECRET_TOKEN"] }),
+      );
+      assert.ok(listed.includes("SECRET_TOKEN=x"), "allow-listed");
+      // Only what is named; set values win; a name that is not set is simply absent.
+      const only = await Array.fromAsync(
+        runProgram({
+          argv: ["env"],
+          inheritEnv: ["SECRET_TOKEN", "LINESOCK_NOT_SET"],
+          env: { EXTRA: "1" },
+        }),
+      );
+      assert.deepEqual(only.sort(), ["EXTRA=1", "SECRET_TOKEN=x"]);
+      assert.deepEqual(
+        await Array.fromAsync(
+          runProgram({ argv: ["env"], inheritEnv: ["SECRET_TOKEN"], env: { SECRET_TOKEN: "y" } }),
+        ),
+        ["SECRET_TOKEN=y"],
+      );
+    });
+    assert.deepEqual(unreadableEnv(["PATH", "A=B"]), ["A=B"]);
+  });
+
   await t.step("env and cwd are passed", async () => {
     assert.deepEqual(
       await Array.fromAsync(
@@ -276,6 +443,32 @@ Deno.test("ExecLimiter", async (t) => {
     assert.equal(limiter.running, 1);
     slot.release();
     assert.equal(limiter.running, 0);
+  });
+
+  await t.step("aborting a program waiting for a slot: it never starts", async () => {
+    const dir = await Deno.makeTempDir({ prefix: "linesock_waiting_" });
+    try {
+      const marker = `${dir}/started`;
+      const limiter = new ExecLimiter({ maxRunning: 1, maxWaiting: 1 });
+      const held = await limiter.acquire();
+      const controller = new AbortController();
+      const run = collect(
+        runProgram({ argv: ["touch", marker], limiter, signal: controller.signal }),
+      );
+      assert.equal(limiter.waiting, 1);
+      controller.abort(new Error("client went away"));
+      assert.equal(limiter.waiting, 0, "its place in the line is free at once");
+      const { lines, error } = await run;
+      assert.deepEqual(lines, []);
+      assert.match(String(error), /client went away/);
+      // Releasing the held slot would hand it to a caller still in line: nobody takes it.
+      held.release();
+      assert.equal(limiter.running, 0);
+      assert.deepEqual(await Array.fromAsync(runProgram({ argv: ["true"], limiter })), []);
+      assert.equal(await exists(marker), false, "the program never ran");
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
   });
 
   await t.step("a waiting caller can give up", async () => {

@@ -1,12 +1,42 @@
 /**
  * Programs run by routes, end to end through `linesock serve --routes`: the client's text reaches a
- * program only on stdin, a hanging program is killed at its timeout, a flooding one is cut off, and
- * at most --max-exec run at once. (tests/lib/program_runner_test.ts covers the runner itself.)
+ * program only on stdin, a hanging program is killed at its timeout, a flooding one is cut off, at
+ * most --max-exec run at once, nothing a program starts in the background outlives it, and the
+ * server's environment stays with the server. (tests/lib/program_runner_test.ts covers the runner
+ * itself; tests/reliability/attacks_test.ts, clients that reset while their program runs.)
  */
 import assert from "node:assert/strict";
-import { startServer } from "../_util/cli.ts";
+import { runCli, startServer } from "../_util/cli.ts";
 import { exchange } from "../_util/line_session.ts";
 import { settleChildren } from "../../bench/_reliability/process_probe.ts";
+import { DEFAULT_PROGRAM_ENV } from "../../lib/program_runner.ts";
+
+/** Whether a process is alive: it exists and is not a zombie. */
+function alive(pid: number): boolean {
+  let stat: string;
+  try {
+    stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
+  const state = stat.charAt(stat.lastIndexOf(")") + 2);
+  return state !== "Z" && state !== "X";
+}
+
+/** Polls until none of `pids` is alive; fails when some still is at `deadline` (performance.now). */
+async function allGone(pids: number[], deadline: number): Promise<void> {
+  for (;;) {
+    const living = pids.filter(alive);
+    if (living.length === 0) return;
+    if (performance.now() > deadline) {
+      for (const pid of living) Deno.kill(pid, "SIGKILL");
+      assert.fail(`still alive: ${living.join(", ")}`);
+    }
+    // The pause between two polls, not a synchronisation: the loop checks the processes.
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
 
 const HOSTILE = `say a; touch MARK1 && $(touch MARK2) \`touch MARK3\` 'q' "dq" | tee MARK4 > MARK5`;
 
@@ -23,6 +53,11 @@ Deno.test("reliability: programs run by routes", async (t) => {
         { match: { command: "pipe" }, run: { argv: ["cat"], stdin: "{args.text}", cwd: dir } },
         { match: { exact: "hang" }, run: { argv: ["sleep", "30"], timeout: "300ms" } },
         { match: { exact: "flood" }, run: { argv: ["yes", "y"], maxOutput: "4KiB" } },
+        {
+          match: { exact: "orphan" },
+          run: { argv: ["sh", "-c", "sleep 97 >/dev/null 2>&1 & echo $!"] },
+        },
+        { match: { exact: "env" }, run: { argv: ["env"] } },
         {
           match: { exact: "slot" },
           // Counts the programs running at this moment (each holds a file in the slots directory).
@@ -56,7 +91,10 @@ Deno.test("reliability: programs run by routes", async (t) => {
       const [reply] = await exchange(server.port, [
         JSON.stringify({ command: "pipe", args: { text } }),
       ]);
-      assert.deepEqual(JSON.parse(reply!), { status: 0, message: text.split("\n") });
+      // Only what this test is about: the status and the program's output (the json protocol's
+      // tests own the rest of the response's shape).
+      const { status, message } = JSON.parse(reply!);
+      assert.deepEqual({ status, message }, { status: 0, message: text.split("\n") });
       const created = await Array.fromAsync(Deno.readDir(dir), (entry) => entry.name);
       assert.deepEqual(created.sort(), ["routes.json", "slots"]);
     });
@@ -98,6 +136,61 @@ Deno.test("reliability: programs run by routes", async (t) => {
       assert.equal(counts.length, 6);
       assert.ok(counts.every((count) => count >= 1 && count <= 2), `running at once: ${counts}`);
     });
+
+    await t.step("--max-exec 4: 20 programs leave no background process behind", async () => {
+      await using server = await startServer([
+        "--port",
+        "0",
+        "--routes",
+        routes,
+        "--max-exec",
+        "4",
+        "--quiet",
+      ]);
+      const pids = (await Promise.all(
+        Array.from({ length: 20 }, () => exchange(server.port, ["orphan"])),
+      )).flat().map(Number);
+      assert.equal(new Set(pids).size, 20, `${pids}`);
+      await allGone(pids, performance.now() + 2000);
+    });
+
+    await t.step("the server's secrets stay out of programs' environment", async () => {
+      await using server = await startServer(
+        ["--port", "0", "--routes", routes, "--quiet"],
+        { env: { SECRET_TOKEN: "x" } },
+      );
+      const seen = await exchange(server.port, ["env"]);
+      assert.ok(!seen.some((line) => line.startsWith("SECRET_TOKEN=")), seen.join("\n"));
+      for (const line of seen) {
+        assert.ok(DEFAULT_PROGRAM_ENV.includes(line.slice(0, line.indexOf("="))), line);
+      }
+      // The serve task reads the default set: a program finds its tools through PATH.
+      assert.ok(seen.some((line) => line.startsWith("PATH=")), seen.join("\n"));
+    });
+
+    await t.step(
+      "--exec-env names what programs inherit; an unreadable name is refused",
+      async () => {
+        const refused = await runCli("serve", [
+          "--port",
+          "0",
+          "--routes",
+          routes,
+          "--exec-env",
+          "SECRET_TOKEN",
+        ], { env: { SECRET_TOKEN: "x" } });
+        assert.equal(refused.code, 2);
+        assert.match(refused.stderr, /--exec-env: the server may not read SECRET_TOKEN/);
+        // Run with a permission that covers it (as a user would, with deno run --allow-env=…).
+        await using server = await startServer(
+          ["--port", "0", "--routes", routes, "--exec-env", "LINESOCK_SHARED", "--quiet"],
+          { env: { LINESOCK_SHARED: "yes", SECRET_TOKEN: "x" }, allowEnv: ["LINESOCK_SHARED"] },
+        );
+        const seen = await exchange(server.port, ["env"]);
+        assert.ok(seen.includes("LINESOCK_SHARED=yes"), seen.join("\n"));
+        assert.ok(!seen.some((line) => line.startsWith("SECRET_TOKEN=")), seen.join("\n"));
+      },
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
