@@ -32,6 +32,7 @@ interface ReplCliOptions extends TlsFlags {
   history: boolean;
   historySize: number;
   timeout: number;
+  raw?: boolean;
 }
 
 const OUTCOME_STATUS: Record<ScriptedOutcome, number> = {
@@ -62,6 +63,11 @@ export function replCommand(): Command {
     .option("--no-reconnect", "do not reconnect by itself (:reconnect still works)")
     .option("--no-probe", "do not ask the server for its commands (HELP) on connect")
     .option("--no-history", "do not read or write the history file")
+    .option(
+      "--raw",
+      "print the server's control characters and escape sequences as they are (by default they " +
+        "are shown escaped, e.g. \\x1b, so a hostile server cannot drive the terminal)",
+    )
     .addOption(
       new Option("--history-size <n>", "history entries kept").argParser(parseCount).default(
         DEFAULT_HISTORY_SIZE,
@@ -117,6 +123,8 @@ async function repl(options: ReplCliOptions): Promise<number> {
         json: options.json ?? false,
         timestamps: options.timestamps ?? false,
         idleTimeoutMs: options.timeout,
+        // Into a pipe or a file replies go as received; only a terminal needs protecting.
+        escapeControls: !options.raw && Deno.stdout.isTerminal(),
       },
     );
     if (outcome === "timeout") {
@@ -140,6 +148,7 @@ async function repl(options: ReplCliOptions): Promise<number> {
       color: wantsColor(true, Deno.env.get("NO_COLOR")),
       timestamps: options.timestamps ?? false,
       roundTrip: options.time,
+      raw: options.raw ?? false,
     },
     reconnect: options.reconnect,
     probe: options.probe,

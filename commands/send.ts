@@ -9,7 +9,8 @@ import { argsFromPairs } from "../lib/_json_args.ts";
 import { Command, InvalidArgumentError, Option } from "commander";
 import type { ConnectOptions, LineConnection } from "../lib/client.ts";
 import { DEFAULT_MAX_LINE_BYTES } from "../lib/line_framer.ts";
-import { type RemoteError } from "../lib/errors.ts";
+import { type RemoteError, TimeoutError } from "../lib/errors.ts";
+import { escapeControls } from "../lib/_terminal_escape.ts";
 import type { ClientTlsOptions } from "../lib/transport.ts";
 import type { SendSessionResult } from "../lib/send_session.ts";
 import {
@@ -36,6 +37,7 @@ interface SendOptions extends TlsFlags {
   until?: RegExp;
   wait: number;
   timeout: number;
+  deadline: number;
   halfClose: boolean;
   json?: boolean;
   args?: Record<string, unknown>;
@@ -82,6 +84,12 @@ export function sendCommand(): Command {
         "longest wait for an expected reply (-n, --until, --json); exit 4 after it (0: no limit)",
       ).argParser(parseDuration).default(10_000, "10s"),
     )
+    .addOption(
+      new Option(
+        "--deadline <duration>",
+        "limit on the whole run, connecting included; exit 4 when it passes (0: no limit)",
+      ).argParser(parseDuration).default(0, "none"),
+    )
     .option(
       "--no-half-close",
       "do not half-close after the input (servers that take it as a hang-up)",
@@ -95,7 +103,11 @@ export function sendCommand(): Command {
       "JSON mode: arguments as a JSON object (key=value pairs add to it)",
       parseArgs,
     )
-    .option("--raw", "JSON mode: print each whole response line")
+    .option(
+      "--raw",
+      "print replies unescaped even on a terminal (where control characters are shown as \\x1b " +
+        "…); with --json, print each whole response line",
+    )
     .addOption(
       new Option("--max-line <size>", "longest reply (and lockstep input) line")
         .argParser(parseByteSize).default(DEFAULT_MAX_LINE_BYTES, "1MiB"),
@@ -110,6 +122,7 @@ Ending (after the last input line):
   -n N           wait for N replies to each line; exit as soon as the last one arrives
   --until REGEX  stop as soon as a reply matches
   --json         one response per request; exit as soon as the last one arrives
+  --deadline D   in any mode: stop after D in all, connecting included (exit 4)
 
 Exit statuses: 0 ok, 1 the server answered with an error (ERR … / JSON status ≠ 0), 2 usage,
 3 cannot connect (also: TLS certificate not accepted), 4 timed out, 5 connection lost before the
@@ -125,7 +138,13 @@ Examples:
   linesock send --json sum --args '{"values": [1, 2, 3]}'`,
     )
     .action(async (lines: string[], options: SendOptions) => {
-      const code = await runSend(lines, options);
+      const deadline = startDeadline(options.deadline);
+      let code: number;
+      try {
+        code = await runSend(lines, options, deadline);
+      } finally {
+        deadline.clear();
+      }
       if (code !== ExitCode.ok) throw new ExitError(code);
     });
 }
@@ -232,27 +251,63 @@ async function* readChunks(
   }
 }
 
+/** `first`, then the rest; waiting for the rest ends with `stop`'s error (the deadline passed). */
 async function* prepend(
   first: Uint8Array,
   rest: AsyncIterator<Uint8Array>,
+  stop: Promise<never>,
 ): AsyncGenerator<Uint8Array> {
   yield first;
-  for (let next; !(next = await rest.next()).done;) yield next.value;
+  for (let next; !(next = await Promise.race([rest.next(), stop])).done;) yield next.value;
+}
+
+/** `--deadline`: one timer over the whole run. */
+interface Deadline {
+  /** Rejects with {@linkcode Deadline.error} when the deadline passes; never without a deadline. */
+  readonly passed: Promise<never>;
+  /** The error of exit status 4, once the deadline has passed. */
+  readonly error: TimeoutError | undefined;
+  /** Called when it passes: wakes what the run waits for (closes the connection). */
+  onPass: () => void;
+  /** Stops the timer. */
+  clear(): void;
+}
+
+function startDeadline(ms: number): Deadline {
+  const passed = Promise.withResolvers<never>();
+  passed.promise.catch(() => {});
+  let error: TimeoutError | undefined;
+  const timer = ms > 0
+    ? setTimeout(() => {
+      error = new TimeoutError("the whole run (--deadline)", ms);
+      deadline.onPass();
+      passed.reject(error);
+    }, ms)
+    : undefined;
+  const deadline: Deadline = {
+    passed: passed.promise,
+    get error() {
+      return error;
+    },
+    onPass: () => {},
+    clear: () => clearTimeout(timer),
+  };
+  return deadline;
 }
 
 function validate(options: SendOptions): void {
   resolveTarget(options);
   if (!options.json && options.args !== undefined) throw new UsageError("--args needs --json");
-  if (!options.json && options.raw) throw new UsageError("--raw needs --json");
 }
 
 /**
  * Runs `send`.
  * @param lines The positional arguments.
  * @param options The parsed options.
+ * @param deadline The `--deadline` timer, started before anything else.
  * @returns The exit status.
  */
-async function runSend(lines: string[], options: SendOptions): Promise<number> {
+async function runSend(lines: string[], options: SendOptions, deadline: Deadline): Promise<number> {
   validate(options);
   // Loaded here, not at the top, so that the other subcommands do not pay for them at start-up.
   const [{ connect }, { sendSession }] = await Promise.all([
@@ -273,18 +328,24 @@ async function runSend(lines: string[], options: SendOptions): Promise<number> {
   const firstRead = input.chunks.next();
   const connecting = connect(connectOptions(options, tls, note));
   connecting.catch(() => {});
-  const first = await Promise.race([firstRead, connecting.then(() => firstRead)]);
+  deadline.onPass = () => connecting.then((connection) => connection.close(), () => {});
+  const first = await Promise.race([firstRead, connecting.then(() => firstRead), deadline.passed]);
   if (first.done) {
     connecting.then((connection) => connection.close(), () => {});
     throw new UsageError(input.emptyMessage);
   }
-  const connection = await connecting;
+  const connection = await Promise.race([connecting, deadline.passed]);
+  // From now on a passing deadline closes the connection: every wait of the session ends, and what
+  // arrived so far has been printed.
+  deadline.onPass = () => connection.close();
   detail(`connected to ${connection.remote}`);
   let result: SendSessionResult;
   try {
     result = await sendSession(connection, {
-      input: prepend(first.value, input.chunks),
+      input: prepend(first.value, input.chunks, deadline.passed),
       output: Deno.stdout,
+      // Into a pipe or a file, replies go byte for byte; only a terminal needs protecting.
+      escapeControls: !options.raw && Deno.stdout.isTerminal(),
       replies: options.replies,
       until: options.until,
       json: options.json,
@@ -296,12 +357,15 @@ async function runSend(lines: string[], options: SendOptions): Promise<number> {
       onRemoteError: options.json ? (error) => note(describeRemoteError(error)) : undefined,
     });
   } catch (error) {
+    if (deadline.error) throw deadline.error;
     // Whoever reads our output went away (`send … | head -1`): nothing more to do or say.
     if (error instanceof Deno.errors.BrokenPipe) return ExitCode.ok;
     throw error;
   } finally {
     await closeConnection(connection);
   }
+  // The closed connection may have looked like a normal end.
+  if (deadline.error) throw deadline.error;
   detail(
     `sent ${result.linesSent} line(s), received ${result.replies} repl${
       result.replies === 1 ? "y" : "ies"
@@ -313,7 +377,11 @@ async function runSend(lines: string[], options: SendOptions): Promise<number> {
   if (result.remoteErrors === 0) return ExitCode.ok;
   if (!options.json) {
     const more = result.remoteErrors > 1 ? ` (and ${result.remoteErrors - 1} more)` : "";
-    note(`the server answered with an error: ${result.firstRemoteError?.message}${more}`);
+    note(
+      `the server answered with an error: ${
+        escapeControls(result.firstRemoteError?.message ?? "")
+      }${more}`,
+    );
   }
   return ExitCode.remoteError;
 }
@@ -340,7 +408,8 @@ async function closeConnection(connection: LineConnection): Promise<void> {
 }
 
 function describeRemoteError(error: RemoteError): string {
-  return `remote error (status ${error.status}): ${error.message}`;
+  // The server's words on stderr: escaped, a diagnostic stays one harmless line.
+  return `remote error (status ${error.status}): ${escapeControls(error.message)}`;
 }
 
 function describeEnding(result: SendSessionResult, options: SendOptions): string {

@@ -12,7 +12,8 @@
  * In stream mode input and replies flow at the same time (one task writes, one reads), so neither side
  * can deadlock on full socket buffers, and memory stays bounded by the read and write buffers. Input
  * bytes go out exactly as given; a final line without `\n` gets one. Replies are written byte for byte
- * (a `\r` is kept; a final reply without `\n` is written without one).
+ * (a `\r` is kept; a final reply without `\n` is written without one), or, with `escapeControls` (for
+ * a terminal), with their control characters shown escaped.
  *
  * A text reply starting with `ERR`, or a JSON response whose `status` is not 0, counts as a remote
  * error: the session carries on and reports the count.
@@ -47,6 +48,7 @@ import { type LineConnection, parseJsonResponse } from "./client.ts";
 import { ConnectionLostError, LinesockError, RemoteError, TimeoutError } from "./errors.ts";
 import { DEFAULT_MAX_LINE_BYTES, LineFramer } from "./line_framer.ts";
 import { type ByteWriter, LineWriter } from "./line_writer.ts";
+import { escapeControlBytes, escapeControls } from "./_terminal_escape.ts";
 
 /** Why a {@linkcode sendSession} ended. */
 export type SendEnding =
@@ -69,10 +71,19 @@ export interface SendSessionOptions {
   replies?: number | undefined;
   /** Stop as soon as a reply (without its line terminator) matches. */
   until?: RegExp | undefined;
-  /** JSON mode: requests in, responses parsed; prints each `message` (lockstep, 1 reply). */
+  /**
+   * JSON mode: requests in, responses parsed; prints each `message`, then `extra: …` when the
+   * response's `extra` is not null (lockstep, 1 reply).
+   */
   json?: boolean | undefined;
   /** JSON mode: print each whole response line instead of its `message`. @default {false} */
   raw?: boolean | undefined;
+  /**
+   * Print control characters of replies escaped (`ESC` as `\x1b`, bytes that are not UTF-8 as
+   * `\xff`), for a terminal: a hostile server's escape sequences cannot drive it. A `\r` right before
+   * the `\n` is kept. Off, replies are written byte for byte. @default {false}
+   */
+  escapeControls?: boolean | undefined;
   /** Stream mode: half-close after the input. Off for servers that take it as a hang-up. @default {true} */
   halfClose?: boolean | undefined;
   /** Stream mode: after the input, stop after this much silence (ms); 0 waits for the close. @default {2000} */
@@ -311,15 +322,15 @@ class Session {
       this.#printResponse(line);
       return;
     }
-    if (this.#connection.lastLineUnterminated) this.#out.enqueueBytes(line);
-    else this.#out.enqueue(line);
+    if (this.#connection.lastLineUnterminated) this.#out.enqueueBytes(this.#shown(line, false));
+    else this.#out.enqueue(this.#shown(line, true));
     if (ERR.every((byte, index) => line[index] === byte)) {
       this.#remoteError(new RemoteError(lenientDecoder.decode(withoutCR(line)), 1));
     }
   }
 
   #printResponse(line: Uint8Array): void {
-    if (this.#options.raw) this.#out.enqueue(line);
+    if (this.#options.raw) this.#out.enqueue(this.#shown(line, true));
     let response;
     try {
       response = parseJsonResponse(lenientDecoder.decode(withoutCR(line)));
@@ -334,9 +345,28 @@ class Session {
       this.#remoteError(new RemoteError(message, response.status, response.extra));
       return;
     }
-    if (this.#options.raw || !("message" in response)) return;
-    const message = response.message;
-    this.#out.enqueue(typeof message === "string" ? message : JSON.stringify(message, null, 2));
+    if (this.#options.raw) return;
+    const shown = "message" in response ? [showJson(response.message)] : [];
+    // A command's extra data, when it set any (null means none).
+    if (response.extra != null) shown.push(`extra: ${showJson(response.extra)}`);
+    for (const text of shown) {
+      this.#out.enqueue(
+        this.#options.escapeControls ? text.split("\n").map(escapeControls).join("\n") : text,
+      );
+    }
+  }
+
+  /** A reply as printed: escaped when asked, keeping a `\r` that the added `\n` follows. */
+  #shown(line: Uint8Array, terminated: boolean): Uint8Array {
+    if (!this.#options.escapeControls) return line;
+    const body = terminated ? withoutCR(line) : line;
+    const escaped = escapeControlBytes(body);
+    if (escaped === body) return line;
+    if (body.length === line.length) return escaped;
+    const withCR = new Uint8Array(escaped.length + 1);
+    withCR.set(escaped);
+    withCR[escaped.length] = 0x0d;
+    return withCR;
   }
 
   #remoteError(error: RemoteError): void {
@@ -344,6 +374,11 @@ class Session {
     this.#result.firstRemoteError ??= error;
     this.#options.onRemoteError?.(error);
   }
+}
+
+/** A JSON value as printed: a string as it is, anything else pretty-printed. */
+function showJson(value: unknown): string {
+  return typeof value === "string" ? value : JSON.stringify(value, null, 2);
 }
 
 /** Input chunks framed into lines (copies; a final line without `\n` included). */

@@ -1,9 +1,12 @@
 /**
  * Tab completion of the repl: meta-commands after `:`, otherwise the first word against the command
- * names known so far (the repl's built-ins plus what the server's `HELP` listed).
+ * names known so far (the repl's built-ins plus what the server's `HELP` listed). A name holding a
+ * control character is left out: readline would print it raw when it lists the candidates, and
+ * nobody can type it anyway.
  *
  * @module
  */
+import { hasControls } from "../_terminal_escape.ts";
 import { META_COMMANDS } from "./meta_command.ts";
 
 /**
@@ -14,7 +17,7 @@ import { META_COMMANDS } from "./meta_command.ts";
 export function commandsFromHelpReply(line: string): string[] | undefined {
   const match = /^commands:\s*(.*)$/i.exec(line.trim());
   if (!match) return undefined;
-  return match[1]!.split(/\s+/).filter((word) => word !== "");
+  return match[1]!.split(/\s+/).filter((word) => word !== "" && !hasControls(word));
 }
 
 /**
@@ -34,7 +37,7 @@ export function commandsFromJsonHelp(message: unknown): string[] {
       if (typeof name === "string") names.push(name);
     }
   }
-  return names;
+  return names.filter((name) => !hasControls(name));
 }
 
 /**

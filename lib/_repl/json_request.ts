@@ -132,7 +132,7 @@ export interface DescribedResponse {
 /**
  * Turns a response line into readable lines: the message of a success (a string as it is,
  * anything else pretty-printed), `error N: message` for a non-zero status, the `extra` field
- * when present; a line that is not a JSON response comes back unchanged.
+ * when it is not null; a line that is not a JSON response comes back unchanged.
  * @param line The response line.
  * @returns What to show.
  */
@@ -157,7 +157,8 @@ export function describeJsonResponse(line: string): DescribedResponse {
       typeof response.message === "string" ? response.message : JSON.stringify(response.message)
     }`,
   ];
-  if (response.extra !== undefined) {
+  // Every response has extra; it is shown when a command set it (null means none).
+  if (response.extra !== undefined && response.extra !== null) {
     lines.push(...show(response.extra).map((l, i) => i === 0 ? `extra: ${l}` : l));
   }
   return {

@@ -3,8 +3,13 @@
  * times and timestamps. On a colour terminal kinds differ by colour; without colour (`NO_COLOR`, or
  * not a terminal) received lines start with `< `, sent lines with `> `, notices with `* ` or `! `.
  *
+ * The text of every shown line may come from the server (a reply, a JSON field, command names, an
+ * error quoting it), so control characters in it are shown escaped ({@linkcode escapeControls}:
+ * `ESC[2J` shows as `\x1b[2J`) unless {@linkcode RenderSettings.raw} is set.
+ *
  * @module
  */
+import { escapeControls } from "../_terminal_escape.ts";
 
 const STYLE = {
   received: "\x1b[32m",
@@ -57,6 +62,8 @@ export interface RenderSettings {
   timestamps: boolean;
   /** Append the round-trip time to the first line of each reply. */
   roundTrip: boolean;
+  /** Print control characters as they came (`--raw`) instead of escaped. @default {false} */
+  raw?: boolean;
 }
 
 /** Formats what the repl prints; each method returns text without the final newline. */
@@ -121,7 +128,8 @@ export class Renderer {
     return `${this.#paint(STYLE.bold, text)}> `;
   }
 
-  #line(marker: string, style: string, text: string): string {
+  #line(marker: string, style: string, raw: string): string {
+    const text = this.settings.raw ? raw : escapeControls(raw);
     const stamp = this.settings.timestamps
       ? this.#paint(STYLE.dim, formatTimestamp(this.now())) + " "
       : "";

@@ -9,6 +9,7 @@
 import type { LineConnection } from "../client.ts";
 import { LineTooLongError } from "../errors.ts";
 import { describeJsonResponse, encodeJsonRequest, JsonInputError } from "./json_request.ts";
+import { escapeControls } from "../_terminal_escape.ts";
 import { formatTimestamp } from "./render.ts";
 
 /** Options of {@linkcode runScripted}. */
@@ -19,6 +20,11 @@ export interface ScriptedOptions {
   timestamps: boolean;
   /** After stdin ended, give up when no reply came for this long (ms); 0 waits for the server to close. */
   idleTimeoutMs: number;
+  /**
+   * Show control characters in replies escaped (`\x1b`): for a terminal on stdout, where a hostile
+   * server's escape sequences would otherwise drive it. @default {false}
+   */
+  escapeControls?: boolean;
 }
 
 /** How a scripted run ended. */
@@ -80,7 +86,8 @@ export async function runScripted(
       if (/^ERR\b/.test(line) || (options.json && describeJsonResponse(line).kind === "error")) {
         sawRemoteError = true;
       }
-      await write(`${options.timestamps ? `${formatTimestamp(new Date())} ` : ""}${line}\n`);
+      const shown = options.escapeControls ? escapeControls(line) : line;
+      await write(`${options.timestamps ? `${formatTimestamp(new Date())} ` : ""}${shown}\n`);
     }
   })();
 

@@ -232,7 +232,7 @@ Deno.test("send: input forms against the real linesock server", async (t) => {
           ["--unix", "/tmp/x.sock", "--port", "1", "PING"],
           ["--until", "(", "PING"],
           ["--args", "[1]", "--json", "x"],
-          ["--raw", "PING"],
+          ["--deadline", "soon", "PING"],
           ["--port", "70000", "PING"],
           ["-n", "0", "PING"],
           ["--json", "echo", "novalue"],
@@ -513,6 +513,65 @@ Deno.test("send: exit statuses", async (t) => {
       assert.equal(result.stderr, "");
       assert.equal(result.stdout, "ERR nope\n");
     },
+  );
+});
+
+Deno.test("send: --deadline stops a server that dribbles a line every 200 ms forever", async () => {
+  // A raw server: once a client connects it sends a line every 200 ms and never closes.
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const conns: Deno.Conn[] = [];
+  const timers: ReturnType<typeof setInterval>[] = [];
+  const serving = (async () => {
+    for await (const conn of listener) {
+      conns.push(conn);
+      let count = 0;
+      const timer = setInterval(() => {
+        conn.write(encoder.encode(`line ${++count}\n`)).catch(() => clearInterval(timer));
+      }, 200);
+      timers.push(timer);
+    }
+  })().catch(() => {});
+  try {
+    const started = performance.now();
+    const result = await runCli(
+      "send",
+      ["--port", `${listener.addr.port}`, "--deadline", "1s", "PING"],
+      { timeoutMs: 15_000 },
+    );
+    const elapsed = performance.now() - started;
+    assert.equal(result.code, 4, result.stderr);
+    assert.equal(result.signal, null);
+    assert.equal(
+      result.stderr,
+      "linesock: Timed out after 1000 ms: the whole run (--deadline)\n",
+    );
+    // What arrived before the deadline was printed, whole lines in order.
+    assert.match(result.stdout, /^line 1\n(line \d+\n)*$/);
+    const lines = result.stdout.split("\n").slice(0, -1);
+    assert.deepEqual(lines, lines.map((_, i) => `line ${i + 1}`));
+    // Process start-up is on top of the deadline; without --deadline this run would never end.
+    assert.ok(elapsed < 10_000, `took ${elapsed} ms`);
+  } finally {
+    timers.forEach(clearInterval);
+    listener.close();
+    for (const conn of conns) conn.close();
+    await serving;
+  }
+});
+
+Deno.test("send: --deadline also ends a run waiting for its input (-n 1, stdin open)", async () => {
+  await using server = await startTestServer((line) => got(line));
+  await using send = spawnSend(["--port", `${server.port}`, "-n", "1", "--deadline", "1500ms"]);
+  await send.write("a\n");
+  await send.waitForStdout("got a\n");
+  // stdin stays open (finish() would close it): the run waits for the next line until the deadline.
+  await send.waitForStderr("the whole run (--deadline)");
+  const status = await send.finish();
+  assert.equal(status.code, 4, send.stderr());
+  assert.equal(send.stdout(), "got a\n");
+  assert.match(
+    send.stderr(),
+    /^linesock: Timed out after 1500 ms: the whole run \(--deadline\)\n$/,
   );
 });
 

@@ -21,6 +21,14 @@ Deno.test("completion", async (t) => {
     assert.deepEqual(commandsFromJsonHelp("nope"), []);
   });
 
+  await t.step("leaves out names with control characters (readline would print them raw)", () => {
+    assert.deepEqual(commandsFromHelpReply("commands: PING \x1b]0;x\x07 A\u009bB HELP"), [
+      "PING",
+      "HELP",
+    ]);
+    assert.deepEqual(commandsFromJsonHelp(["ping", "\x1b[2J", { name: "a\x7f" }]), ["ping"]);
+  });
+
   const commands = ["PING", "PUSH", "HELP", "HELLO"];
   await t.step("completes the first word, case-sensitively first", () => {
     assert.deepEqual(completeLine("PI", commands), [["PING"], "PI"]);

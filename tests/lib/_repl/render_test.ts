@@ -29,6 +29,17 @@ Deno.test("Renderer", async (t) => {
     assert.equal(color.received(["ERR x"], { error: true }), "\x1b[31mERR x\x1b[0m");
   });
 
+  await t.step("server text is shown with its control characters escaped, unless raw", () => {
+    const plain = new Renderer({ color: false, timestamps: false, roundTrip: false });
+    assert.equal(plain.received(["\x1b]0;pwned\x07 \x1b[2J"]), "< \\x1b]0;pwned\\x07 \\x1b[2J");
+    assert.equal(plain.notice("commands: A\u009bB"), "* commands: A\\u009bB");
+    assert.equal(plain.sent("x\ry"), "> x\\x0dy");
+    const color = new Renderer({ color: true, timestamps: false, roundTrip: false });
+    assert.equal(color.received(["\x1b[2J"]), "\x1b[32m\\x1b[2J\x1b[0m");
+    const raw = new Renderer({ color: false, timestamps: false, roundTrip: false, raw: true });
+    assert.equal(raw.received(["\x1b[2J"]), "< \x1b[2J");
+  });
+
   await t.step("timestamps prefix each line", () => {
     const stamped = new Renderer({ color: false, timestamps: true, roundTrip: false });
     stamped.now = () => new Date(2024, 0, 2, 3, 4, 5, 6);
