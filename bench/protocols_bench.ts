@@ -77,16 +77,24 @@ Deno.bench("text: unknown command (error reply)", { group: "text" }, () => {
 });
 
 Deno.bench("json: ping without id (fast path)", { group: "json", baseline: true }, () => {
-  run(json, '{"command":"ping"}', '{"status":0,"message":"pong"}');
+  run(json, '{"command":"ping"}', '{"status":0,"message":"pong","extra":null}');
 });
 Deno.bench("json: ping with id (fast path, id spliced)", { group: "json" }, () => {
-  run(json, '{"command":"ping","id":12345}', '{"status":0,"message":"pong","id":12345}');
+  run(
+    json,
+    '{"command":"ping","id":12345}',
+    '{"status":0,"message":"pong","extra":null,"id":12345}',
+  );
 });
 Deno.bench("json: ping with an object id (parsed, general path)", { group: "json" }, () => {
-  run(json, '{"command":"ping","id":{"n":1}}', '{"status":0,"message":"pong","id":{"n":1}}');
+  run(
+    json,
+    '{"command":"ping","id":{"n":1}}',
+    '{"status":0,"message":"pong","extra":null,"id":{"n":1}}',
+  );
 });
 Deno.bench("json: echo (parsed, general path)", { group: "json" }, () => {
-  run(json, '{"command":"echo","args":{"text":"hi"}}', '{"status":0,"message":"hi"}');
+  run(json, '{"command":"echo","args":{"text":"hi"}}', '{"status":0,"message":"hi","extra":null}');
 });
 
 Deno.bench("routes: exact match", { group: "routes", baseline: true }, () => {

@@ -85,8 +85,11 @@ export interface JsonResponse {
   status: number;
   /** The result or error message. */
   message: unknown;
-  /** Extra data, if any. */
-  extra?: unknown;
+  /**
+   * Data the command adds (a route's `"extra"`; for the server's own errors `{"error": kind}`), or
+   * `null` when there is none. {@linkcode parseJsonResponse} gives `null` when a server left it out.
+   */
+  extra: unknown;
   /** The request id echoed back, if any. */
   id?: unknown;
 }
@@ -445,17 +448,21 @@ export class LineConnection implements AsyncDisposable, AsyncIterable<string> {
 /**
  * Parses one JSON-protocol response line.
  * @param line The line.
- * @returns The response.
+ * @returns The response; `extra` is `null` when the line has none.
  * @throws {RemoteError} When the line is not a JSON response object.
  * @example A response, and a line that is not one
  * ```ts
  * import { parseJsonResponse, RemoteError } from "@linesock/linesock";
  * import assert from "node:assert/strict";
  *
- * assert.deepEqual(parseJsonResponse('{"status":0,"message":"pong","id":7}'), {
+ * assert.deepEqual(parseJsonResponse('{"status":0,"message":"pong","extra":null,"id":7}'), {
  *   status: 0,
  *   message: "pong",
+ *   extra: null,
  *   id: 7,
+ * });
+ * assert.deepEqual(parseJsonResponse('{"status":0,"message":"v","extra":{"build":42}}').extra, {
+ *   build: 42,
  * });
  * assert.throws(() => parseJsonResponse("PONG"), RemoteError);
  * ```
@@ -473,7 +480,9 @@ export function parseJsonResponse(line: string): JsonResponse {
   ) {
     throw new RemoteError(`Not a JSON response (no numeric status): ${line.slice(0, 200)}`, 1);
   }
-  return value as JsonResponse;
+  const response = value as JsonResponse;
+  if (!Object.hasOwn(response, "extra")) response.extra = null;
+  return response;
 }
 
 /**

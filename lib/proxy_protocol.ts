@@ -122,19 +122,29 @@ function parseV1(bytes: Uint8Array): { header: ProxyHeader; consumed: number } |
     string,
     string,
   ];
-  const valid = family === "TCP4" ? isIPv4 : isIPv6;
-  if (!valid(source) || !valid(destination)) {
-    throw new ProxyProtocolError(`bad ${family} address in ${JSON.stringify(text)}`);
-  }
   return {
     header: {
       version: 1,
       command: "PROXY",
-      source: { hostname: source, port: parsePort(sourcePort) },
-      destination: { hostname: destination, port: parsePort(destinationPort) },
+      source: { hostname: address(family, source, "source"), port: parsePort(sourcePort) },
+      destination: {
+        hostname: address(family, destination, "destination"),
+        port: parsePort(destinationPort),
+      },
     },
     consumed,
   };
+}
+
+/** A v1 address, checked strictly against its family. */
+function address(family: string, text: string, role: string): string {
+  if (family === "TCP4" ? isIPv4(text) : isIPv6(text)) return text;
+  const expected = family === "TCP4"
+    ? "a dotted quad such as 192.0.2.1: four numbers 0-255 without leading zeros"
+    : "an IPv6 address such as 2001:db8::1";
+  throw new ProxyProtocolError(
+    `bad ${family} ${role} address ${JSON.stringify(text)} (expected ${expected})`,
+  );
 }
 
 function parseV2(bytes: Uint8Array): { header: ProxyHeader; consumed: number } | undefined {
@@ -179,19 +189,47 @@ function parseV2(bytes: Uint8Array): { header: ProxyHeader; consumed: number } |
   return { header: { version: 2, command: "PROXY" }, consumed };
 }
 
+/** A v1 port: decimal 0-65535, without leading zeros (as the specification writes it). */
 function parsePort(text: string): number {
-  const port = /^\d{1,5}$/.test(text) ? Number(text) : NaN;
-  if (!(port <= 65535)) throw new ProxyProtocolError(`bad port ${JSON.stringify(text)}`);
+  const port = /^(?:0|[1-9]\d{0,4})$/.test(text) ? Number(text) : NaN;
+  if (!(port <= 65535)) {
+    throw new ProxyProtocolError(
+      `bad port ${JSON.stringify(text)} (expected 0-65535 in decimal, without leading zeros)`,
+    );
+  }
   return port;
 }
 
+/** A dotted quad: four decimal numbers 0-255, without leading zeros (`01.2.3.4` is refused). */
 function isIPv4(text: string): boolean {
   const parts = text.split(".");
-  return parts.length === 4 && parts.every((p) => /^\d{1,3}$/.test(p) && Number(p) <= 255);
+  return parts.length === 4 &&
+    parts.every((part) => /^(?:0|[1-9]\d{0,2})$/.test(part) && Number(part) <= 255);
 }
 
+/**
+ * An IPv6 address in text form (RFC 4291, section 2.2): eight groups of 1-4 hex digits, `::` at most
+ * once for one or more zero groups, and optionally a dotted quad as the last 32 bits. No zone id.
+ */
 function isIPv6(text: string): boolean {
-  return /^[0-9a-fA-F:.]+$/.test(text) && text.includes(":");
+  const gap = text.indexOf("::");
+  if (gap !== -1 && text.indexOf("::", gap + 1) !== -1) return false;
+  const head = gap === -1 ? text : text.slice(0, gap);
+  const tail = gap === -1 ? "" : text.slice(gap + 2);
+  const groups = [...(head === "" ? [] : head.split(":")), ...(tail === "" ? [] : tail.split(":"))];
+  // A dotted quad may only end the address (not stand before a trailing "::").
+  const endsWithGroup = gap === -1 || tail !== "";
+  let bits = 0;
+  for (const [index, group] of groups.entries()) {
+    if (/^[0-9a-fA-F]{1,4}$/.test(group)) {
+      bits += 16;
+    } else if (index === groups.length - 1 && endsWithGroup && isIPv4(group)) {
+      bits += 32;
+    } else {
+      return false;
+    }
+  }
+  return gap === -1 ? bits === 128 : bits <= 112;
 }
 
 function formatIPv6(bytes: Uint8Array): string {

@@ -40,6 +40,7 @@ import {
   offsetInString,
   parseJsonWithPositions,
   positionAt,
+  toPlainValue,
 } from "./_json_positions.ts";
 import {
   compileTemplate,
@@ -53,9 +54,11 @@ import {
 } from "./_route_template.ts";
 import {
   DEFAULT_MAX_OUTPUT_BYTES,
+  DEFAULT_PROGRAM_ENV,
   DEFAULT_PROGRAM_TIMEOUT_MS,
   ExecLimiter,
   runProgram,
+  unreadableEnv,
 } from "./program_runner.ts";
 
 /** What a route sees of the connection a line came from. */
@@ -66,24 +69,30 @@ export interface RouteContext {
   connectionId: number;
   /** The line's number on its connection (1-based): the `{lineNumber}` placeholder. */
   lineNumber: number;
-  /** Aborting it kills a program started for this line (e.g. when the connection closes). */
+  /**
+   * Aborting it (e.g. when the connection closes) kills a program started for this line with its
+   * process group, or takes it out of the line waiting for a program slot before it starts.
+   */
   signal?: AbortSignal;
 }
 
-/** What the server should do for a line that matched a route. */
+/**
+ * What the server should do for a line that matched a route. `extra`, present when a command
+ * route has an `"extra"` key, is the value the JSON protocol puts in its successful response.
+ */
 export type RouteAction =
   /** Send these lines (already rendered from their templates; possibly none). */
-  | { kind: "reply"; lines: string[] }
+  | { kind: "reply"; lines: string[]; extra?: unknown }
   /** Send these lines (possibly none), then close this connection. */
-  | { kind: "close"; lines: string[] }
+  | { kind: "close"; lines: string[]; extra?: unknown }
   /** Send these lines, then shut the server down (the caller checks that shutdown is allowed). */
-  | { kind: "shutdown"; lines: string[] }
+  | { kind: "shutdown"; lines: string[]; extra?: unknown }
   /**
    * Send a program's stdout lines as they arrive. The program starts when the iteration starts;
    * the iteration throws a `ProgramError` (timeout, failure, output limit, …) whose message suits
    * an `ERR` reply.
    */
-  | { kind: "run"; lines: AsyncIterable<string> };
+  | { kind: "run"; lines: AsyncIterable<string>; extra?: unknown };
 
 /** Options of {@linkcode Routes.parse} and {@linkcode Routes.load}. */
 export interface RoutesOptions {
@@ -102,6 +111,13 @@ export interface RoutesOptions {
    * @default {1048576}
    */
   defaultMaxOutputBytes?: number;
+  /**
+   * Names of the server's environment variables that every program gets, in addition to
+   * `DEFAULT_PROGRAM_ENV` and the file's `"programEnv"` (`serve --exec-env`). A name that is not
+   * set is not passed; neither is one the server may not read: check with `unreadableEnv` first.
+   * @default {[]}
+   */
+  programEnv?: readonly string[];
 }
 
 /** The routes file is unreadable or invalid. The message is one line, ready for the user. */
@@ -162,6 +178,7 @@ type CompiledAction =
     stdin: Template;
     timeoutMs: number;
     maxOutputBytes: number;
+    inheritEnv: string[];
     env: Record<string, string> | undefined;
     cwd: string | undefined;
   };
@@ -169,6 +186,8 @@ type CompiledAction =
 interface CompiledRoute {
   test(subject: string): Matched | undefined;
   action: CompiledAction;
+  /** The JSON response's `extra` (command routes only); `undefined` when the route has none. */
+  extra?: unknown;
 }
 
 /**
@@ -330,7 +349,7 @@ export class Routes {
         const argsObject = args !== null && typeof args === "object" && !Array.isArray(args)
           ? args as Record<string, unknown>
           : {};
-        return this.#act(route.action, {
+        const action = this.#act(route.action, {
           ...matched,
           line: "",
           command,
@@ -339,6 +358,7 @@ export class Routes {
           id: context.connectionId,
           lineNumber: context.lineNumber,
         }, context.signal);
+        return route.extra === undefined ? action : { ...action, extra: route.extra };
       }
     }
     return undefined;
@@ -358,6 +378,7 @@ export class Routes {
         stdin: renderTemplate(action.stdin, values),
         timeoutMs: action.timeoutMs,
         maxOutputBytes: action.maxOutputBytes,
+        inheritEnv: action.inheritEnv,
         limiter: this.#limiter,
         ...(action.env ? { env: action.env } : {}),
         ...(action.cwd !== undefined ? { cwd: action.cwd } : {}),
@@ -378,11 +399,14 @@ class Checker {
   readonly #text: string;
   readonly #file: string;
   readonly #options: RoutesOptions;
+  /** What every program inherits: the default, the option and the file's `"programEnv"`. */
+  #programEnv: string[];
 
   constructor(text: string, file: string, options: RoutesOptions) {
     this.#text = text;
     this.#file = file;
     this.#options = options;
+    this.#programEnv = [...DEFAULT_PROGRAM_ENV, ...options.programEnv ?? []];
   }
 
   fail(offset: number, path: string, reason: string): never {
@@ -394,8 +418,12 @@ class Checker {
     if (root.type !== "object") {
       this.fail(root.start, "", `expected an object like {"routes": [...]}, got ${kindOf(root)}`);
     }
-    const members = this.#members(root, "", ["routes", "comment"]);
+    const members = this.#members(root, "", ["routes", "programEnv", "comment"]);
     this.#comment(members.get("comment"), "comment");
+    const programEnv = members.get("programEnv");
+    if (programEnv) {
+      this.#programEnv = union(this.#programEnv, this.#envNames(programEnv.value, "programEnv"));
+    }
     const list = members.get("routes");
     if (!list) this.fail(root.start, "", 'missing key "routes" (an array of routes)');
     if (list.value.type !== "array") {
@@ -414,6 +442,17 @@ class Checker {
     if (node.type !== "object") {
       this.fail(node.start, path, `expected a route object, got ${kindOf(node)}`);
     }
+    // "extra" belongs to JSON responses: only command rules may have it.
+    const forCommands = matchesCommands(node);
+    const extraEntry = node.entries.find((entry) => entry.key === "extra");
+    if (extraEntry && !forCommands) {
+      this.fail(
+        extraEntry.keyStart,
+        `${path}.extra`,
+        '"extra" is only for command rules ("command" or "commandRegex"): it is a field of the ' +
+          "json protocol's responses",
+      );
+    }
     const members = this.#members(node, path, [
       "match",
       "reply",
@@ -421,14 +460,16 @@ class Checker {
       "shutdown",
       "run",
       "comment",
+      ...(forCommands ? ["extra"] : []),
     ]);
     this.#comment(members.get("comment"), `${path}.comment`);
     const match = members.get("match");
     if (!match) this.fail(node.start, path, 'missing key "match"');
     const matcher = this.#matcher(match.value, `${path}.match`);
     const action = this.#action(node, members, path, matcher.scope);
+    const extra = extraEntry ? toPlainValue(extraEntry.value) : undefined;
     return {
-      compiled: { test: matcher.test, action },
+      compiled: { test: matcher.test, action, ...(extra !== undefined ? { extra } : {}) },
       onCommands: matcher.onCommands,
       commandName: matcher.commandName,
     };
@@ -703,6 +744,7 @@ class Checker {
       "stdin",
       "timeout",
       "maxOutput",
+      "inheritEnv",
       "env",
       "cwd",
     ]);
@@ -732,11 +774,42 @@ class Checker {
     const maxOutputBytes = maxOutputEntry
       ? this.#size(maxOutputEntry.value, `${path}.maxOutput`)
       : this.#options.defaultMaxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
+    const inheritEntry = members.get("inheritEnv");
+    const inheritEnv = inheritEntry
+      ? union(this.#programEnv, this.#envNames(inheritEntry.value, `${path}.inheritEnv`))
+      : this.#programEnv;
     const envEntry = members.get("env");
     const env = envEntry ? this.#env(envEntry.value, `${path}.env`) : undefined;
     const cwdEntry = members.get("cwd");
     const cwd = cwdEntry ? this.#string(cwdEntry.value, `${path}.cwd`) : undefined;
-    return { kind: "run", argv, stdin, timeoutMs, maxOutputBytes, env, cwd };
+    return { kind: "run", argv, stdin, timeoutMs, maxOutputBytes, inheritEnv, env, cwd };
+  }
+
+  /** Names of the server's environment variables to pass on: each must be readable. */
+  #envNames(node: JsonNode, path: string): string[] {
+    if (node.type !== "array") {
+      this.fail(
+        node.start,
+        path,
+        `expected an array of environment variable names such as ["LANG"], got ${kindOf(node)}`,
+      );
+    }
+    return node.items.map((item, index) => {
+      const itemPath = `${path}[${index}]`;
+      const name = this.#string(item, itemPath);
+      if (!isEnvName(name)) {
+        this.fail(item.start, itemPath, "not a valid environment variable name");
+      }
+      if (unreadableEnv([name]).length > 0) {
+        this.fail(
+          item.start,
+          itemPath,
+          `the server may not read the environment variable ${JSON.stringify(name)}, so it ` +
+            `cannot pass it on; allow it with --allow-env=${name} (or remove it here)`,
+        );
+      }
+      return name;
+    });
   }
 
   #argv(node: JsonNode, path: string, scope: TemplateScope): string[] {
@@ -774,7 +847,7 @@ class Checker {
     }
     const env: Record<string, string> = {};
     for (const entry of node.entries) {
-      if (entry.key === "" || entry.key.includes("=") || entry.key.includes("\0")) {
+      if (!isEnvName(entry.key)) {
         this.fail(entry.keyStart, `${path}.${entry.key}`, "not a valid environment variable name");
       }
       env[entry.key] = this.#string(entry.value, `${path}.${entry.key}`);
@@ -860,6 +933,22 @@ class Checker {
     }
     return node.value;
   }
+}
+
+function isEnvName(name: string): boolean {
+  return name !== "" && !name.includes("=") && !name.includes("\0");
+}
+
+/** `a` then the names of `b` that `a` lacks. */
+function union(a: readonly string[], b: readonly string[]): string[] {
+  return [...new Set([...a, ...b])];
+}
+
+/** Whether a route object's `match` is a JSON command match (looked at before it is checked). */
+function matchesCommands(route: JsonNode & { type: "object" }): boolean {
+  const match = route.entries.find((entry) => entry.key === "match")?.value;
+  return match?.type === "object" &&
+    match.entries.some((entry) => entry.key === "command" || entry.key === "commandRegex");
 }
 
 function placesPlaceholder(name: string, scope: TemplateScope): boolean {

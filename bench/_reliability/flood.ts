@@ -51,7 +51,7 @@ export interface FloodResult {
 export const PING: Record<Protocol, { request: string; reply: string }> = {
   echo: { request: "PING", reply: "PING" },
   text: { request: "PING", reply: "PONG" },
-  json: { request: '{"command":"ping"}', reply: '{"status":0,"message":"pong"}' },
+  json: { request: '{"command":"ping"}', reply: '{"status":0,"message":"pong","extra":null}' },
 };
 
 const FLOOD_BYTE = 0x78; // "x"

@@ -13,8 +13,8 @@
  */
 
 const encoder = new TextEncoder();
-const PONG = encoder.encode('{"status":0,"message":"pong"}');
-const PONG_WITH_ID = encoder.encode('{"status":0,"message":"pong","id":');
+const PONG = encoder.encode('{"status":0,"message":"pong","extra":null}');
+const PONG_WITH_ID = encoder.encode('{"status":0,"message":"pong","extra":null,"id":');
 const COMMAND_KEY = encoder.encode('"command"');
 const ID_KEY = encoder.encode('"id"');
 const PING_VALUE = encoder.encode('"ping"');

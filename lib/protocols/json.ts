@@ -1,24 +1,27 @@
 /**
  * The JSON protocol: one JSON object per line in each direction.
  *
- * A request is `{"command": "name", "args": {...}, "id": any}` (`args` and `id` optional); the
- * response is `{"status": 0, "message": ..., "extra": ..., "id": ...}`, with `id` echoed when given
- * and `extra` only when there is something to add. A non-zero status is an error, and the connection
- * always carries on:
+ * A request is `{"command": "name", "args": {...}, "id": any}` (`args` and `id` optional). Every
+ * response, errors and the server's own farewells included, is
+ * `{"status": 0, "message": ..., "extra": ..., "id": ...}`: `status`, `message` and `extra` always
+ * (`extra` is `null` unless the command sets it, as a route's `"extra"` does), and `id` when the
+ * request had one. A non-zero status is an error, and the connection always carries on:
  *
- * | status | meaning                                                            |
- * | ------ | ------------------------------------------------------------------ |
- * | 0      | success                                                            |
- * | 1      | unknown command                                                    |
- * | 2      | malformed request: not UTF-8, not JSON, not an object, no command  |
- * | 3      | invalid arguments                                                  |
- * | 4      | internal or program error; server-side conditions (idle timeout…) |
- * | 5      | not allowed (`shutdown` without permission)                        |
+ * | status | meaning                                                                     |
+ * | ------ | --------------------------------------------------------------------------- |
+ * | 0      | success                                                                     |
+ * | 1      | unknown command                                                             |
+ * | 2      | malformed request: not UTF-8, not JSON, too deep, not an object, no command |
+ * | 3      | invalid arguments                                                           |
+ * | 4      | internal or program error; server-side conditions (idle timeout…)           |
+ * | 5      | not allowed (`shutdown` without permission)                                 |
  *
  * Built-in commands: `ping` (→ `"pong"`), `echo` (→ `args.text`), `time` (ISO 8601), `hello` (the
  * server's name), `help` (the command names, as an array) and, when allowed, `shutdown`. Command
- * names are case-insensitive. User routes, when given, are tried before the built-ins; a route's
- * reply is the `message` (one string, or an array when it has several lines).
+ * names are case-insensitive (in ASCII letters only). User routes, when given, are tried before the
+ * built-ins; a route's reply is the `message` (one string, or an array when it has several lines).
+ * A request whose arrays and objects nest deeper than {@linkcode JSON_MAX_DEPTH} (64) levels is
+ * refused with status 2 before it is parsed.
  *
  * Errors the server itself reports (line too long, idle timeout, busy…) are phrased the same way,
  * with `extra.error` naming the condition: `{"status":2,"message":"line too long (limit 1048576
@@ -36,8 +39,8 @@
  * ));
  * await conn.closeWrite();
  * const lines = new TextDecoder().decode(await new Response(conn.readable).bytes()).split("\n");
- * assert.deepEqual(JSON.parse(lines[0]!), { status: 0, message: "pong", id: 7 });
- * assert.deepEqual(JSON.parse(lines[1]!), { status: 0, message: "hi" });
+ * assert.deepEqual(JSON.parse(lines[0]!), { status: 0, message: "pong", extra: null, id: 7 });
+ * assert.deepEqual(JSON.parse(lines[1]!), { status: 0, message: "hi", extra: null });
  * assert.equal(JSON.parse(lines[2]!).status, 1);
  * assert.equal(JSON.parse(lines[3]!).status, 2);
  * ```
@@ -84,7 +87,15 @@ export const JsonStatus = {
 /** The built-in command names, as `help` lists them (without `shutdown`, which needs allowing). */
 export const JSON_COMMANDS: readonly string[] = ["ping", "echo", "time", "hello", "help"];
 
+/**
+ * How deeply arrays and objects may nest in a request (the request object itself is level 1).
+ * Deeper requests are refused with status 2 before they are parsed.
+ */
+export const JSON_MAX_DEPTH = 64;
+
 const EXAMPLE = 'like {"command": "ping"}';
+/** A built-in command name can only be printable ASCII. */
+const ASCII_NAME = /^[\x20-\x7e]*$/;
 const strictDecoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /**
@@ -105,7 +116,9 @@ export function jsonProtocol(options: JsonProtocolOptions = {}): LineProtocol {
   }
 
   function builtIn(command: string, args: Record<string, unknown>, respond: Respond): Reply {
-    switch (command.toLowerCase()) {
+    // ASCII letters only, as in the text protocol (toLowerCase alone maps the Kelvin sign to "k").
+    const lower = command.toLowerCase();
+    switch (lower === command || ASCII_NAME.test(command) ? lower : undefined) {
       case "ping":
         return respond(JsonStatus.ok, "pong");
       case "echo":
@@ -135,22 +148,24 @@ export function jsonProtocol(options: JsonProtocolOptions = {}): LineProtocol {
   }
 
   function perform(action: RouteAction, respond: Respond): Reply | Promise<Reply> {
+    // The route's "extra" goes with its successful responses; errors keep extra null.
+    const extra = action.extra;
     switch (action.kind) {
       case "reply":
-        return respond(JsonStatus.ok, linesMessage(action.lines));
+        return respond(JsonStatus.ok, linesMessage(action.lines), extra);
       case "close":
         return respond(
           JsonStatus.ok,
           linesMessage(action.lines),
-          undefined,
+          extra,
           (context) => context.close("closed by route"),
         );
       case "shutdown":
         if (!allowShutdown) return respond(JsonStatus.notAllowed, SHUTDOWN_NOT_ALLOWED);
-        return respond(JsonStatus.ok, linesMessage(action.lines), undefined, shutDownSoon);
+        return respond(JsonStatus.ok, linesMessage(action.lines), extra, shutDownSoon);
       case "run":
         return Array.fromAsync(action.lines).then(
-          (lines) => respond(JsonStatus.ok, linesMessage(lines)),
+          (lines) => respond(JsonStatus.ok, linesMessage(lines), extra),
           (error) =>
             respond(JsonStatus.internal, error instanceof Error ? error.message : String(error)),
         );
@@ -195,12 +210,24 @@ function handle(
   let id: unknown;
   const respond: Respond = (status, message, extra, after) => {
     if (status !== JsonStatus.ok) context.countError();
-    const body: Record<string, unknown> = { status, message: message ?? null };
-    if (extra !== undefined) body.extra = extra;
+    const body: Record<string, unknown> = {
+      status,
+      message: message ?? null,
+      extra: extra ?? null,
+    };
     if (hasId) body.id = id;
     after?.(context);
     return JSON.stringify(body);
   };
+  // A deep document is refused before it is decoded or parsed: parsing it would cost memory in
+  // proportion to its depth (1 MiB of "[" is a million nested arrays).
+  if (line.length > JSON_MAX_DEPTH && nestsDeeperThan(line, JSON_MAX_DEPTH)) {
+    return respond(
+      JsonStatus.malformed,
+      `nesting deeper than ${JSON_MAX_DEPTH} levels (arrays and objects inside each other): ` +
+        `the request was not parsed`,
+    );
+  }
   let text: string;
   try {
     text = strictDecoder.decode(line);
@@ -245,6 +272,58 @@ function handle(
   }
   return builtIn(command, record, respond);
 }
+
+/**
+ * Whether arrays and objects nest deeper than `max` in `line`, counting the brackets outside strings
+ * and stopping at the first one too deep. Multi-byte UTF-8 sequences contain no ASCII bytes, so
+ * scanning bytes sees the same structure as parsing text.
+ */
+function nestsDeeperThan(line: Uint8Array, max: number): boolean {
+  let depth = 0;
+  for (let index = 0; index < line.length; index++) {
+    const byte = line[index]!;
+    if (byte === QUOTE) {
+      // Jump to the string's end: the next quote that no backslash escapes, found natively.
+      index = closingQuote(line, index);
+      if (index === -1) return false; // An unterminated string: nothing nests after it.
+    } else if (byte === OPEN_BRACKET || byte === OPEN_BRACE) {
+      if (++depth > max) return true;
+    } else if (byte === CLOSE_BRACKET || byte === CLOSE_BRACE) {
+      depth--;
+    }
+  }
+  return false;
+}
+
+/**
+ * The index of the quote that ends the string opened at `open`, or -1. A quote is escaped when an
+ * odd number of backslashes precede it (each `\` escapes exactly the next character). Short strings
+ * (keys, small values) are scanned in place; past 32 bytes the quotes are found natively, and every
+ * run of backslashes before one is counted once, so the scan stays linear.
+ */
+function closingQuote(line: Uint8Array, open: number): number {
+  const limit = Math.min(line.length, open + 33);
+  let at = open + 1;
+  for (; at < limit; at++) {
+    const byte = line[at];
+    if (byte === BACKSLASH) at++;
+    else if (byte === QUOTE) return at;
+  }
+  for (at--;;) {
+    at = line.indexOf(QUOTE, at + 1);
+    if (at === -1) return -1;
+    let backslashes = 0;
+    while (line[at - 1 - backslashes] === BACKSLASH) backslashes++;
+    if (backslashes % 2 === 0) return at;
+  }
+}
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const OPEN_BRACKET = 0x5b;
+const CLOSE_BRACKET = 0x5d;
+const OPEN_BRACE = 0x7b;
+const CLOSE_BRACE = 0x7d;
 
 function linesMessage(lines: readonly string[]): string | readonly string[] {
   return lines.length === 1 ? lines[0]! : lines;

@@ -16,9 +16,14 @@
  * | anything else                   | `ERR unknown command: <word>`                                |
  * | invalid UTF-8                   | `ERR invalid encoding` (or the configured reply)             |
  *
- * Words after a command other than `ECHO` are ignored (`PING now` gets `PONG`). User routes, when
- * given, are tried before the built-ins. `PING` and `ECHO` are answered from the line's bytes without
- * decoding or allocating, so a pipelined `PING` load runs at the speed of the framing.
+ * Spaces and tabs around the command word are skipped (`"  PING"` and `"PING\t"` get `PONG`; a line
+ * of blanks only is an empty line), and words after a command other than `ECHO` are ignored
+ * (`PING now` gets `PONG`). `ECHO`'s text is everything after the one space or tab that follows it,
+ * as sent (`"ECHO  a  b"` gets `" a  b"`). Command names are matched in ASCII letters only:
+ * `ſHUTDOWN` (with U+017F, which upper-cases to `S`) is an unknown command. User routes, when given,
+ * are tried before the built-ins, and see the line as sent. `PING` and `ECHO` are answered from the
+ * line's bytes without decoding or allocating, so a pipelined `PING` load runs at the speed of the
+ * framing.
  *
  * @example A text server
  * ```ts
@@ -76,6 +81,7 @@ const encoder = new TextEncoder();
 const PONG = encoder.encode("PONG");
 const PONG_LOWER = encoder.encode("pong");
 const SPACE = 0x20;
+const TAB = 0x09;
 
 /**
  * Creates the text protocol.
@@ -118,21 +124,33 @@ export function textProtocol(options: TextProtocolOptions = {}): LineProtocol {
       const action = routes.match(text, routeContext(context));
       if (action !== undefined) return perform(action, context);
     }
-    if (text.length >= 3 && text[0] === "[" && text[2] === "]") {
-      const tag = text[1];
-      if (tag === "t" || tag === "T") return text.slice(3);
+    // Spaces and tabs before the command are skipped; the command word ends at the next one.
+    let start = 0;
+    while (start < text.length && isBlank(text.charCodeAt(start))) start++;
+    if (text.length - start >= 3 && text[start] === "[" && text[start + 2] === "]") {
+      const tag = text[start + 1];
+      if (tag === "t" || tag === "T") return text.slice(start + 3);
       if (tag === "d" || tag === "D") {
         context.close("client sent [d]");
         return "Done";
       }
     }
-    const space = text.indexOf(" ");
-    const word = space === -1 ? text : text.slice(0, space);
-    switch (word.toUpperCase()) {
+    let end = start;
+    let ascii = true;
+    for (; end < text.length; end++) {
+      const code = text.charCodeAt(end);
+      if (code === SPACE || code === TAB) break;
+      if (code >= 0x80) ascii = false;
+    }
+    const word = text.slice(start, end);
+    // ASCII letters only: toUpperCase alone would turn "ſhutdown" (long s) into SHUTDOWN, "pıng"
+    // (dotless i) into PING. A word with anything else in it is never a command.
+    switch (ascii ? word.toUpperCase() : undefined) {
       case "PING":
         return word === "ping" ? "pong" : "PONG";
       case "ECHO":
-        return space === -1 ? "" : text.slice(space + 1);
+        // The text is everything after the one separator, exactly: further spaces are part of it.
+        return end === text.length ? "" : text.slice(end + 1);
       case "HELLO":
         return name;
       case "TIME":
@@ -215,6 +233,11 @@ function isWord(line: Uint8Array, a: number, b: number, c: number, d: number): b
   // Setting bit 0x20 lower-cases an ASCII letter; for letters no other byte maps onto it.
   return (line[0]! | 0x20) === a && (line[1]! | 0x20) === b && (line[2]! | 0x20) === c &&
     (line[3]! | 0x20) === d;
+}
+
+/** Space or tab: what separates and surrounds command words. */
+function isBlank(code: number): boolean {
+  return code === SPACE || code === TAB;
 }
 
 function isAscii(bytes: Uint8Array): boolean {

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { exists } from "../_util/fs.ts";
 import { fileURLToPath } from "node:url";
 import {
+  DEFAULT_PROGRAM_ENV,
   ExecLimiter,
   ProgramOutputLimitError,
   ProgramTimeoutError,
@@ -31,6 +32,45 @@ function replyLines(action: RouteAction | undefined): string[] {
 async function runLines(action: RouteAction | undefined): Promise<string[]> {
   assert.equal(action?.kind, "run");
   return await Array.fromAsync(action.lines);
+}
+
+/** Whether a process is alive: it exists and is not a zombie. */
+function alive(pid: number): boolean {
+  let stat: string;
+  try {
+    stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
+  const state = stat.charAt(stat.lastIndexOf(")") + 2);
+  return state !== "Z" && state !== "X";
+}
+
+/** Polls until none of `pids` is alive; fails when some still is at `deadline` (performance.now). */
+async function allGone(pids: number[], deadline: number): Promise<void> {
+  for (;;) {
+    const living = pids.filter(alive);
+    if (living.length === 0) return;
+    if (performance.now() > deadline) {
+      for (const pid of living) Deno.kill(pid, "SIGKILL");
+      assert.fail(`still alive: ${living.join(", ")}`);
+    }
+    // The pause between two polls, not a synchronisation: the loop checks the processes.
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/** Sets an environment variable of this process for the duration of `body`. */
+async function withEnv(name: string, value: string, body: () => Promise<void>): Promise<void> {
+  const before = Deno.env.get(name);
+  Deno.env.set(name, value);
+  try {
+    await body();
+  } finally {
+    if (before === undefined) Deno.env.delete(name);
+    else Deno.env.set(name, before);
+  }
 }
 
 /** Parses text expected to be invalid and returns the error. */
@@ -245,6 +285,96 @@ Deno.test("Routes running programs", async (t) => {
     controller.abort(new Error("connection closed"));
     await assert.rejects(next, /connection closed/);
   });
+
+  await t.step("a client gone while its program is busy: all of it ends within 1 s", async () => {
+    const routes = routesOf([{
+      match: { exact: "burn" },
+      run: {
+        argv: ["sh", "-c", "while :; do :; done & echo $$ $!; while :; do :; done"],
+        timeout: "1m",
+      },
+    }]);
+    const controller = new AbortController();
+    const action = routes.match("burn", { ...context, signal: controller.signal });
+    assert.equal(action?.kind, "run");
+    const iterator = action.lines[Symbol.asyncIterator]();
+    const pids = String((await iterator.next()).value).split(" ").map(Number);
+    assert.equal(pids.length, 2);
+    assert.ok(pids.every(alive));
+    const abortedAt = performance.now();
+    controller.abort(new Error("connection reset"));
+    await assert.rejects(iterator.next(), /connection reset/);
+    assert.ok(performance.now() - abortedAt < 1000, "the handler's iteration ends at once");
+    await allGone(pids, abortedAt + 1000);
+  });
+
+  await t.step("a client gone while its program waits for a slot: it never starts", async () => {
+    const dir = await Deno.makeTempDir({ prefix: "linesock_routes_wait_" });
+    try {
+      const limiter = new ExecLimiter({ maxRunning: 1 });
+      const routes = Routes.parse(
+        JSON.stringify({
+          routes: [{ match: { exact: "mark" }, run: { argv: ["touch", `${dir}/started`] } }],
+        }),
+        "r.json",
+        { limiter },
+      );
+      const held = await limiter.acquire();
+      const controller = new AbortController();
+      const action = routes.match("mark", { ...context, signal: controller.signal });
+      assert.equal(action?.kind, "run");
+      const next = action.lines[Symbol.asyncIterator]().next();
+      assert.equal(limiter.waiting, 1);
+      controller.abort(new Error("connection closed"));
+      assert.equal(limiter.waiting, 0);
+      await assert.rejects(next, /connection closed/);
+      held.release();
+      assert.equal(limiter.running, 0, "the freed slot went to nobody");
+      assert.equal(await exists(`${dir}/started`), false);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+
+  await t.step("a program leaves no background process behind", async () => {
+    const routes = routesOf([
+      { match: { exact: "bg" }, run: { argv: ["sh", "-c", "sleep 97 >/dev/null 2>&1 & echo $!"] } },
+    ]);
+    const pids = (await Promise.all(
+      Array.from({ length: 5 }, () => runLines(routes.match("bg", context))),
+    )).flat().map(Number);
+    await allGone(pids, performance.now() + 1000);
+  });
+
+  await t.step("programs see the server's environment only as allow-listed", async () => {
+    await withEnv("SECRET_TOKEN", "x", async () => {
+      const env = { match: { exact: "env" }, run: { argv: ["env"] } };
+      const plain = await runLines(routesOf([env]).match("env", context));
+      assert.ok(!plain.includes("SECRET_TOKEN=x"), "not passed by default");
+      assert.ok(plain.includes(`PATH=${Deno.env.get("PATH")}`));
+      for (const line of plain) {
+        assert.ok(DEFAULT_PROGRAM_ENV.includes(line.slice(0, line.indexOf("="))), line);
+      }
+      // The file's "programEnv" applies to every program.
+      const fileWide = Routes.parse(
+        JSON.stringify({ programEnv: ["SECRET_TOKEN", "LINESOCK_NOT_SET"], routes: [env] }),
+      );
+      assert.ok((await runLines(fileWide.match("env", context))).includes("SECRET_TOKEN=x"));
+      // A route's "inheritEnv" applies to its program only; its "env" sets values.
+      const perRoute = routesOf([
+        { match: { exact: "one" }, run: { argv: ["env"], inheritEnv: ["SECRET_TOKEN"] } },
+        { match: { exact: "two" }, run: { argv: ["env"], env: { OWN: "1" } } },
+      ]);
+      assert.ok((await runLines(perRoute.match("one", context))).includes("SECRET_TOKEN=x"));
+      const two = await runLines(perRoute.match("two", context));
+      assert.ok(!two.includes("SECRET_TOKEN=x") && two.includes("OWN=1"));
+      // The option (serve --exec-env) does the same as "programEnv".
+      const option = Routes.parse(JSON.stringify({ routes: [env] }), "r.json", {
+        programEnv: ["SECRET_TOKEN"],
+      });
+      assert.ok((await runLines(option.match("env", context))).includes("SECRET_TOKEN=x"));
+    });
+  });
 });
 
 Deno.test("Routes recipes of docs/routes.md", async (t) => {
@@ -366,7 +496,10 @@ Deno.test("Routes validation", async (t) => {
     // [document, "line:column: path: reason"]; each document is written the way people write them.
     const cases: [string, string][] = [
       ["[]", '1:1: expected an object like {"routes": [...]}, got an array'],
-      ['{"rules": []}', '1:2: rules: unknown key; expected one of "routes", "comment"'],
+      [
+        '{"rules": []}',
+        '1:2: rules: unknown key; expected one of "routes", "programEnv", "comment"',
+      ],
       ["{}", '1:1: missing key "routes" (an array of routes)'],
       ['{"routes": {}}', "1:12: routes: expected an array of routes, got an object"],
       ['{"routes": [42]}', "1:13: routes[0]: expected a route object, got the number 42"],
@@ -464,8 +597,24 @@ Deno.test("Routes validation", async (t) => {
         "1:75: routes[0].run.env.A: expected a string, got the number 1",
       ],
       [
+        '{"programEnv": "PATH", "routes": []}',
+        '1:16: programEnv: expected an array of environment variable names such as ["LANG"], got the string "PATH"',
+      ],
+      [
+        '{"programEnv": ["LANG", 3], "routes": []}',
+        "1:25: programEnv[1]: expected a string, got the number 3",
+      ],
+      [
+        '{"routes": [], "programEnv": ["A=B"]}',
+        "1:31: programEnv[0]: not a valid environment variable name",
+      ],
+      [
+        '{"routes": [{"match": {"exact": "a"}, "run": {"argv": ["x"], "inheritEnv": ["TZ", ""]}}]}',
+        "1:83: routes[0].run.inheritEnv[1]: not a valid environment variable name",
+      ],
+      [
         '{"routes": [{"match": {"exact": "a"}, "run": {"argv": ["x"], "shell": true}}]}',
-        '1:62: routes[0].run.shell: unknown key; expected one of "argv", "stdin", "timeout", "maxOutput", "env", "cwd"',
+        '1:62: routes[0].run.shell: unknown key; expected one of "argv", "stdin", "timeout", "maxOutput", "inheritEnv", "env", "cwd"',
       ],
       [
         '{"routes": [1, 2,]}',
@@ -486,6 +635,38 @@ Deno.test("Routes validation", async (t) => {
     assert.deepEqual(wrong, []);
   });
 
+  await t.step("a variable the server may not read is an error where it is named", async () => {
+    // A server whose --allow-env does not cover a name cannot pass it on: say so at load time.
+    const dir = await Deno.makeTempDir({ prefix: "linesock_routes_env_" });
+    try {
+      const script = `${dir}/parse.ts`;
+      await Deno.writeTextFile(
+        script,
+        `import { Routes } from ${
+          JSON.stringify(new URL("../../lib/routes.ts", import.meta.url).href)
+        };
+        try { Routes.parse(Deno.args[0]!, "r.json"); console.log("ok"); }
+        catch (error) { console.log((error as Error).message); }`,
+      );
+      const parse = async (text: string) => {
+        const output = await new Deno.Command(Deno.execPath(), {
+          args: ["run", "--no-prompt", "--allow-env=LANG", script, text],
+          stdin: "null",
+        }).output();
+        assert.equal(output.code, 0, new TextDecoder().decode(output.stderr));
+        return new TextDecoder().decode(output.stdout).trim();
+      };
+      assert.equal(await parse('{"programEnv": ["LANG"], "routes": []}'), "ok");
+      assert.equal(
+        await parse('{"programEnv": ["LANG", "SECRET_TOKEN"], "routes": []}'),
+        'r.json:1:25: programEnv[1]: the server may not read the environment variable "SECRET_TOKEN", ' +
+          "so it cannot pass it on; allow it with --allow-env=SECRET_TOKEN (or remove it here)",
+      );
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+
   await t.step("columns count characters, not bytes or UTF-16 units", () => {
     const error = parseError('{"routes": [{"match": {"exact": "😀é"}, "reply": "{nope}"}]}');
     assert.deepEqual([error.line, error.column], [1, 50]);
@@ -504,6 +685,7 @@ Deno.test("Routes validation", async (t) => {
               stdin: "{0}",
               timeout: 1500,
               maxOutput: 100,
+              inheritEnv: ["LINESOCK_NOT_SET", "LANG"],
               env: { LANG: "C" },
               cwd: "/",
             },

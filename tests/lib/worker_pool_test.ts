@@ -80,7 +80,7 @@ Deno.test("serveWorkers", async (t) => {
       2,
     );
     assert.deepEqual(await exchange(pool.addr, ['{"command":"ping","id":1}']), [
-      '{"status":0,"message":"pong","id":1}',
+      '{"status":0,"message":"pong","extra":null,"id":1}',
     ]);
     const [reply] = await exchange(pool.addr, ['{"command":"shutdown"}']);
     assert.equal(JSON.parse(reply!).message, "shutting down");

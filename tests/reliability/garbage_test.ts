@@ -126,6 +126,12 @@ function checkJson(input: Uint8Array, output: Uint8Array): void {
   replies.forEach((reply, index) => {
     const response = JSON.parse(reply);
     assert.equal(typeof response, "object");
+    // Issue #19: status, message and extra always, id only when echoed.
+    assert.deepEqual(Object.keys(response).filter((key) => key !== "id"), [
+      "status",
+      "message",
+      "extra",
+    ]);
     assert.ok(Number.isInteger(response.status) && response.status >= 0 && response.status <= 5);
     if (response.status !== 0) {
       assert.equal(typeof response.message, "string", reply);
@@ -155,7 +161,7 @@ Deno.test("reliability: random bytes and JSON-ish garbage", async (t) => {
     {
       protocol: "json",
       check: checkJson,
-      ping: ['{"command":"ping"}', '{"status":0,"message":"pong"}'],
+      ping: ['{"command":"ping"}', '{"status":0,"message":"pong","extra":null}'],
     },
     { protocol: "echo", check: checkEcho, ping: ["PING", "PING"] },
   ] as const;

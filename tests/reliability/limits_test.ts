@@ -97,7 +97,7 @@ Deno.test("reliability: limits of serve", async (t) => {
     const replies = (await session.readAll()).map((line) => JSON.parse(line));
     assert.deepEqual(replies, [
       { status: 2, message: "line too long (limit 64 bytes)", extra: { error: "line_too_long" } },
-      { status: 0, message: "pong", id: 7 },
+      { status: 0, message: "pong", extra: null, id: 7 },
       { status: 4, message: "idle timeout", extra: { error: "idle_timeout" } },
     ]);
   });

@@ -1,7 +1,13 @@
 import assert from "node:assert/strict";
-import { serve, type ServeOptions, type Server } from "../../../lib/server.ts";
+import {
+  type ConnectionContext,
+  serve,
+  type ServeOptions,
+  type Server,
+} from "../../../lib/server.ts";
 import {
   JSON_COMMANDS,
+  JSON_MAX_DEPTH,
   jsonProtocol,
   type JsonProtocolOptions,
 } from "../../../lib/protocols/json.ts";
@@ -41,11 +47,11 @@ Deno.test("jsonProtocol", async (t) => {
         '{"command":"ping"}',
       ]),
       [
-        { status: 0, message: "pong", id: 1 },
-        { status: 0, message: "pong", id: "a" },
-        { status: 0, message: "pong", id: { n: [1] } },
-        { status: 0, message: "pong", id: null },
-        { status: 0, message: "pong" },
+        { status: 0, message: "pong", extra: null, id: 1 },
+        { status: 0, message: "pong", extra: null, id: "a" },
+        { status: 0, message: "pong", extra: null, id: { n: [1] } },
+        { status: 0, message: "pong", extra: null, id: null },
+        { status: 0, message: "pong", extra: null },
       ],
     );
   });
@@ -54,8 +60,8 @@ Deno.test("jsonProtocol", async (t) => {
     await using server = await start();
     await using session = await LineSession.open(server.addr);
     assert.deepEqual(await session.exchange(['{"command":"ping"}', '{"command": "ping"}']), [
-      '{"status":0,"message":"pong"}',
-      '{"status":0,"message":"pong"}',
+      '{"status":0,"message":"pong","extra":null}',
+      '{"status":0,"message":"pong","extra":null}',
     ]);
   });
 
@@ -67,11 +73,11 @@ Deno.test("jsonProtocol", async (t) => {
       '{"command":"hello"}',
       '{"command":"help"}',
     ]);
-    assert.deepEqual(echo, { status: 0, message: "hi ✓", id: 2 });
+    assert.deepEqual(echo, { status: 0, message: "hi ✓", extra: null, id: 2 });
     assert.equal(time!.status, 0);
     assert.equal(new Date(time!.message as string).toISOString(), time!.message);
-    assert.deepEqual(hello, { status: 0, message: "unit" });
-    assert.deepEqual(help, { status: 0, message: [...JSON_COMMANDS] });
+    assert.deepEqual(hello, { status: 0, message: "unit", extra: null });
+    assert.deepEqual(help, { status: 0, message: [...JSON_COMMANDS], extra: null });
   });
 
   await t.step("bad requests get status 2 or 3 and the connection carries on", async () => {
@@ -119,6 +125,7 @@ Deno.test("jsonProtocol", async (t) => {
     assert.deepEqual(reply, {
       status: 1,
       message: 'unknown command: "launch" (send {"command": "help"} for the list)',
+      extra: null,
       id: "x",
     });
   });
@@ -131,7 +138,7 @@ Deno.test("jsonProtocol", async (t) => {
 
     await using server = await start({ allowShutdown: true });
     const [reply] = await ask(server, ['{"command":"shutdown","id":1}']);
-    assert.deepEqual(reply, { status: 0, message: "shutting down", id: 1 });
+    assert.deepEqual(reply, { status: 0, message: "shutting down", extra: null, id: 1 });
     await within(server.finished, 10_000, "server stop");
     const [help] = await ask(refusing, ['{"command":"help"}']);
     assert.ok(!(help!.message as string[]).includes("shutdown"));
@@ -145,7 +152,7 @@ Deno.test("jsonProtocol", async (t) => {
     ]);
     assert.deepEqual(replies, [
       { status: 2, message: "line too long (limit 64 bytes)", extra: { error: "line_too_long" } },
-      { status: 0, message: "pong" },
+      { status: 0, message: "pong", extra: null },
     ]);
   });
 
@@ -155,8 +162,165 @@ Deno.test("jsonProtocol", async (t) => {
     await session.write('{"command":"ping"}\n{"comm');
     const replies = (await session.readAll()).map((line) => JSON.parse(line));
     assert.deepEqual(replies, [
-      { status: 0, message: "pong" },
+      { status: 0, message: "pong", extra: null },
       { status: 4, message: "idle timeout", extra: { error: "idle_timeout" } },
+    ]);
+  });
+
+  await t.step(
+    "a request nested deeper than 64 levels is refused before it is parsed",
+    async () => {
+      await using server = await start({}, { maxLineBytes: 2 * 1024 * 1024 });
+      const deep = "[".repeat(1024 * 1024);
+      const nested = (levels: number) =>
+        `{"command":"echo","args":{"text":"x","n":${"[".repeat(levels)}${
+          "]".repeat(levels)
+        }},"id":1}`;
+      const replies = await ask(server, [
+        deep,
+        `{"command":"echo","args":{"text":"${"[{".repeat(50_000)}"},"id":2}`,
+        // Escaped backslashes and quotes inside strings: the brackets after them are still text.
+        JSON.stringify({ command: "echo", args: { text: '\\"' + "[".repeat(100) } }),
+        nested(JSON_MAX_DEPTH - 2),
+        nested(JSON_MAX_DEPTH - 1),
+        `{"command":"ping","args":${'{"a":'.repeat(200)}1${"}".repeat(200)}}`,
+        '{"command":"ping"}',
+      ]);
+      const tooDeep = {
+        status: 2,
+        message: "nesting deeper than 64 levels (arrays and objects inside each other): the " +
+          "request was not parsed",
+        extra: null,
+      };
+      assert.deepEqual(replies[0], tooDeep);
+      assert.deepEqual(replies[1], { status: 0, message: "[{".repeat(50_000), extra: null, id: 2 });
+      assert.deepEqual(replies[2], { status: 0, message: '\\"' + "[".repeat(100), extra: null });
+      assert.equal(replies[3]!.status, 0);
+      assert.deepEqual(replies[4], tooDeep);
+      assert.deepEqual(replies[5], tooDeep);
+      assert.deepEqual(replies[6], { status: 0, message: "pong", extra: null });
+    },
+  );
+
+  await t.step("property: refused exactly when the request nests deeper than 64 levels", () => {
+    const protocol = jsonProtocol({ name: "unit" });
+    const context = {
+      id: 1,
+      peer: "127.0.0.1:50000",
+      lineNumber: 1,
+      signal: new AbortController().signal,
+      countError: () => {},
+      close: () => {},
+    } as unknown as ConnectionContext;
+    const depthOf = (value: unknown): number =>
+      typeof value !== "object" || value === null
+        ? 0
+        : 1 + Math.max(0, ...Object.values(value).map(depthOf));
+    // Strings full of the characters that matter to the scan: quotes, backslashes, brackets.
+    const tricky = fc.string({
+      unit: fc.constantFrom('"', "\\", "[", "]", "{", "}", "a", "é", "\u2028", "\n"),
+      maxLength: 80,
+    });
+    const leaf = fc.oneof(tricky, fc.integer(), fc.constantFrom(null, true, [], {}));
+    const layer = fc.constantFrom("array", "object", "pair");
+    // Around the limit: 55-70 layers (each one level deep) inside the request's two levels.
+    const layers = fc.integer({ min: 55, max: 70 }).chain((count) =>
+      fc.array(layer, { minLength: count, maxLength: count })
+    );
+    const value = fc.tuple(layers, leaf, tricky).map(
+      ([kinds, inner, key]) =>
+        kinds.reduce<unknown>(
+          (acc, kind) =>
+            kind === "array" ? [acc] : kind === "object" ? { [key]: acc } : [key, acc, {}],
+          inner,
+        ),
+    );
+    let refused = 0;
+    fc.assert(
+      fc.property(value, fc.constantFrom("", " ", "\t"), (nested, ws) => {
+        const request = { command: "echo", args: { text: "t", v: nested } };
+        const line = JSON.stringify(request, null, ws);
+        const reply = JSON.parse(
+          protocol.onLine(new TextEncoder().encode(line.replaceAll("\n", "")), context) as string,
+        );
+        if (depthOf(request) > JSON_MAX_DEPTH) {
+          refused++;
+          assert.equal(reply.status, 2);
+          assert.match(reply.message, /^nesting deeper than 64 levels/);
+        } else {
+          assert.deepEqual(reply, { status: 0, message: "t", extra: null });
+        }
+      }),
+      { numRuns: 3000 },
+    );
+    // Both sides of the limit were tried.
+    assert.ok(refused > 300 && refused < 2700, `${refused} of 3000 refused`);
+  });
+
+  await t.step("8 clients sending 4 deep 1 MiB lines each all get the refusal", async () => {
+    await using server = await start({}, { maxLineBytes: 2 * 1024 * 1024 });
+    const deep = `${"[".repeat(1024 * 1024)}\n`.repeat(4);
+    const all = await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        await using session = await LineSession.open(server.addr);
+        await session.write(`${deep}{"command":"ping","id":"after"}\n`);
+        await session.closeWrite();
+        return (await session.readAll()).map((line) => JSON.parse(line));
+      }),
+    );
+    for (const replies of all) {
+      assert.deepEqual(replies.map((reply) => reply.status), [2, 2, 2, 2, 0]);
+      assert.match(replies[0].message, /^nesting deeper than 64 levels/);
+      assert.equal(replies[4].id, "after");
+    }
+  });
+
+  await t.step("command names fold ASCII letters only", async () => {
+    await using server = await start({ allowShutdown: true });
+    const replies = await ask(server, [
+      '{"command":"PING","id":1}',
+      '{"command":"Hello"}',
+      '{"command":"p\u0131ng"}',
+      '{"command":"P\u0130NG"}',
+      '{"command":"\u017fhutdown"}',
+      '{"command":"\u212Aill"}',
+      '{"command":"ping"}',
+    ]);
+    assert.deepEqual(replies.map((reply) => reply.status), [0, 0, 1, 1, 1, 1, 0]);
+    assert.match(replies[2]!.message as string, /^unknown command: "pıng"/);
+  });
+
+  await t.step("a command route's extra goes with its successful responses", async () => {
+    const routes = routesOf(
+      { match: { command: "version" }, reply: "1.4.2", extra: { build: 42, tags: ["a"] } },
+      { match: { command: "lines" }, reply: ["a", "b"], extra: "two" },
+      {
+        match: { commandRegex: "^up" },
+        run: { argv: ["tr", "a-z", "A-Z"], stdin: "{args.t}" },
+        extra: 1,
+      },
+      { match: { command: "broken" }, run: { argv: ["false"] }, extra: { never: true } },
+      { match: { command: "nothing" }, reply: "n", extra: null },
+      { match: { command: "bye" }, reply: "ciao", close: true, extra: [] },
+    );
+    await using server = await start({ routes });
+    const replies = await ask(server, [
+      '{"command":"version","id":"v"}',
+      '{"command":"lines"}',
+      '{"command":"upper","args":{"t":"ok"}}',
+      '{"command":"broken","id":3}',
+      '{"command":"nothing"}',
+      '{"command":"ping"}',
+      '{"command":"bye"}',
+    ]);
+    assert.deepEqual(replies, [
+      { status: 0, message: "1.4.2", extra: { build: 42, tags: ["a"] }, id: "v" },
+      { status: 0, message: ["a", "b"], extra: "two" },
+      { status: 0, message: "OK", extra: 1 },
+      { status: 4, message: "program exited with status 1", extra: null, id: 3 },
+      { status: 0, message: "n", extra: null },
+      { status: 0, message: "pong", extra: null },
+      { status: 0, message: "ciao", extra: [] },
     ]);
   });
 
@@ -186,13 +350,13 @@ Deno.test("jsonProtocol", async (t) => {
       );
       const replies = (await session.readAll()).map((line) => JSON.parse(line));
       assert.deepEqual(replies, [
-        { status: 0, message: "routed", id: 1 },
-        { status: 0, message: ["a", "b"] },
-        { status: 0, message: "OK", id: 2 },
-        { status: 4, message: "program exited with status 1", id: 3 },
-        { status: 0, message: "unit" },
-        { status: 0, message: [...JSON_COMMANDS, "list", "upper", "fail", "bye"] },
-        { status: 0, message: "ciao" },
+        { status: 0, message: "routed", extra: null, id: 1 },
+        { status: 0, message: ["a", "b"], extra: null },
+        { status: 0, message: "OK", extra: null, id: 2 },
+        { status: 4, message: "program exited with status 1", extra: null, id: 3 },
+        { status: 0, message: "unit", extra: null },
+        { status: 0, message: [...JSON_COMMANDS, "list", "upper", "fail", "bye"], extra: null },
+        { status: 0, message: "ciao", extra: null },
       ]);
     },
   );
@@ -206,8 +370,8 @@ Deno.test("fastPingReply", async (t) => {
     const { id } = JSON.parse(request);
     return JSON.stringify(
       Object.hasOwn(JSON.parse(request), "id")
-        ? { status: 0, message: "pong", id }
-        : { status: 0, message: "pong" },
+        ? { status: 0, message: "pong", extra: null, id }
+        : { status: 0, message: "pong", extra: null },
     );
   };
 
@@ -254,6 +418,46 @@ Deno.test("fastPingReply", async (t) => {
     ) {
       assert.equal(fastPingReply(new TextEncoder().encode(request)), undefined, request);
     }
+  });
+
+  await t.step("property: whatever it answers is the protocol's own general answer", () => {
+    // With routes the protocol never takes the fast path: every ping is parsed and stringified.
+    const parsed = jsonProtocol({ routes: routesOf({ match: { command: "other" }, reply: "x" }) });
+    const context = {
+      id: 1,
+      peer: "127.0.0.1:50000",
+      lineNumber: 1,
+      signal: new AbortController().signal,
+      countError: () => {},
+      close: () => {},
+    } as unknown as ConnectionContext;
+    const id = fc.oneof(
+      fc.integer(),
+      fc.maxSafeInteger(),
+      fc.double(),
+      fc.string(),
+      fc.string({ unit: "binary" }),
+      fc.constantFrom(null, true, false, "", -1, 0, 1e21),
+      fc.jsonValue(),
+    );
+    const space = fc.constantFrom("", " ", "\t", "\r", "  ");
+    fc.assert(
+      fc.property(id, fc.boolean(), fc.boolean(), space, (value, withId, idFirst, ws) => {
+        const command = `"command"${ws}:${ws}"ping"`;
+        const idMember = `"id"${ws}:${ws}${JSON.stringify(value)}`;
+        const members = withId ? (idFirst ? [idMember, command] : [command, idMember]) : [command];
+        const request = new TextEncoder().encode(`${ws}{${ws}${members.join(`${ws},${ws}`)}${ws}}`);
+        const fast = fastPingReply(request);
+        const slow = parsed.onLine(request, context);
+        assert.equal(typeof slow, "string");
+        const expected = withId
+          ? { status: 0, message: "pong", extra: null, id: JSON.parse(JSON.stringify(value)) }
+          : { status: 0, message: "pong", extra: null };
+        assert.equal(slow, JSON.stringify(expected));
+        if (fast !== undefined) assert.equal(decode(fast), slow);
+      }),
+      { numRuns: 5000 },
+    );
   });
 
   await t.step("property: whatever it answers equals the general path's answer", () => {

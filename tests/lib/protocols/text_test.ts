@@ -103,6 +103,77 @@ Deno.test("textProtocol", async (t) => {
     assert.equal(server.stats.errors, 3);
   });
 
+  await t.step(
+    "spaces and tabs around the command word are skipped, for every command",
+    async () => {
+      await using server = await start();
+      assert.deepEqual(
+        await exchange(server.addr, [
+          "  PING",
+          "PING  ",
+          "\tPING",
+          " \t ping \t",
+          "   ",
+          "\t",
+          "  HELLO",
+          "\tHELP ",
+          "  [t]tagged",
+          "  FROB  ",
+          "  SHUTDOWN",
+          "PING",
+        ]),
+        [
+          "PONG",
+          "PONG",
+          "PONG",
+          "pong",
+          "ERR empty line",
+          "ERR empty line",
+          "unit",
+          "commands: PING HELLO TIME ECHO HELP QUIT CLOSE DISCONNECT [t] [d]",
+          "tagged",
+          "ERR unknown command: FROB",
+          "ERR shutdown not allowed (start the server with --allow-shutdown)",
+          "PONG",
+        ],
+      );
+      for (const quit of ["  QUIT", "QUIT\t", "\t[d] "]) {
+        await using session = await LineSession.open(server.addr);
+        await session.write(`${quit}\nPING\n`);
+        assert.deepEqual(await session.readAll(), [quit.includes("[d]") ? "Done" : "BYE"], quit);
+      }
+    },
+  );
+
+  await t.step("ECHO's text is everything after its one separator, spacing kept", async () => {
+    await using server = await start();
+    assert.deepEqual(
+      await exchange(server.addr, [
+        "ECHO  two  spaces",
+        "  ECHO x",
+        "ECHO\ttab",
+        "ECHO trailing  ",
+        "  echo  é  ✓ ",
+        "ECHO",
+        "  ECHO",
+      ]),
+      [" two  spaces", "x", "tab", "trailing  ", " é  ✓ ", "", ""],
+    );
+  });
+
+  await t.step("command names fold ASCII letters only (no Unicode case mapping)", async () => {
+    await using server = await start({ allowShutdown: true });
+    // Each of these upper-cases to a command through Unicode case mapping: "ſ" (U+017F) to "S",
+    // "ı" (U+0131) to "I", "ﬅ" (U+FB05) to "ST"; "İ" (U+0130) and the Kelvin sign (U+212A) are
+    // letters that lower-case to ASCII. None is a command.
+    const words = ["ſHUTDOWN", "ſhutdown", "pıng", "quıt", "DIſCONNECT", "ﬅ", "PİNG", "\u212Aill"];
+    assert.deepEqual(
+      await exchange(server.addr, [...words, "ECHO still here", "ping"]),
+      [...words.map((word) => `ERR unknown command: ${word}`), "still here", "pong"],
+    );
+    assert.deepEqual(await exchange(server.addr, ["PiNg", "hElLo"]), ["PONG", "unit"]);
+  });
+
   await t.step("invalid UTF-8 gets ERR invalid encoding, or the configured reply", async () => {
     await using server = await start();
     await using session = await LineSession.open(server.addr);
