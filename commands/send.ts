@@ -409,7 +409,10 @@ async function closeConnection(connection: LineConnection): Promise<void> {
 
 function describeRemoteError(error: RemoteError): string {
   // The server's words on stderr: escaped, a diagnostic stays one harmless line.
-  return `remote error (status ${error.status}): ${escapeControls(error.message)}`;
+  const extra = error.extra === undefined || error.extra === null
+    ? ""
+    : ` (extra: ${escapeControls(JSON.stringify(error.extra))})`;
+  return `remote error (status ${error.status}): ${escapeControls(error.message)}${extra}`;
 }
 
 function describeEnding(result: SendSessionResult, options: SendOptions): string {
