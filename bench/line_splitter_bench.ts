@@ -13,9 +13,9 @@
  * @module
  */
 import { NaiveLineSplitStream } from "./baselines/naive_line_split_stream.ts";
-import { decodeLine, LineDecoderStream } from "../lib/line_decoder.ts";
-import { LineFramer } from "../lib/line_framer.ts";
-import { LineSplitter } from "../lib/line_splitter.ts";
+import { decodeLine, LineDecoderStream } from "../lib/framing/line_decoder.ts";
+import { LineFramer } from "../lib/framing/line_framer.ts";
+import { LineSplitter } from "../lib/framing/line_splitter.ts";
 
 const INPUT_BYTES = 16 * 1024 * 1024;
 const CHUNK_BYTES = 64 * 1024;

@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { type ByteWriter, LineWriter } from "../lib/line_writer.ts";
+import { type ByteWriter, LineWriter } from "../lib/framing/line_writer.ts";
 
 const LINES = 10_000;
 const LINE = "x".repeat(63);

@@ -9,11 +9,11 @@
  *
  * @module
  */
-import type { ConnectionContext, LineProtocol, Reply } from "../lib/server.ts";
+import type { ConnectionContext, LineProtocol, Reply } from "../lib/server/server.ts";
 import { echoProtocol } from "../lib/protocols/echo.ts";
 import { textProtocol } from "../lib/protocols/text.ts";
 import { jsonProtocol } from "../lib/protocols/json.ts";
-import { Routes } from "../lib/routes.ts";
+import { Routes } from "../lib/routes/routes.ts";
 
 const LINES = 10_000;
 const encoder = new TextEncoder();

@@ -6,7 +6,7 @@
  * @module
  */
 import { type Command, Option } from "commander";
-import type { ClientTlsOptions } from "../lib/transport.ts";
+import type { ClientTlsOptions } from "../lib/client/transport.ts";
 import { UsageError } from "./_cli.ts";
 
 /** The parsed TLS flags of a client subcommand. */

@@ -13,19 +13,19 @@ import {
   type EchoConformanceReport,
   MIN_BUFFER_SIZE,
   runEchoConformance,
-} from "../lib/echo_conformance.ts";
+} from "./_echo_test/conformance.ts";
 import {
   describeEchoTarget,
   type EchoTarget,
   type EmbeddedEcho,
   startEmbeddedEcho,
-} from "../lib/echo_target.ts";
+} from "./_echo_test/target.ts";
 import {
   type EchoLoadProgress,
   type EchoLoadReport,
   type LineSizeRange,
   runEchoLoad,
-} from "../lib/load_generator.ts";
+} from "./_echo_test/load_generator.ts";
 import {
   ExitCode,
   ExitError,

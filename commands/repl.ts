@@ -6,15 +6,11 @@
  */
 import { Command, Option } from "commander";
 import { hostPort } from "../lib/address.ts";
-import { connect, type ConnectOptions } from "../lib/client.ts";
-import {
-  DEFAULT_HISTORY_SIZE,
-  defaultHistoryPath,
-  HistoryStore,
-} from "../lib/_repl/history_store.ts";
-import { wantsColor } from "../lib/_repl/render.ts";
-import { runScripted, type ScriptedOutcome } from "../lib/_repl/scripted.ts";
-import { runInteractive } from "../lib/_repl/session.ts";
+import { connect, type ConnectOptions } from "../lib/client/client.ts";
+import { DEFAULT_HISTORY_SIZE, defaultHistoryPath, HistoryStore } from "./_repl/history_store.ts";
+import { wantsColor } from "./_repl/render.ts";
+import { runScripted, type ScriptedOutcome } from "./_repl/scripted.ts";
+import { runInteractive } from "./_repl/session.ts";
 import { ExitCode, ExitError, parseCount, parseDuration } from "./_cli.ts";
 import { addTargetOptions, resolveTarget } from "./_target.ts";
 import { addTlsOptions, resolveTls, type TlsFlags } from "./_tls.ts";

@@ -5,14 +5,14 @@
  *
  * @module
  */
-import { argsFromPairs } from "../lib/_json_args.ts";
+import { argsFromPairs } from "./_json_args.ts";
 import { Command, InvalidArgumentError, Option } from "commander";
-import type { ConnectOptions, LineConnection } from "../lib/client.ts";
-import { DEFAULT_MAX_LINE_BYTES } from "../lib/line_framer.ts";
+import type { ConnectOptions, LineConnection } from "../lib/client/client.ts";
+import { DEFAULT_MAX_LINE_BYTES } from "../lib/framing/line_framer.ts";
 import { type RemoteError, TimeoutError } from "../lib/errors.ts";
-import { escapeControls } from "../lib/_terminal_escape.ts";
-import type { ClientTlsOptions } from "../lib/transport.ts";
-import type { SendSessionResult } from "../lib/send_session.ts";
+import { escapeControls } from "../lib/client/_terminal_escape.ts";
+import type { ClientTlsOptions } from "../lib/client/transport.ts";
+import type { SendSessionResult } from "../lib/client/send_session.ts";
 import {
   ExitCode,
   ExitError,
@@ -311,8 +311,8 @@ async function runSend(lines: string[], options: SendOptions, deadline: Deadline
   validate(options);
   // Loaded here, not at the top, so that the other subcommands do not pay for them at start-up.
   const [{ connect }, { sendSession }] = await Promise.all([
-    import("../lib/client.ts"),
-    import("../lib/send_session.ts"),
+    import("../lib/client/client.ts"),
+    import("../lib/client/send_session.ts"),
   ]);
   const note = (message: string) => {
     if (!options.quiet) console.error(`linesock: ${message}`);

@@ -10,10 +10,10 @@
  */
 import { Command, InvalidArgumentError, Option } from "commander";
 import type { LogLevel } from "@logtape/logtape";
-import type { ServeOptions, ServerStats } from "../lib/server.ts";
-import type { ServeConfig } from "../lib/worker_pool.ts";
+import type { ServeOptions, ServerStats } from "../lib/server/server.ts";
+import type { ServeConfig } from "../lib/workers/worker_pool.ts";
 import { DEFAULT_HOST, DEFAULT_PORT } from "../lib/address.ts";
-import { DEFAULT_MAX_LINE_BYTES } from "../lib/line_framer.ts";
+import { DEFAULT_MAX_LINE_BYTES } from "../lib/framing/line_framer.ts";
 import {
   ExitCode,
   ExitError,
@@ -254,7 +254,7 @@ async function runServe(flags: ServeFlags, given: (option: string) => boolean): 
   }
   if (flags.execEnv !== undefined) {
     if (flags.routes === undefined) throw new UsageError("--exec-env needs --routes");
-    const { unreadableEnv } = await import("../lib/program_runner.ts");
+    const { unreadableEnv } = await import("../lib/routes/program_runner.ts");
     const unreadable = unreadableEnv(flags.execEnv);
     if (unreadable.length > 0) {
       throw new UsageError(
@@ -331,9 +331,9 @@ async function runServe(flags: ServeFlags, given: (option: string) => boolean): 
   };
 
   const [{ serve }, { protocolFromConfig, serveWorkers }, { RoutesError }] = await Promise.all([
-    import("../lib/server.ts"),
-    import("../lib/worker_pool.ts"),
-    import("../lib/routes.ts"),
+    import("../lib/server/server.ts"),
+    import("../lib/workers/worker_pool.ts"),
+    import("../lib/routes/routes.ts"),
   ]);
   let protocol;
   try {

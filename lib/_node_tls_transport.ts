@@ -4,7 +4,7 @@
  *
  * Two users: the client's `--insecure` (Deno's own TLS has no per-connection switch to skip the
  * certificate check; `node:tls` honours `rejectUnauthorized: false`), and the server's side of
- * TLS (lib/_tls_server_conn.ts), where owning the TCP connection is what lets a stalled handshake
+ * TLS (lib/server/_tls_server_conn.ts), where owning the TCP connection is what lets a stalled handshake
  * be closed. Verified client connections keep using `Deno.startTls`.
  *
  * @module

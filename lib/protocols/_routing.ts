@@ -4,8 +4,8 @@
  *
  * @module
  */
-import type { ConnectionContext } from "../server.ts";
-import type { RouteContext, Routes } from "../routes.ts";
+import type { ConnectionContext } from "../server/server.ts";
+import type { RouteContext, Routes } from "../routes/routes.ts";
 
 /** The message of a refused SHUTDOWN, in both protocols. */
 export const SHUTDOWN_NOT_ALLOWED = "shutdown not allowed (start the server with --allow-shutdown)";

@@ -47,7 +47,7 @@
  *
  * @module
  */
-import type { ConnectionContext, LineProtocol, Reply, ServerErrorKind } from "../server.ts";
+import type { ConnectionContext, LineProtocol, Reply, ServerErrorKind } from "../server/server.ts";
 import {
   defaultServerName,
   routeCommandNames,
@@ -56,7 +56,7 @@ import {
   shutDownSoon,
 } from "./_routing.ts";
 import { fastPingReply } from "./_json_fast_ping.ts";
-import type { RouteAction, Routes } from "../routes.ts";
+import type { RouteAction, Routes } from "../routes/routes.ts";
 
 /** Options of {@linkcode jsonProtocol}. */
 export interface JsonProtocolOptions {

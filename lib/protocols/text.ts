@@ -39,8 +39,8 @@
  *
  * @module
  */
-import { decodeLine } from "../line_decoder.ts";
-import type { ConnectionContext, LineProtocol, Reply, ServerErrorKind } from "../server.ts";
+import { decodeLine } from "../framing/line_decoder.ts";
+import type { ConnectionContext, LineProtocol, Reply, ServerErrorKind } from "../server/server.ts";
 import {
   clip,
   defaultServerName,
@@ -49,7 +49,7 @@ import {
   SHUTDOWN_NOT_ALLOWED,
   shutDownSoon,
 } from "./_routing.ts";
-import type { RouteAction, Routes } from "../routes.ts";
+import type { RouteAction, Routes } from "../routes/routes.ts";
 
 /** Options of {@linkcode textProtocol}. */
 export interface TextProtocolOptions {

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { ECHO_CASE_NAMES, echoProtocol, serve } from "../../lib/mod.ts";
+import { echoProtocol, serve } from "../../lib/mod.ts";
+import { ECHO_CASE_NAMES } from "../../commands/_echo_test/conformance.ts";
 import { runCli, startServer } from "../_util/cli.ts";
 import { startBrokenEcho } from "../_servers/broken_echo.ts";
 

@@ -3,7 +3,7 @@
  * pseudo-terminal (tmux), against real servers on loopback; and its non-terminal mode via runCli.
  */
 import assert from "node:assert/strict";
-import { type ConnectionContext, serve, type Server } from "../../lib/server.ts";
+import { type ConnectionContext, serve, type Server } from "../../lib/server/server.ts";
 import { runCli } from "../_util/cli.ts";
 import { cliCommand, HAS_TMUX, type Pty, ptyEnv, startPty } from "../_util/pty.ts";
 

@@ -13,7 +13,7 @@ import {
   type Reply,
   serve,
   type Server,
-} from "../../lib/server.ts";
+} from "../../lib/server/server.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();

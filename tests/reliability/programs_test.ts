@@ -2,14 +2,14 @@
  * Programs run by routes, end to end through `linesock serve --routes`: the client's text reaches a
  * program only on stdin, a hanging program is killed at its timeout, a flooding one is cut off, at
  * most --max-exec run at once, nothing a program starts in the background outlives it, and the
- * server's environment stays with the server. (tests/lib/program_runner_test.ts covers the runner
+ * server's environment stays with the server. (tests/lib/routes/program_runner_test.ts covers the runner
  * itself; tests/reliability/attacks_test.ts, clients that reset while their program runs.)
  */
 import assert from "node:assert/strict";
 import { runCli, startServer } from "../_util/cli.ts";
 import { exchange } from "../_util/line_session.ts";
 import { settleChildren } from "../../bench/_reliability/process_probe.ts";
-import { DEFAULT_PROGRAM_ENV } from "../../lib/program_runner.ts";
+import { DEFAULT_PROGRAM_ENV } from "../../lib/routes/program_runner.ts";
 
 /** Whether a process is alive: it exists and is not a zombie. */
 function alive(pid: number): boolean {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { serve } from "../../../lib/server.ts";
+import { serve } from "../../../lib/server/server.ts";
 import { echoProtocol } from "../../../lib/protocols/echo.ts";
 import { LineSession } from "../../_util/line_session.ts";
 

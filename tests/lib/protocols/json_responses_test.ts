@@ -12,9 +12,9 @@ import {
   type ServeOptions,
   type Server,
   type ServerErrorKind,
-} from "../../../lib/server.ts";
+} from "../../../lib/server/server.ts";
 import { jsonProtocol, type JsonProtocolOptions } from "../../../lib/protocols/json.ts";
-import { Routes } from "../../../lib/routes.ts";
+import { Routes } from "../../../lib/routes/routes.ts";
 import { LineSession } from "../../_util/line_session.ts";
 import { within } from "../../_util/cli.ts";
 

@@ -4,14 +4,14 @@ import {
   serve,
   type ServeOptions,
   type Server,
-} from "../../../lib/server.ts";
+} from "../../../lib/server/server.ts";
 import {
   JSON_COMMANDS,
   JSON_MAX_DEPTH,
   jsonProtocol,
   type JsonProtocolOptions,
 } from "../../../lib/protocols/json.ts";
-import { Routes } from "../../../lib/routes.ts";
+import { Routes } from "../../../lib/routes/routes.ts";
 import { fastPingReply } from "../../../lib/protocols/_json_fast_ping.ts";
 import fc from "fast-check";
 import { LineSession } from "../../_util/line_session.ts";

@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
-import { serve, type ServeOptions, type Server } from "../../../lib/server.ts";
+import { serve, type ServeOptions, type Server } from "../../../lib/server/server.ts";
 import {
   TEXT_COMMANDS,
   textProtocol,
   type TextProtocolOptions,
 } from "../../../lib/protocols/text.ts";
-import { Routes } from "../../../lib/routes.ts";
+import { Routes } from "../../../lib/routes/routes.ts";
 import { exchange, LineSession } from "../../_util/line_session.ts";
 import { within } from "../../_util/cli.ts";
 
@@ -16,7 +16,7 @@ function start(
   return serve({ port: 0, ...serveOptions }, textProtocol({ name: "unit", ...options }));
 }
 
-/** A route table from its rules (the format is tested in tests/lib/routes_test.ts). */
+/** A route table from its rules (the format is tested in tests/lib/routes/routes_test.ts). */
 function routesOf(...rules: unknown[]): Routes {
   return Routes.parse(JSON.stringify({ routes: rules }), "test routes");
 }

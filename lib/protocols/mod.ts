@@ -1,0 +1,21 @@
+/**
+ * The ready protocols: {@linkcode textProtocol}, {@linkcode jsonProtocol} and
+ * {@linkcode echoProtocol}, each a {@linkcode LineProtocol} for `serve`.
+ *
+ * May import: `lib/errors.ts`, `lib/framing/`, `lib/server/` (its types), `lib/routes/`.
+ *
+ * @example
+ * ```ts
+ * import { textProtocol } from "@linesock/linesock/protocols";
+ * import { serve } from "@linesock/linesock/server";
+ * import assert from "node:assert/strict";
+ *
+ * await using server = await serve({ port: 0 }, textProtocol({ name: "doc" }));
+ * assert.equal(server.addr.transport, "tcp");
+ * ```
+ *
+ * @module
+ */
+export * from "./echo.ts";
+export * from "./text.ts";
+export * from "./json.ts";

@@ -1,0 +1,24 @@
+/**
+ * Internal: the messages between {@linkcode serveWorkers} and its workers.
+ *
+ * @module
+ */
+import type { LogRecord } from "@logtape/logtape";
+import type { ServerStats } from "../server/server.ts";
+import type { LinesockErrorCode } from "../errors.ts";
+import type { ServeConfig } from "./worker_pool.ts";
+
+/** Messages from a worker. */
+export type WorkerMessage =
+  | { type: "listening"; addr: Deno.NetAddr }
+  | { type: "log"; record: Omit<LogRecord, "category">; category: readonly string[] }
+  | { type: "stats"; stats: ServerStats; request?: number }
+  | { type: "finished"; stats: ServerStats }
+  | { type: "failed"; name: string; message: string; code?: LinesockErrorCode };
+
+/** Messages to a worker. */
+export type WorkerCommand =
+  | { type: "start"; config: ServeConfig; worker: number }
+  | { type: "shutdown" }
+  | { type: "stats"; request: number }
+  | { type: "abort" };

@@ -1,0 +1,395 @@
+/**
+ * {@linkcode serveWorkers}: one line server on all cores. N Web Workers each run their own accept
+ * loop on the same TCP port (SO_REUSEPORT, so the kernel spreads connections over them), and the
+ * calling thread is the one control point: it starts them, forwards their logs, shuts them all down
+ * together, and adds up their counters.
+ *
+ * A worker cannot receive a protocol object (functions do not cross threads), so the server is
+ * described by plain data, a {@linkcode ServeConfig}, that each worker turns into the same protocol
+ * with {@linkcode protocolFromConfig}. `reusePort` needs Deno's `--unstable-net` flag: without it, Deno
+ * ends the process (exit status 70) instead of throwing.
+ *
+ * Logs: each worker sends its log records to the calling thread, which emits them through its own
+ * LogTape configuration under the category `[...category, "w<N>"]` and with a `worker` property, so
+ * lines from different workers never interleave and each says which worker wrote it.
+ *
+ * @example Two workers on one port
+ * ```ts
+ * import { serveWorkers } from "@linesock/linesock";
+ * import assert from "node:assert/strict";
+ *
+ * // Needs --unstable-net.
+ * await using pool = await serveWorkers({ protocol: "text", name: "w", serve: { port: 0 } }, 2);
+ * const conn = await Deno.connect({ port: (pool.addr as Deno.NetAddr).port });
+ * await conn.write(new TextEncoder().encode("PING\n"));
+ * await conn.closeWrite();
+ * assert.equal(new TextDecoder().decode(await new Response(conn.readable).bytes()), "PONG\n");
+ * ```
+ *
+ * @module
+ */
+import { getLogger } from "@logtape/logtape";
+import type { WorkerCommand, WorkerMessage } from "./_worker_messages.ts";
+import type { LineProtocol, ServeOptions, ServerStats } from "../server/server.ts";
+import { echoProtocol } from "../protocols/echo.ts";
+import { textProtocol } from "../protocols/text.ts";
+import { jsonProtocol } from "../protocols/json.ts";
+import { Routes } from "../routes/routes.ts";
+import { DEFAULT_MAX_EXEC, ExecLimiter } from "../routes/program_runner.ts";
+import { formatAddress } from "../address.ts";
+import { LinesockError, type LinesockErrorCode } from "../errors.ts";
+import { addStats, emptyStats } from "../server/_stats.ts";
+
+const logger = getLogger(["linesock", "workers"]);
+
+/** The options of {@linkcode serve} that are plain data, so that they can be sent to a worker. */
+export type PlainServeOptions = Omit<ServeOptions, "signal" | "listener">;
+
+/** A server described by plain data: which protocol, its options, and the serve options. */
+export interface ServeConfig {
+  /** The protocol. */
+  protocol: "echo" | "text" | "json";
+  /** What HELLO answers (text and JSON). @default {the host name} */
+  name?: string;
+  /** Whether clients may stop the server (text and JSON). @default {false} */
+  allowShutdown?: boolean;
+  /** The reply to a line that is not UTF-8 (text). @default {"ERR invalid encoding"} */
+  invalidReply?: string;
+  /** A routes file to load (text and JSON). */
+  routesPath?: string;
+  /**
+   * Route programs running at once. {@linkcode serveWorkers} divides it over its workers (each gets
+   * `ceil(maxExec / count)`), so that it holds for the whole server.
+   * @default {16}
+   */
+  maxExec?: number;
+  /**
+   * Environment variables every route program inherits besides `DEFAULT_PROGRAM_ENV` (the routes
+   * file's `"programEnv"` adds more).
+   */
+  programEnv?: readonly string[];
+  /** Where to listen, limits and timeouts. */
+  serve: PlainServeOptions;
+  /** The lowest log level a worker sends to the calling thread. @default {"info"} */
+  logLevel?: "trace" | "debug" | "info" | "warning" | "error" | "fatal";
+}
+
+/**
+ * Builds the protocol a {@linkcode ServeConfig} describes (loading its routes file, if any).
+ * @param config The description.
+ * @returns The protocol, for {@linkcode serve}.
+ * @throws {RoutesError} When the routes file is wrong.
+ *
+ * @example A text protocol from plain data
+ * ```ts
+ * import { protocolFromConfig, serve } from "@linesock/linesock";
+ * import assert from "node:assert/strict";
+ *
+ * const protocol = await protocolFromConfig({ protocol: "text", name: "cfg", serve: {} });
+ * await using server = await serve({ port: 0 }, protocol);
+ * const conn = await Deno.connect({ port: (server.addr as Deno.NetAddr).port });
+ * await conn.write(new TextEncoder().encode("HELLO\n"));
+ * await conn.closeWrite();
+ * assert.equal(new TextDecoder().decode(await new Response(conn.readable).bytes()), "cfg\n");
+ * ```
+ */
+export async function protocolFromConfig(config: ServeConfig): Promise<LineProtocol> {
+  if (config.protocol === "echo") return echoProtocol();
+  const routes = config.routesPath === undefined ? undefined : await Routes.load(
+    config.routesPath,
+    {
+      ...(config.maxExec !== undefined
+        ? { limiter: new ExecLimiter({ maxRunning: config.maxExec }) }
+        : {}),
+      ...(config.programEnv !== undefined ? { programEnv: config.programEnv } : {}),
+    },
+  );
+  const common = {
+    ...(config.name !== undefined ? { name: config.name } : {}),
+    allowShutdown: config.allowShutdown ?? false,
+    ...(routes !== undefined ? { routes } : {}),
+  };
+  if (config.protocol === "json") return jsonProtocol(common);
+  return textProtocol({
+    ...common,
+    ...(config.invalidReply !== undefined ? { invalidReply: config.invalidReply } : {}),
+  });
+}
+
+/** Servers running in workers, seen as one. */
+export interface WorkerPool extends AsyncDisposable {
+  /** The address all workers listen on. */
+  readonly addr: Deno.Addr;
+  /** The address as `tcp://host:port`. */
+  readonly url: string;
+  /** How many workers run. */
+  readonly size: number;
+  /**
+   * The counters of all workers added up, as last reported: each worker reports every second and
+   * when it stops, so they are complete once `finished` has settled.
+   */
+  readonly stats: Readonly<ServerStats>;
+  /**
+   * Asks every worker for its counters now.
+   * @returns The counters of all workers added up, once each has answered.
+   */
+  refreshStats(): Promise<Readonly<ServerStats>>;
+  /** Settles when every worker's server has stopped and the workers are gone. */
+  readonly finished: Promise<void>;
+  /** Shuts every worker's server down gracefully (also when one of them stopped by itself). */
+  shutdown(): Promise<void>;
+  /** Closes every connection of every worker at once. */
+  abort(): void;
+}
+
+/** How long a worker may take to stop beyond its server's grace time before it is terminated. */
+const STOP_MARGIN_MS = 3000;
+const WORKER_URL = new URL("./_serve_worker.ts", import.meta.url);
+
+/**
+ * Starts `count` workers serving `config` on one TCP port.
+ * @param config The server; `serve.port` 0 picks a free port that all workers then share.
+ * @param count How many workers (at least 1).
+ * @returns The running pool, once every worker listens.
+ * @throws When a worker cannot listen (the others are stopped first).
+ *
+ * @example Connections spread over the workers
+ * ```ts
+ * import { serveWorkers } from "@linesock/linesock";
+ * import assert from "node:assert/strict";
+ *
+ * await using pool = await serveWorkers({ protocol: "echo", serve: { port: 0 } }, 2);
+ * assert.equal(pool.size, 2);
+ * ```
+ */
+export async function serveWorkers(config: ServeConfig, count: number): Promise<WorkerPool> {
+  if (!(Number.isInteger(count) && count >= 1)) {
+    throw new RangeError(`count must be a positive integer, got ${count}`);
+  }
+  if (config.serve.path !== undefined) {
+    throw new TypeError("workers share a TCP port; a Unix socket cannot be shared");
+  }
+  // --max-exec is for the whole server: each worker gets its share (rounded up).
+  const perWorker: ServeConfig = config.routesPath === undefined ? config : {
+    ...config,
+    maxExec: Math.ceil((config.maxExec ?? DEFAULT_MAX_EXEC) / count),
+  };
+  const pool = new Pool(perWorker);
+  try {
+    // The first worker binds (port 0 picks one); the others join the port it got.
+    const first = await pool.spawn(perWorker, 1);
+    const shared: ServeConfig = { ...perWorker, serve: { ...perWorker.serve, port: first.port } };
+    await Promise.all(
+      Array.from({ length: count - 1 }, (_, index) => pool.spawn(shared, index + 2)),
+    );
+    pool.started(first);
+  } catch (error) {
+    pool.abort();
+    await pool.shutdown();
+    throw error;
+  }
+  return pool;
+}
+
+interface WorkerState {
+  id: number;
+  worker: Worker;
+  finished: boolean;
+  /** The worker's counters as last reported (final once it posted `finished`). */
+  stats: ServerStats;
+  /** Whether the counters are final. */
+  final: boolean;
+  resolveFinished: () => void;
+  whenFinished: Promise<void>;
+}
+
+class Pool implements WorkerPool {
+  addr: Deno.Addr = { transport: "tcp", hostname: "", port: 0 };
+  url = "";
+  readonly finished: Promise<void>;
+  readonly #config: ServeConfig;
+  readonly #workers: WorkerState[] = [];
+  readonly #statsRequests = new Map<number, { waiting: Set<WorkerState>; done: () => void }>();
+  #nextRequest = 1;
+  #resolveFinished!: () => void;
+  #stopping: Promise<void> | undefined;
+
+  constructor(config: ServeConfig) {
+    this.#config = config;
+    this.finished = new Promise((resolve) => this.#resolveFinished = resolve);
+  }
+
+  get size(): number {
+    return this.#workers.length;
+  }
+
+  /** The workers' counters added up, as last reported (each reports every second). */
+  get stats(): Readonly<ServerStats> {
+    const total = emptyStats();
+    for (const state of this.#workers) addStats(total, state.stats);
+    return total;
+  }
+
+  async refreshStats(): Promise<Readonly<ServerStats>> {
+    const waiting = new Set(this.#workers.filter((state) => !state.finished));
+    if (waiting.size > 0) {
+      const request = this.#nextRequest++;
+      const answered = new Promise<void>((done) =>
+        this.#statsRequests.set(request, { waiting, done })
+      );
+      for (const state of waiting) {
+        state.worker.postMessage({ type: "stats", request } satisfies WorkerCommand);
+      }
+      await answered;
+    }
+    return this.stats;
+  }
+
+  started(addr: Deno.NetAddr): void {
+    this.addr = addr;
+    this.url = formatAddress(addr);
+  }
+
+  /** Starts one worker; resolves with its address once it listens. */
+  spawn(config: ServeConfig, id: number): Promise<Deno.NetAddr> {
+    const worker = new Worker(WORKER_URL.href, { type: "module", name: `linesock-worker-${id}` });
+    let resolveFinished!: () => void;
+    const whenFinished = new Promise<void>((resolve) => resolveFinished = resolve);
+    const state: WorkerState = {
+      id,
+      worker,
+      finished: false,
+      stats: emptyStats(),
+      final: false,
+      resolveFinished,
+      whenFinished,
+    };
+    this.#workers.push(state);
+    let listening = false;
+    return new Promise((resolve, reject) => {
+      worker.onmessage = (event: MessageEvent<WorkerMessage>) => {
+        const message = event.data;
+        switch (message.type) {
+          case "listening":
+            listening = true;
+            resolve(message.addr);
+            break;
+          case "log":
+            getLogger([...message.category, `w${id}`]).emit({
+              ...message.record,
+              properties: { ...message.record.properties, worker: id },
+            });
+            break;
+          case "stats":
+            if (!state.final) state.stats = message.stats;
+            if (message.request !== undefined) this.#answered(message.request, state);
+            break;
+          case "finished":
+            state.stats = message.stats;
+            state.final = true;
+            this.#finish(state);
+            // A server that stopped by itself (a client's SHUTDOWN) stops the whole pool.
+            void this.shutdown();
+            break;
+          case "failed":
+            reject(rebuildError(message.name, message.message, message.code));
+            this.#finish(state);
+            break;
+        }
+      };
+      worker.onerror = (event) => {
+        event.preventDefault();
+        const error = new Error(`worker ${id} failed: ${event.message}`);
+        reject(error);
+        this.#finish(state);
+        if (listening) {
+          // One worker gone means a share of the connections is gone: stop rather than limp on.
+          logger.error("Worker {worker} crashed: {message}; stopping all workers", {
+            worker: id,
+            message: event.message,
+          });
+          void this.shutdown();
+        }
+      };
+      worker.postMessage({ type: "start", config, worker: id } satisfies WorkerCommand);
+    });
+  }
+
+  shutdown(): Promise<void> {
+    this.#stopping ??= this.#stop();
+    return this.#stopping;
+  }
+
+  async #stop(): Promise<void> {
+    for (const state of this.#workers) {
+      if (!state.finished) state.worker.postMessage({ type: "shutdown" } satisfies WorkerCommand);
+    }
+    const bound = (this.#config.serve.graceMs ?? 5000) + STOP_MARGIN_MS;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      Promise.all(this.#workers.map((state) => state.whenFinished)),
+      new Promise<void>((resolve) => timer = setTimeout(resolve, bound)),
+    ]);
+    clearTimeout(timer);
+    for (const state of this.#workers) {
+      if (!state.finished) {
+        logger.warn(
+          "Worker {worker} did not stop within {bound} ms and was terminated; its counters are " +
+            "from its last report",
+          { worker: state.id, bound },
+        );
+      }
+      this.#finish(state);
+    }
+    this.#resolveFinished();
+  }
+
+  abort(): void {
+    for (const state of this.#workers) {
+      if (!state.finished) state.worker.postMessage({ type: "abort" } satisfies WorkerCommand);
+    }
+  }
+
+  /** A worker answered a stats request. */
+  #answered(request: number, state: WorkerState): void {
+    const pending = this.#statsRequests.get(request);
+    if (pending === undefined) return;
+    pending.waiting.delete(state);
+    if (pending.waiting.size === 0) {
+      this.#statsRequests.delete(request);
+      pending.done();
+    }
+  }
+
+  #finish(state: WorkerState): void {
+    if (state.finished) return;
+    state.finished = true;
+    state.worker.terminate();
+    state.resolveFinished();
+    // A terminated worker answers no stats request: stop waiting for it.
+    for (const request of [...this.#statsRequests.keys()]) this.#answered(request, state);
+    // It has no connections any more, whatever it last said.
+    state.stats = { ...state.stats, open: 0 };
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.shutdown();
+  }
+}
+
+/**
+ * Errors cross threads as name, message and code: make a linesock error (with its code) or a
+ * `Deno.errors` class again where there is one.
+ */
+function rebuildError(name: string, message: string, code?: LinesockErrorCode): Error {
+  if (code !== undefined) {
+    const error = new LinesockError(code, message);
+    error.name = name;
+    return error;
+  }
+  const errorClass = (Deno.errors as Record<string, new (message: string) => Error>)[name];
+  if (errorClass !== undefined) return new errorClass(message);
+  const error = new Error(message);
+  error.name = name;
+  return error;
+}

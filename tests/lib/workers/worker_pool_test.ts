@@ -1,0 +1,125 @@
+import assert from "node:assert/strict";
+import { configureSync, type LogRecord, resetSync } from "@logtape/logtape";
+import { protocolFromConfig, serveWorkers } from "../../../lib/workers/worker_pool.ts";
+import { exchange, LineSession } from "../../_util/line_session.ts";
+import { within } from "../../_util/cli.ts";
+import { LinesockError } from "../../../lib/errors.ts";
+
+/** Captures linesock's log records (as the CLI's stderr sink would get them). */
+function captureLogs(): { records: LogRecord[]; [Symbol.dispose](): void } {
+  const records: LogRecord[] = [];
+  configureSync({
+    reset: true,
+    sinks: { memory: (record) => records.push(record) },
+    loggers: [
+      { category: ["linesock"], lowestLevel: "info", sinks: ["memory"] },
+      { category: ["logtape", "meta"], lowestLevel: "warning", sinks: ["memory"] },
+    ],
+  });
+  return { records, [Symbol.dispose]: () => resetSync() };
+}
+
+Deno.test("serveWorkers", async (t) => {
+  await t.step(
+    "connections are spread over the workers, logs say which worker, the counters add up",
+    async () => {
+      using logs = captureLogs();
+      const pool = await serveWorkers({ protocol: "text", name: "pool", serve: { port: 0 } }, 2);
+      assert.equal(pool.size, 2);
+      assert.match(pool.url, /^tcp:\/\/127\.0\.0\.1:\d+$/);
+      const connections = 40;
+      for (let index = 0; index < connections; index++) {
+        assert.deepEqual(await exchange(pool.addr, ["PING", "HELLO"]), ["PONG", "pool"]);
+      }
+      await within(pool.shutdown(), 15_000, "pool shutdown");
+      await pool.finished;
+      assert.equal(pool.stats.connections, connections);
+      assert.equal(pool.stats.linesIn, 2 * connections);
+      assert.equal(pool.stats.linesOut, 2 * connections);
+      assert.equal(pool.stats.bytesIn, connections * "PING\nHELLO\n".length);
+      const openedBy = new Map<unknown, number>();
+      for (const record of logs.records) {
+        if (String(record.rawMessage).includes("opened")) {
+          const worker = record.properties.worker;
+          openedBy.set(worker, (openedBy.get(worker) ?? 0) + 1);
+          assert.equal(record.category.at(-1), `w${worker}`);
+        }
+      }
+      // SO_REUSEPORT hashes each connection's addresses: 40 connections on one worker would be a
+      // 1 in 2^39 chance.
+      assert.deepEqual([...openedBy.keys()].sort(), [1, 2]);
+      assert.equal([...openedBy.values()].reduce((a, b) => a + b), connections);
+    },
+  );
+
+  await t.step("counters are live: connections accepted and open now (refreshStats)", async () => {
+    await using pool = await serveWorkers(
+      { protocol: "text", serve: { port: 0 }, logLevel: "error" },
+      2,
+    );
+    const sessions = [];
+    try {
+      for (let index = 0; index < 3; index++) {
+        const session = await LineSession.open(pool.addr);
+        sessions.push(session);
+        await session.write("PING\n");
+        assert.equal(await session.readLine(), "PONG");
+      }
+      const live = await within(pool.refreshStats(), 10_000, "the workers' counters");
+      assert.equal(live.open, 3);
+      assert.equal(live.connections, 3);
+      assert.equal(pool.stats.open, 3);
+    } finally {
+      for (const session of sessions) session.close();
+    }
+  });
+
+  await t.step("a client's SHUTDOWN stops every worker, with one total", async () => {
+    const pool = await serveWorkers(
+      { protocol: "json", allowShutdown: true, serve: { port: 0 }, logLevel: "error" },
+      2,
+    );
+    assert.deepEqual(await exchange(pool.addr, ['{"command":"ping","id":1}']), [
+      '{"status":0,"message":"pong","extra":null,"id":1}',
+    ]);
+    const [reply] = await exchange(pool.addr, ['{"command":"shutdown"}']);
+    assert.equal(JSON.parse(reply!).message, "shutting down");
+    await within(pool.finished, 15_000, "pool to stop after SHUTDOWN");
+    assert.equal(pool.stats.connections, 2);
+    await assert.rejects(Deno.connect({ port: (pool.addr as Deno.NetAddr).port }));
+  });
+
+  await t.step("a port taken by another program fails the start", async () => {
+    using taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const failure = await serveWorkers(
+      { protocol: "echo", serve: { port: taken.addr.port }, logLevel: "fatal" },
+      2,
+    ).then(() => undefined, (error) => error);
+    // The worker's typed error crosses the thread with its code.
+    assert.ok(failure instanceof LinesockError, String(failure));
+    assert.equal(failure.code, "CANNOT_LISTEN");
+    assert.equal(
+      failure.message,
+      `Cannot listen on tcp://127.0.0.1:${taken.addr.port}: address already in use`,
+    );
+  });
+
+  await t.step("a Unix socket or a count below 1 is refused", async () => {
+    await assert.rejects(
+      serveWorkers({ protocol: "echo", serve: { path: "/tmp/x.sock" } }, 2),
+      TypeError,
+    );
+    await assert.rejects(serveWorkers({ protocol: "echo", serve: {} }, 0), RangeError);
+  });
+});
+
+Deno.test("protocolFromConfig", async (t) => {
+  await t.step("builds each protocol from plain data", async () => {
+    const echo = await protocolFromConfig({ protocol: "echo", serve: {} });
+    assert.ok(echo.onData);
+    const text = await protocolFromConfig({ protocol: "text", name: "n", serve: {} });
+    assert.equal(text.onData, undefined);
+    const json = await protocolFromConfig({ protocol: "json", serve: {} });
+    assert.ok(json.formatError);
+  });
+});
