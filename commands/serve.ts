@@ -400,7 +400,8 @@ export function summarize(stats: Readonly<ServerStats>): string {
   return `summary: ${stats.connections} connections, ${stats.linesIn} lines in, ` +
     `${stats.linesOut} lines out, ${stats.bytesIn} bytes in, ${stats.bytesOut} bytes out, ` +
     `${stats.errors} errors` +
-    (stats.acceptErrors > 0 ? `, ${stats.acceptErrors} failed accepts` : "");
+    (stats.acceptErrors > 0 ? `, ${stats.acceptErrors} failed accepts` : "") +
+    (stats.workerRestarts > 0 ? `, ${stats.workerRestarts} worker restarts` : "");
 }
 
 /** Reads a PEM file; a missing or unreadable file is a usage error naming it. */

@@ -17,6 +17,7 @@ export function emptyStats(): ServerStats {
     bytesOut: 0,
     errors: 0,
     acceptErrors: 0,
+    workerRestarts: 0,
   };
 }
 
@@ -33,5 +34,6 @@ export function addStats(total: ServerStats, more: Readonly<ServerStats>): Serve
   total.bytesOut += more.bytesOut;
   total.errors += more.errors;
   total.acceptErrors += more.acceptErrors;
+  total.workerRestarts += more.workerRestarts;
   return total;
 }

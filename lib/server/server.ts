@@ -262,6 +262,8 @@ export interface ServerStats {
    * process out of descriptors or memory (retried after a pause).
    */
   acceptErrors: number;
+  /** Workers that crashed and were started again (a pool of workers only). */
+  workerRestarts: number;
 }
 
 /** A running server. */

@@ -108,5 +108,10 @@ self.onmessage = (event: MessageEvent<WorkerCommand>) => {
     case "abort":
       server?.abort();
       break;
+    case "crash":
+      setTimeout(() => {
+        throw new Error("crash requested by a test");
+      });
+      break;
   }
 };

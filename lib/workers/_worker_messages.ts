@@ -21,4 +21,6 @@ export type WorkerCommand =
   | { type: "start"; config: ServeConfig; worker: number }
   | { type: "shutdown" }
   | { type: "stats"; request: number }
-  | { type: "abort" };
+  | { type: "abort" }
+  // Tests only: the worker throws an uncaught error, as a bug would.
+  | { type: "crash" };

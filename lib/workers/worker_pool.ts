@@ -144,6 +144,17 @@ export interface WorkerPool extends AsyncDisposable {
 
 /** How long a worker may take to stop beyond its server's grace time before it is terminated. */
 const STOP_MARGIN_MS = 3000;
+/** A crashed worker is restarted after a pause that doubles from the first to the last. */
+const RESTART_PAUSE_FIRST_MS = 100;
+const RESTART_PAUSE_LAST_MS = 10_000;
+/** A worker that ran this long before it crashed starts the pauses over. */
+const RESTART_STABLE_MS = 30_000;
+
+/**
+ * Tests only: makes worker `index` (0-based) of a pool crash, as a bug in it would.
+ * @internal
+ */
+export const CRASH_WORKER: unique symbol = Symbol("linesock.crashWorker");
 const WORKER_URL = new URL("./_serve_worker.ts", import.meta.url);
 
 /**
@@ -213,6 +224,12 @@ class Pool implements WorkerPool {
   #nextRequest = 1;
   #resolveFinished!: () => void;
   #stopping: Promise<void> | undefined;
+  /** The config every worker (re)starts with, once the port is known. */
+  #shared: ServeConfig | undefined;
+  /** Counters of workers that crashed and were replaced. */
+  readonly #retired = emptyStats();
+  #restarts = 0;
+  #restartPauseMs = 0;
 
   constructor(config: ServeConfig) {
     this.#config = config;
@@ -225,8 +242,9 @@ class Pool implements WorkerPool {
 
   /** The workers' counters added up, as last reported (each reports every second). */
   get stats(): Readonly<ServerStats> {
-    const total = emptyStats();
+    const total = addStats(emptyStats(), this.#retired);
     for (const state of this.#workers) addStats(total, state.stats);
+    total.workerRestarts = this.#restarts;
     return total;
   }
 
@@ -248,6 +266,41 @@ class Pool implements WorkerPool {
   started(addr: Deno.NetAddr): void {
     this.addr = addr;
     this.url = formatAddress(addr);
+    this.#shared = { ...this.#config, serve: { ...this.#config.serve, port: addr.port } };
+  }
+
+  [CRASH_WORKER](index: number): void {
+    this.#workers[index]?.worker.postMessage({ type: "crash" } satisfies WorkerCommand);
+  }
+
+  /**
+   * Replaces a worker that crashed, after a pause that grows while workers keep crashing; the
+   * other workers and their connections are not touched.
+   */
+  async #restart(crashed: WorkerState, ranMs: number): Promise<void> {
+    addStats(this.#retired, { ...crashed.stats, open: 0 });
+    this.#workers.splice(this.#workers.indexOf(crashed), 1);
+    this.#restartPauseMs = ranMs >= RESTART_STABLE_MS ? RESTART_PAUSE_FIRST_MS : Math.min(
+      Math.max(this.#restartPauseMs * 2, RESTART_PAUSE_FIRST_MS),
+      RESTART_PAUSE_LAST_MS,
+    );
+    const pauseMs = this.#restartPauseMs;
+    logger.error("Worker {worker} crashed; restarting it in {pauseMs} ms", {
+      worker: crashed.id,
+      pauseMs,
+    });
+    await new Promise((resolve) => setTimeout(resolve, pauseMs));
+    if (this.#stopping !== undefined || this.#shared === undefined) return;
+    this.#restarts++;
+    try {
+      await this.spawn(this.#shared, crashed.id);
+      logger.warn("Worker {worker} restarted ({restarts} restarts so far)", {
+        worker: crashed.id,
+        restarts: this.#restarts,
+      });
+    } catch (error) {
+      logger.error("Worker {worker} could not restart: {error}", { worker: crashed.id, error });
+    }
   }
 
   /** Starts one worker; resolves with its address once it listens. */
@@ -266,12 +319,14 @@ class Pool implements WorkerPool {
     };
     this.#workers.push(state);
     let listening = false;
+    let listeningAt = 0;
     return new Promise((resolve, reject) => {
       worker.onmessage = (event: MessageEvent<WorkerMessage>) => {
         const message = event.data;
         switch (message.type) {
           case "listening":
             listening = true;
+            listeningAt = performance.now();
             resolve(message.addr);
             break;
           case "log":
@@ -302,13 +357,9 @@ class Pool implements WorkerPool {
         const error = new Error(`worker ${id} failed: ${event.message}`);
         reject(error);
         this.#finish(state);
-        if (listening) {
-          // One worker gone means a share of the connections is gone: stop rather than limp on.
-          logger.error("Worker {worker} crashed: {message}; stopping all workers", {
-            worker: id,
-            message: event.message,
-          });
-          void this.shutdown();
+        if (listening && this.#stopping === undefined) {
+          logger.error("Worker {worker} failed: {message}", { worker: id, message: event.message });
+          void this.#restart(state, performance.now() - listeningAt);
         }
       };
       worker.postMessage({ type: "start", config, worker: id } satisfies WorkerCommand);

@@ -1,6 +1,10 @@
 import assert from "node:assert/strict";
 import { configureSync, type LogRecord, resetSync } from "@logtape/logtape";
-import { protocolFromConfig, serveWorkers } from "../../../lib/workers/worker_pool.ts";
+import {
+  CRASH_WORKER,
+  protocolFromConfig,
+  serveWorkers,
+} from "../../../lib/workers/worker_pool.ts";
 import { exchange, LineSession } from "../../_util/line_session.ts";
 import { within } from "../../_util/cli.ts";
 import { LinesockError } from "../../../lib/errors.ts";
@@ -20,6 +24,52 @@ function captureLogs(): { records: LogRecord[]; [Symbol.dispose](): void } {
 }
 
 Deno.test("serveWorkers", async (t) => {
+  await t.step(
+    "a worker that crashes is restarted; the other worker's connections carry on",
+    async () => {
+      using logs = captureLogs();
+      const pool = await serveWorkers({ protocol: "echo", serve: { port: 0 } }, 2);
+      const sessions: LineSession[] = [];
+      try {
+        // 16 connections: all on one worker would be a 1 in 32,768 chance.
+        for (let index = 0; index < 16; index++) {
+          const session = await LineSession.open(pool.addr);
+          sessions.push(session);
+          await session.write(`before ${index}\n`);
+          assert.deepEqual(await session.readLines(1), [`before ${index}`]);
+        }
+        (pool as unknown as Record<typeof CRASH_WORKER, (index: number) => void>)[CRASH_WORKER](0);
+        const deadline = performance.now() + 10_000;
+        const restarted = () =>
+          logs.records.some((record) => /Worker 1 restarted/.test(record.message.join("")));
+        while (!restarted()) {
+          assert.ok(performance.now() < deadline, "no restart within 10 s");
+          // The pause between polls of the counter, not a synchronisation.
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+        // Connections of the crashed worker are closed; the others still echo.
+        let alive = 0;
+        for (const [index, session] of sessions.entries()) {
+          const reply = await session.write(`after ${index}\n`).then(() => session.readLines(1))
+            .catch(() => []);
+          if (reply[0] === `after ${index}`) alive++;
+        }
+        assert.ok(alive >= 1 && alive < 16, `${alive} of 16 connections survived`);
+        // New connections are served by both workers again.
+        for (let index = 0; index < 8; index++) {
+          assert.deepEqual(await exchange(pool.addr, ["again"]), ["again"]);
+        }
+        const messages = logs.records.map((record) => record.message.join(""));
+        assert.ok(messages.some((m) => /Worker 1 crashed; restarting it in 100 ms/.test(m)));
+        assert.ok(messages.some((m) => /Worker 1 restarted \(1 restarts so far\)/.test(m)));
+      } finally {
+        for (const session of sessions) session.close();
+        await within(pool.shutdown(), 15_000, "pool shutdown");
+      }
+      assert.equal(pool.stats.workerRestarts, 1);
+    },
+  );
+
   await t.step(
     "connections are spread over the workers, logs say which worker, the counters add up",
     async () => {
