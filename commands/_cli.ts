@@ -4,8 +4,9 @@
  *
  * @module
  */
-import { InvalidArgumentError } from "commander";
+import { InvalidArgumentError, Option } from "commander";
 import { LinesockError, type LinesockErrorCode } from "../lib/errors.ts";
+import { DEFAULT_CONNECT_TIMEOUT_MS } from "../lib/client/_defaults.ts";
 
 /** Documented exit statuses of every subcommand. */
 export const ExitCode = {
@@ -95,6 +96,43 @@ export function parsePort(text: string): number {
   const value = parseCount(text);
   if (value > 65535) throw new InvalidArgumentError("expected a port from 0 to 65535");
   return value;
+}
+
+/** A default duration as `--help` shows it: `10s`, `500ms`, or `none` for 0 (no limit). */
+function showDuration(ms: number): string {
+  if (ms === 0) return "none";
+  return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
+}
+
+/**
+ * `--connect-timeout DURATION`, the same in every client subcommand: give up connecting after this
+ * long (exit status 4); `0` means no limit. Default 10 s.
+ * @returns The option, to add with `addOption`.
+ */
+export function connectTimeoutOption(): Option {
+  return new Option(
+    "--connect-timeout <duration>",
+    "give up connecting after this long (0: no limit)",
+  ).argParser(parseDuration).default(
+    DEFAULT_CONNECT_TIMEOUT_MS,
+    showDuration(DEFAULT_CONNECT_TIMEOUT_MS),
+  );
+}
+
+/**
+ * `--timeout DURATION`, one meaning in every client subcommand: the longest wait for a reply that is
+ * awaited, counted from the line sent or from the previous reply; when it passes, exit status 4.
+ * `0` means no limit.
+ * @param awaited When the subcommand awaits replies, for the help text.
+ * @param defaultMs The default.
+ * @returns The option, to add with `addOption`.
+ */
+export function replyTimeoutOption(awaited: string, defaultMs: number): Option {
+  return new Option(
+    "--timeout <duration>",
+    `longest wait for each awaited reply, counted from the line or the previous reply (${awaited}); ` +
+      "exit 4 after it (0: no limit)",
+  ).argParser(parseDuration).default(defaultMs, showDuration(defaultMs));
 }
 
 /**

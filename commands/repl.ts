@@ -1,17 +1,26 @@
 /**
  * `linesock repl`: an interactive client with line editing, history, completion, JSON mode and
- * automatic reconnection; with stdin not a terminal it behaves like `send`.
+ * automatic reconnection; with stdin not a terminal it behaves like `send`: the same conversation
+ * engine ({@linkcode runExchange}, lib/client/conversation.ts) in its stream mode.
  *
  * @module
  */
 import { Command, Option } from "commander";
 import { hostPort } from "../lib/address.ts";
-import { connect, type ConnectOptions } from "../lib/client/client.ts";
+import { connect, type ConnectOptions, type LineConnection } from "../lib/client/client.ts";
+import { runExchange } from "../lib/client/conversation.ts";
+import { TimeoutError } from "../lib/errors.ts";
 import { DEFAULT_HISTORY_SIZE, defaultHistoryPath, HistoryStore } from "./_repl/history_store.ts";
-import { wantsColor } from "./_repl/render.ts";
-import { runScripted, type ScriptedOutcome } from "./_repl/scripted.ts";
+import { encodeJsonRequest, JsonInputError } from "./_repl/json_request.ts";
+import { formatTimestamp, wantsColor } from "./_repl/render.ts";
 import { runInteractive } from "./_repl/session.ts";
-import { ExitCode, ExitError, parseCount, parseDuration } from "./_cli.ts";
+import {
+  connectTimeoutOption,
+  ExitCode,
+  ExitError,
+  parseCount,
+  replyTimeoutOption,
+} from "./_cli.ts";
 import { addTargetOptions, resolveTarget } from "./_target.ts";
 import { addTlsOptions, resolveTls, type TlsFlags } from "./_tls.ts";
 
@@ -31,14 +40,6 @@ interface ReplCliOptions extends TlsFlags {
   raw?: boolean;
 }
 
-const OUTCOME_STATUS: Record<ScriptedOutcome, number> = {
-  "ok": ExitCode.ok,
-  "remote-error": ExitCode.remoteError,
-  "invalid-input": ExitCode.usage,
-  "timeout": ExitCode.timeout,
-  "connection-lost": ExitCode.connectionLost,
-};
-
 /** Builds the `repl` subcommand. */
 export function replCommand(): Command {
   return addTlsOptions(addTargetOptions(
@@ -48,10 +49,7 @@ export function replCommand(): Command {
           "arrive, automatic reconnection. With stdin not a terminal it behaves like `send`.",
       ),
   ))
-    .addOption(
-      new Option("--connect-timeout <duration>", "give up connecting after this long")
-        .argParser(parseDuration).default(10_000, "10s"),
-    )
+    .addOption(connectTimeoutOption())
     .option("--json", 'JSON mode: `add a=1 b=2` sends {"command":"add","args":{"a":1,"b":2}}')
     .option("--timestamps", "prefix shown lines with the time")
     .option("--no-time", "do not show round-trip times")
@@ -69,12 +67,8 @@ export function replCommand(): Command {
         DEFAULT_HISTORY_SIZE,
       ),
     )
-    .option(
-      "--timeout <duration>",
-      "without a terminal: after stdin ends, give up when no reply came for this long (0 waits " +
-        "until the server closes)",
-      parseDuration,
-      0,
+    .addOption(
+      replyTimeoutOption("without a terminal: after stdin ended, until the server closes", 0),
     )
     .addHelpText(
       "after",
@@ -84,7 +78,8 @@ Meta-commands (interactive): :help :quit :reconnect :json on|off :send FILE :tim
   A line typed with a leading space is sent but kept out of history.
 History: $XDG_STATE_HOME/linesock/history (default ~/.local/state/linesock/history).
 Without a terminal on stdin: lines go out as they are read, replies are printed as they arrive, and
-  the exit status is 1 when a reply was an error (ERR …, or a JSON status that is not 0).`,
+  the exit status is 1 when a reply was an error (ERR …; with --json a status that is not 0, or a
+  line that is not a JSON response).`,
     )
     .action(async (options: ReplCliOptions) => {
       const status = await repl(options);
@@ -95,42 +90,20 @@ Without a terminal on stdin: lines go out as they are read, replies are printed 
 async function repl(options: ReplCliOptions): Promise<number> {
   const target = resolveTarget(options);
   const tls = await resolveTls(options, "path" in target);
-  const connectOptions: ConnectOptions = {
-    connectTimeoutMs: options.connectTimeout || 10_000,
-    ...target,
-  };
+  const connectOptions: ConnectOptions = { connectTimeoutMs: options.connectTimeout, ...target };
   if (tls) connectOptions.tls = tls;
   const where = "path" in target ? `unix:${target.path}` : hostPort(target.hostname, target.port);
   const interactive = Deno.stdin.isTerminal() && Deno.stdout.isTerminal();
-  const conn = await connect(connectOptions);
   if (!interactive) {
-    const encoder = new TextEncoder();
-    const outcome = await runScripted(
-      conn,
-      Deno.stdin.readable,
-      async (text) => {
-        const bytes = encoder.encode(text);
-        for (let written = 0; written < bytes.length;) {
-          written += await Deno.stdout.write(bytes.subarray(written));
-        }
-      },
-      (message) => console.error(`linesock: ${message}`),
-      {
-        json: options.json ?? false,
-        timestamps: options.timestamps ?? false,
-        idleTimeoutMs: options.timeout,
-        // Into a pipe or a file replies go as received; only a terminal needs protecting.
-        escapeControls: !options.raw && Deno.stdout.isTerminal(),
-      },
-    );
-    if (outcome === "timeout") {
-      throw new ExitError(
-        ExitCode.timeout,
-        `no reply for ${options.timeout} ms after the input ended`,
-      );
+    // Byte for byte, as `send` prints.
+    const conn = await connect({ ...connectOptions, stripCR: false });
+    try {
+      return await scripted(conn, options);
+    } finally {
+      await conn[Symbol.asyncDispose]();
     }
-    return OUTCOME_STATUS[outcome];
   }
+  const conn = await connect(connectOptions);
   const history = new HistoryStore(
     options.history ? defaultHistoryPath() : undefined,
     options.historySize,
@@ -150,4 +123,59 @@ async function repl(options: ReplCliOptions): Promise<number> {
     probe: options.probe,
     history,
   });
+}
+
+/**
+ * The repl without a terminal: `send`'s stream mode — lines go out as they are read (with `--json`
+ * encoded as typed commands), replies are printed as they arrive, then a half-close and the replies
+ * until the server closes; `--timeout` bounds each wait for a reply after stdin ended.
+ */
+async function scripted(conn: LineConnection, options: ReplCliOptions): Promise<number> {
+  const warn = (message: string) => console.error(`linesock: ${message}`);
+  const decoder = new TextDecoder();
+  let invalidInput = false;
+  let id = 1;
+  const encodeLine = (bytes: Uint8Array): string | undefined => {
+    const line = decoder.decode(bytes).replace(/\r$/, "");
+    try {
+      return encodeJsonRequest(line, id++).line;
+    } catch (error) {
+      if (!(error instanceof JsonInputError)) throw error;
+      warn(`not sent: ${error.message}`);
+      invalidInput = true;
+      return undefined;
+    }
+  };
+  let result;
+  try {
+    result = await runExchange(conn, {
+      input: Deno.stdin.readable,
+      output: Deno.stdout,
+      json: options.json ?? false,
+      // Every response is printed whole, as it came.
+      jsonLockstep: false,
+      raw: true,
+      ...(options.json ? { encodeLine } : {}),
+      ...(options.timestamps ? { prefix: () => `${formatTimestamp(new Date())} ` } : {}),
+      // Into a pipe or a file replies go as received; only a terminal needs protecting.
+      escapeControls: !options.raw && Deno.stdout.isTerminal(),
+      awaitClose: true,
+      waitMs: 0,
+      timeoutMs: options.timeout,
+      onTooLong: (error) => warn(error.message),
+    });
+  } catch (error) {
+    if (error instanceof TimeoutError) {
+      throw new ExitError(
+        ExitCode.timeout,
+        `no reply for ${options.timeout} ms after the input ended`,
+      );
+    }
+    throw error;
+  }
+  if (!result.inputComplete && result.ending === "closed") {
+    warn("the server closed the connection before all input was sent");
+  }
+  if (result.remoteErrors > 0 || result.tooLong > 0) return ExitCode.remoteError;
+  return invalidInput ? ExitCode.usage : ExitCode.ok;
 }

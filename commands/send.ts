@@ -1,7 +1,8 @@
 /**
  * `linesock send`: sends lines (arguments, a file, or standard input as it arrives), prints the
  * replies as they arrive, and stops by one explicit rule (see docs/send.md). The exchange itself is
- * {@linkcode sendSession} in lib/; this file only turns options into calls.
+ * {@linkcode runExchange} in lib/client/conversation.ts (the engine the repl uses too); this file
+ * only turns options into calls.
  *
  * @module
  */
@@ -12,14 +13,18 @@ import { DEFAULT_MAX_LINE_BYTES } from "../lib/framing/line_framer.ts";
 import { type RemoteError, TimeoutError } from "../lib/errors.ts";
 import { escapeControls } from "../lib/client/_terminal_escape.ts";
 import type { ClientTlsOptions } from "../lib/client/transport.ts";
-import type { SendSessionResult } from "../lib/client/send_session.ts";
+import type { ExchangeResult } from "../lib/client/conversation.ts";
+import { DEFAULT_REPLY_TIMEOUT_MS } from "../lib/client/_defaults.ts";
+import { isDisconnect } from "../lib/_disconnect.ts";
 import {
+  connectTimeoutOption,
   ExitCode,
   ExitError,
   parseByteSize,
   parseCount,
   parseDuration,
   parsePositive,
+  replyTimeoutOption,
   UsageError,
 } from "./_cli.ts";
 import { addTargetOptions, resolveTarget } from "./_target.ts";
@@ -60,10 +65,7 @@ export function sendCommand(): Command {
       )
       .argument("[lines...]", "lines to send; with --json: COMMAND key=value …"),
   ))
-    .addOption(
-      new Option("--connect-timeout <duration>", "give up connecting after this long (0: no limit)")
-        .argParser(parseDuration).default(10_000, "10s"),
-    )
+    .addOption(connectTimeoutOption())
     .option("--retry <n>", "retry connecting n times with backoff (server starting)", parseCount, 0)
     .option("-f, --file <path>", "send the lines of a file (- for standard input)")
     .option(
@@ -78,12 +80,7 @@ export function sendCommand(): Command {
         "after the input, stop after this much silence unless the server closes (0: wait for the close)",
       ).argParser(parseDuration).default(2000, "2s"),
     )
-    .addOption(
-      new Option(
-        "--timeout <duration>",
-        "longest wait for an expected reply (-n, --until, --json); exit 4 after it (0: no limit)",
-      ).argParser(parseDuration).default(10_000, "10s"),
-    )
+    .addOption(replyTimeoutOption("-n, --until, --json", DEFAULT_REPLY_TIMEOUT_MS))
     .addOption(
       new Option(
         "--deadline <duration>",
@@ -123,6 +120,8 @@ Ending (after the last input line):
   --until REGEX  stop as soon as a reply matches
   --json         one response per request; exit as soon as the last one arrives
   --deadline D   in any mode: stop after D in all, connecting included (exit 4)
+  --timeout D    where replies are awaited (-n, --until, --json): at most D for each one,
+                 counted from the line or the previous reply (exit 4)
 
 Exit statuses: 0 ok, 1 the server answered with an error (ERR … / JSON status ≠ 0), 2 usage,
 3 cannot connect (also: TLS certificate not accepted), 4 timed out, 5 connection lost before the
@@ -310,9 +309,9 @@ function validate(options: SendOptions): void {
 async function runSend(lines: string[], options: SendOptions, deadline: Deadline): Promise<number> {
   validate(options);
   // Loaded here, not at the top, so that the other subcommands do not pay for them at start-up.
-  const [{ connect }, { sendSession }] = await Promise.all([
+  const [{ connect }, { runExchange }] = await Promise.all([
     import("../lib/client/client.ts"),
-    import("../lib/client/send_session.ts"),
+    import("../lib/client/conversation.ts"),
   ]);
   const note = (message: string) => {
     if (!options.quiet) console.error(`linesock: ${message}`);
@@ -339,11 +338,11 @@ async function runSend(lines: string[], options: SendOptions, deadline: Deadline
   // arrived so far has been printed.
   deadline.onPass = () => connection.close();
   detail(`connected to ${connection.remote}`);
-  let result: SendSessionResult;
+  let result: ExchangeResult;
   try {
-    result = await sendSession(connection, {
+    result = await runExchange(connection, {
       input: prepend(first.value, input.chunks, deadline.passed),
-      output: Deno.stdout,
+      output: stdoutWriter,
       // Into a pipe or a file, replies go byte for byte; only a terminal needs protecting.
       escapeControls: !options.raw && Deno.stdout.isTerminal(),
       replies: options.replies,
@@ -355,11 +354,13 @@ async function runSend(lines: string[], options: SendOptions, deadline: Deadline
       timeoutMs: options.timeout,
       maxLineBytes: options.maxLine,
       onRemoteError: options.json ? (error) => note(describeRemoteError(error)) : undefined,
+      onTooLong: (error) =>
+        note(`a reply was longer than --max-line (${error.limit} bytes) and was left out`),
     });
   } catch (error) {
     if (deadline.error) throw deadline.error;
     // Whoever reads our output went away (`send … | head -1`): nothing more to do or say.
-    if (error instanceof Deno.errors.BrokenPipe) return ExitCode.ok;
+    if (error instanceof OutputClosed) return ExitCode.ok;
     throw error;
   } finally {
     await closeConnection(connection);
@@ -374,7 +375,7 @@ async function runSend(lines: string[], options: SendOptions, deadline: Deadline
   if (!result.inputComplete && result.ending === "closed") {
     note("the server closed the connection before all input was sent");
   }
-  if (result.remoteErrors === 0) return ExitCode.ok;
+  if (result.remoteErrors === 0) return result.tooLong === 0 ? ExitCode.ok : ExitCode.remoteError;
   if (!options.json) {
     const more = result.remoteErrors > 1 ? ` (and ${result.remoteErrors - 1} more)` : "";
     note(
@@ -394,7 +395,7 @@ function connectOptions(
   return {
     ...(tls ? { tls } : {}),
     ...resolveTarget(options),
-    connectTimeoutMs: options.connectTimeout > 0 ? options.connectTimeout : 2 ** 31 - 1,
+    connectTimeoutMs: options.connectTimeout,
     retries: options.retry,
     stripCR: false,
     maxLineBytes: options.maxLine,
@@ -402,6 +403,21 @@ function connectOptions(
       note(`${error.message}; retry ${attempt} of ${options.retry} in ${delayMs} ms`),
   };
 }
+
+/** Standard output went away (a closed pipe: `send … | head -1`). */
+class OutputClosed extends Error {}
+
+/** Standard output, with the reader going away told apart from other failures. */
+const stdoutWriter = {
+  async write(bytes: Uint8Array): Promise<number> {
+    try {
+      return await Deno.stdout.write(bytes);
+    } catch (error) {
+      if (isDisconnect(error)) throw new OutputClosed("standard output closed", { cause: error });
+      throw error;
+    }
+  },
+};
 
 async function closeConnection(connection: LineConnection): Promise<void> {
   await connection[Symbol.asyncDispose]();
@@ -415,7 +431,7 @@ function describeRemoteError(error: RemoteError): string {
   return `remote error (status ${error.status}): ${escapeControls(error.message)}${extra}`;
 }
 
-function describeEnding(result: SendSessionResult, options: SendOptions): string {
+function describeEnding(result: ExchangeResult, options: SendOptions): string {
   switch (result.ending) {
     case "closed":
       return "the server closed the connection";

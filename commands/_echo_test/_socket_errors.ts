@@ -1,19 +1,17 @@
 /**
- * Socket failures in a few words, for the client side's reports (echo-test cases, load runs).
+ * Socket failures in a few words, for the client side's reports (echo-test cases, load runs): the
+ * one classification of lib/_disconnect.ts, which the server, `send` and the repl use too.
  *
  * @module
  */
+import { describeDisconnect } from "../../lib/_disconnect.ts";
 
 /**
  * Describes why a read or write on a connection failed.
  * @param error What the read or write threw.
- * @returns "connection reset", "broken pipe", "connection closed", or the error's message.
+ * @returns "connection reset", "broken pipe", "connection closed" (and the other disconnects of
+ * lib/_disconnect.ts), or the error's message.
  */
 export function describeSocketError(error: unknown): string {
-  if (error instanceof Deno.errors.ConnectionReset) return "connection reset";
-  if (error instanceof Deno.errors.BrokenPipe) return "broken pipe";
-  if (error instanceof Deno.errors.BadResource || error instanceof Deno.errors.Interrupted) {
-    return "connection closed";
-  }
-  return error instanceof Error ? error.message : String(error);
+  return describeDisconnect(error);
 }

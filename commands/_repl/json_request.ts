@@ -8,6 +8,8 @@
  * @module
  */
 import { argsFromPairs, parseArgValue } from "../_json_args.ts";
+import { type JsonResponse, parseJsonResponse } from "../../lib/client/client.ts";
+import { RemoteError } from "../../lib/errors.ts";
 
 /** A request as typed, before it gets its id. */
 export interface TypedJsonRequest {
@@ -132,24 +134,28 @@ export interface DescribedResponse {
 /**
  * Turns a response line into readable lines: the message of a success (a string as it is,
  * anything else pretty-printed), `error N: message` for a non-zero status, the `extra` field
- * when it is not null; a line that is not a JSON response comes back unchanged.
+ * when it is not null; a line that is not a JSON response comes back unchanged. The line is parsed
+ * by the client's one parser ({@linkcode parseJsonResponse}).
  * @param line The response line.
  * @returns What to show.
  */
 export function describeJsonResponse(line: string): DescribedResponse {
-  let value: unknown;
+  let response: JsonResponse;
   try {
-    value = JSON.parse(line);
-  } catch {
-    return { kind: "raw", lines: [line] };
+    response = parseJsonResponse(line);
+  } catch (error) {
+    if (error instanceof RemoteError) return { kind: "raw", lines: [line] };
+    throw error;
   }
-  if (
-    typeof value !== "object" || value === null || Array.isArray(value) ||
-    typeof (value as { status?: unknown }).status !== "number"
-  ) {
-    return { kind: "raw", lines: [line] };
-  }
-  const response = value as { status: number; message?: unknown; extra?: unknown; id?: unknown };
+  return describeResponse(response);
+}
+
+/**
+ * Readable lines for a parsed response (see {@linkcode describeJsonResponse}).
+ * @param response The response.
+ * @returns What to show.
+ */
+export function describeResponse(response: JsonResponse): DescribedResponse {
   const show = (data: unknown) =>
     typeof data === "string" ? data.split("\n") : JSON.stringify(data, null, 2).split("\n");
   const lines = response.status === 0 ? show(response.message ?? null) : [

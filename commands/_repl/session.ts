@@ -3,15 +3,31 @@
  * read all the time (replies show up the moment they arrive, above the line being typed), meta-commands,
  * JSON mode, round-trip times, and reconnection with backoff when the connection is lost.
  *
+ * The conversation itself — error replies, JSON responses, which request a reply answers — is the
+ * client's conversation engine (lib/client/conversation.ts), the same as `send`'s. A reply shows a
+ * round-trip time only when the engine knows which request it answers ({@linkcode textExpectation}
+ * and {@linkcode jsonExpectation} say what the repl knows), and none rather than a wrong one
+ * otherwise.
+ *
  * @module
  */
 import * as readline from "node:readline";
 import process from "node:process";
 import { connect, type ConnectOptions, type LineConnection } from "../../lib/client/client.ts";
-import { LineTooLongError } from "../../lib/errors.ts";
+import {
+  classifyReply,
+  Conversation,
+  type Expectation,
+  isErrorReply,
+  type Reply,
+  type SentLine,
+} from "../../lib/client/conversation.ts";
+import { ConnectionLostError, LineTooLongError } from "../../lib/errors.ts";
+import { describeDisconnect } from "../../lib/_disconnect.ts";
 import { commandsFromHelpReply, commandsFromJsonHelp, completeLine } from "./completion.ts";
 import { type HistoryStore, isRecordable } from "./history_store.ts";
-import { describeJsonResponse, encodeJsonRequest, JsonInputError } from "./json_request.ts";
+import { describeResponse, encodeJsonRequest, JsonInputError } from "./json_request.ts";
+import { isUnknownCommandAnswer, jsonExpectation, textExpectation } from "./reply_count.ts";
 import { metaHelp, parseInput, parseToggle } from "./meta_command.ts";
 import { Renderer, type RenderSettings } from "./render.ts";
 import { TerminalOutput } from "./terminal_output.ts";
@@ -39,6 +55,8 @@ export const PROBE_ID = "linesock-repl-help";
 const PROBE_TIMEOUT_MS = 3000;
 const FIRST_RECONNECT_DELAY_MS = 250;
 const MAX_RECONNECT_DELAY_MS = 5000;
+/** The longest connect attempt when reconnecting, so that the backoff goes on. */
+const MAX_RECONNECT_CONNECT_MS = 5000;
 
 /**
  * The delay before reconnection attempt `attempt` (1-based): doubling from 250 ms up to 5 s.
@@ -52,16 +70,32 @@ export function reconnectDelay(attempt: number): number {
 /** The built-in names Tab completes before the server said anything. */
 const BUILT_IN_COMMANDS = { text: ["HELP"], json: ["help"] } as const;
 
+/** What the repl keeps about each line it sent. */
+interface LineInfo {
+  /** The line as sent. */
+  line: string;
+  /** The `HELP` probe (its reply is not the user's, and shows no time). */
+  probe: boolean;
+}
+
 interface Probe {
   mode: "text" | "json";
   /** Whether the user sent a line after the probe (then an error reply may be theirs). */
   userSent: boolean;
   timer: ReturnType<typeof setTimeout>;
+  /** The probe line in the conversation. */
+  request: SentLine<LineInfo>;
 }
 
-interface PendingRequest {
-  id: unknown;
-  at: number;
+/**
+ * Why a connection was lost, in a few words ("connection reset", "broken pipe").
+ * @param error What a read or write threw.
+ * @returns The words.
+ */
+function lostReason(error: unknown): string {
+  return describeDisconnect(
+    error instanceof ConnectionLostError && error.cause !== undefined ? error.cause : error,
+  );
 }
 
 /**
@@ -84,12 +118,11 @@ class InteractiveSession {
   readonly #rl: readline.Interface;
   readonly #out: TerminalOutput;
   #finish!: (code: number) => void;
-  #conn: LineConnection | undefined;
+  #conversation: Conversation<LineInfo> | undefined;
   #generation = 0;
   #json: boolean;
   #commands = new Set<string>();
   #probe: Probe | undefined;
-  #pending: PendingRequest[] = [];
   #nextId = 1;
   #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   #reconnectAttempt = 0;
@@ -104,7 +137,7 @@ class InteractiveSession {
     this.#renderer = new Renderer(options.render);
     this.done = new Promise((resolve) => this.#finish = resolve);
     // Set before the prompt is built, so it does not say "disconnected".
-    this.#conn = first;
+    this.#conversation = new Conversation<LineInfo>(first, { json: this.#json });
     this.#rl = readline.createInterface({
       input: process.stdin,
       output: process.stdout,
@@ -128,6 +161,10 @@ class InteractiveSession {
     this.#out.prompt();
   }
 
+  get #conn(): LineConnection | undefined {
+    return this.#conversation?.connection;
+  }
+
   #promptText(): string {
     const state: string[] = [];
     if (this.#json) state.push("json");
@@ -147,42 +184,30 @@ class InteractiveSession {
   // --- connection -------------------------------------------------------------------------------
 
   #attach(conn: LineConnection): void {
-    this.#conn = conn;
+    // A new connection is a new conversation: nothing sent before is waited for.
+    const conversation = this.#conversation?.connection === conn
+      ? this.#conversation
+      : new Conversation<LineInfo>(conn, { json: this.#json });
+    this.#conversation = conversation;
     const generation = ++this.#generation;
-    this.#pending = [];
     this.#reconnectAttempt = 0;
     this.#lastFailure = "";
     if (this.#options.probe) this.#sendProbe();
-    this.#readLoop(conn, generation);
+    this.#readLoop(conversation, generation);
   }
 
-  async #readLoop(conn: LineConnection, generation: number): Promise<void> {
-    const decoder = new TextDecoder();
+  async #readLoop(conversation: Conversation<LineInfo>, generation: number): Promise<void> {
     let reason = "closed by the server";
     try {
       for (;;) {
-        let bytes: Uint8Array | null;
-        try {
-          bytes = await conn.readRawLine();
-        } catch (error) {
-          if (!(error instanceof LineTooLongError)) throw error;
-          if (generation === this.#generation) {
-            this.#print(
-              this.#renderer.notice(
-                `a reply was too long and was cut: ${error.message}`,
-                "warning",
-              ),
-            );
-          }
-          continue;
-        }
-        if (bytes === null) break;
+        // Text with replacement characters instead of an error: the user should see what arrived.
+        const reply = await conversation.read();
+        if (reply === null) break;
         if (generation !== this.#generation) return;
-        // Replacement characters instead of an error: the user should see what arrived.
-        this.#onReply(decoder.decode(bytes));
+        this.#onReply(conversation, reply);
       }
     } catch (error) {
-      reason = error instanceof Error ? error.message : String(error);
+      reason = lostReason(error);
     }
     if (generation === this.#generation) this.#lost(reason);
   }
@@ -205,8 +230,7 @@ class InteractiveSession {
   #detach(): void {
     this.#generation++;
     this.#conn?.close();
-    this.#conn = undefined;
-    this.#pending = [];
+    this.#conversation = undefined;
     this.#endProbe();
   }
 
@@ -221,9 +245,13 @@ class InteractiveSession {
     clearTimeout(this.#reconnectTimer);
     this.#connecting = true;
     try {
+      // Each attempt is bounded even when --connect-timeout is 0 (no limit), so the backoff goes on.
+      const limit = this.#options.connect.connectTimeoutMs ?? MAX_RECONNECT_CONNECT_MS;
       const conn = await connect({
         ...this.#options.connect,
-        connectTimeoutMs: Math.min(this.#options.connect.connectTimeoutMs ?? 5000, 5000),
+        connectTimeoutMs: limit > 0
+          ? Math.min(limit, MAX_RECONNECT_CONNECT_MS)
+          : MAX_RECONNECT_CONNECT_MS,
         retries: 0,
       });
       if (this.#closing) {
@@ -253,18 +281,25 @@ class InteractiveSession {
 
   #sendProbe(): void {
     this.#endProbe();
+    const conversation = this.#conversation;
+    if (!conversation) return;
     const mode = this.#json ? "json" : "text";
     for (const name of BUILT_IN_COMMANDS[mode]) this.#commands.add(name);
     const line = mode === "json"
       ? JSON.stringify({ command: "help", args: {}, id: PROBE_ID })
       : "HELP";
+    // The text probe's reply count is left unknown, not the one of a built-in: a server that never
+    // answers HELP must not have the next reply credited to it. Its reply, recognised by content,
+    // settles it.
+    const expectation: Expectation = mode === "json" ? { id: PROBE_ID } : "unknown";
     this.#probe = {
       mode,
       userSent: false,
       // A server that never answers HELP must not hold back what comes after.
       timer: setTimeout(() => this.#endProbe(), PROBE_TIMEOUT_MS),
+      request: conversation.enqueue(line, expectation, { line, probe: true }),
     };
-    this.#conn?.send(line).catch(() => {});
+    conversation.flush().catch(() => {});
   }
 
   #endProbe(): void {
@@ -272,60 +307,67 @@ class InteractiveSession {
     this.#probe = undefined;
   }
 
-  /** Whether `line` answers the probe (then it is not shown). */
-  #consumeProbe(line: string): boolean {
+  /** Whether `reply` answers the probe (then it is not shown); the probe then ends. */
+  #consumeProbe(conversation: Conversation<LineInfo>, reply: Reply): boolean {
     const probe = this.#probe;
     if (!probe) return false;
     if (probe.mode === "text") {
-      const names = commandsFromHelpReply(line);
-      if (names) {
-        for (const name of names) this.#commands.add(name);
-        this.#endProbe();
-        return true;
-      }
+      const names = commandsFromHelpReply(reply.text);
       // An error reply (a server without HELP) or an echo, before the user sent anything.
-      if (!probe.userSent && (/^ERR\b/.test(line) || line === "HELP")) {
-        this.#endProbe();
-        return true;
+      const answered = names !== undefined ||
+        (!probe.userSent && (isErrorReply(reply.text) || reply.text === "HELP"));
+      if (!answered) return false;
+      for (const name of names ?? []) this.#commands.add(name);
+    } else {
+      // JSON mode may have been switched off since: read the reply as JSON all the same.
+      const { response, error } = conversation.json ? reply : classifyReply(reply.text, true);
+      const id = response?.id;
+      if (id === PROBE_ID) {
+        if (response && !error) {
+          for (const name of commandsFromJsonHelp(response.message)) this.#commands.add(name);
+        }
+      } else if (probe.userSent || id !== undefined || !error) {
+        return false;
       }
-      return false;
     }
-    const response = describeJsonResponse(line);
-    if (response.id === PROBE_ID) {
-      if (response.kind === "ok") {
-        for (const name of commandsFromJsonHelp(JSON.parse(line).message)) this.#commands.add(name);
-      }
-      this.#endProbe();
-      return true;
-    }
-    if (!probe.userSent && response.id === undefined && response.kind !== "ok") {
-      this.#endProbe();
-      return true;
-    }
-    return false;
+    conversation.credit(reply, probe.request);
+    this.#endProbe();
+    return true;
   }
 
   // --- replies ----------------------------------------------------------------------------------
 
-  #onReply(line: string): void {
-    if (this.#consumeProbe(line)) return;
-    if (!this.#json) {
-      const request = this.#pending.shift();
-      this.#print(this.#renderer.received([line], {
-        error: /^ERR\b/.test(line),
-        ...(request ? { roundTripMs: performance.now() - request.at } : {}),
-      }));
+  #onReply(conversation: Conversation<LineInfo>, reply: Reply): void {
+    if (reply.error instanceof LineTooLongError) {
+      // Still one of the replies: counting it keeps the next ones credited right.
+      conversation.credit(reply);
+      this.#print(
+        this.#renderer.notice(
+          `a reply was too long and was cut: ${reply.error.message}`,
+          "warning",
+        ),
+      );
       return;
     }
-    const response = describeJsonResponse(line);
-    let index = response.id === undefined
-      ? 0
-      : this.#pending.findIndex((request) => request.id === response.id);
-    if (response.kind === "raw" && response.id === undefined) index = -1;
-    const request = index >= 0 ? this.#pending.splice(index, 1)[0] : undefined;
-    this.#print(this.#renderer.received(response.lines, {
-      error: response.kind === "error" || /^ERR\b/.test(line),
-      ...(request ? { roundTripMs: performance.now() - request.at } : {}),
+    if (this.#consumeProbe(conversation, reply)) return;
+    // The text protocol's answer to a command it does not know is that line's only reply.
+    const oldest = conversation.ledger.oldest;
+    const countKnown = oldest !== undefined && typeof oldest.expectation === "object" &&
+      "replies" in oldest.expectation;
+    const claimedBy = oldest !== undefined && !countKnown &&
+        isUnknownCommandAnswer(oldest.data.line, reply.text)
+      ? oldest
+      : undefined;
+    const credit = conversation.credit(reply, claimedBy);
+    const roundTripMs = credit !== undefined && !credit.request.data.probe
+      ? credit.roundTripMs
+      : undefined;
+    const lines = this.#json && reply.response ? describeResponse(reply.response).lines : [
+      reply.text,
+    ];
+    this.#print(this.#renderer.received(lines, {
+      error: reply.error !== undefined,
+      ...(roundTripMs !== undefined ? { roundTripMs } : {}),
     }));
   }
 
@@ -358,8 +400,8 @@ class InteractiveSession {
 
   /** Sends lines as typed (JSON mode encodes them); `echo` shows each one as sent. */
   #sendLines(lines: string[], echo: boolean): void {
-    const conn = this.#conn;
-    if (!conn) {
+    const conversation = this.#conversation;
+    if (!conversation) {
       this.#print(this.#renderer.notice(
         `not connected, nothing sent (${
           this.#options.reconnect ? "reconnecting; " : ""
@@ -370,8 +412,9 @@ class InteractiveSession {
     }
     for (const typed of lines) {
       let wire = typed;
-      let id: unknown = undefined;
+      let expectation: Expectation;
       if (this.#json) {
+        let id: unknown;
         try {
           ({ line: wire, id } = encodeJsonRequest(typed, this.#nextId++));
         } catch (error) {
@@ -379,19 +422,18 @@ class InteractiveSession {
           this.#print(this.#renderer.notice(error.message, "warning"));
           continue;
         }
+        expectation = jsonExpectation(id);
         this.#print(this.#renderer.sent(wire));
-      } else if (echo) {
-        this.#print(this.#renderer.sent(wire));
+      } else {
+        expectation = textExpectation(wire);
+        if (echo) this.#print(this.#renderer.sent(wire));
       }
       if (this.#probe) this.#probe.userSent = true;
-      this.#pending.push({ id, at: performance.now() });
-      conn.enqueue(wire);
+      conversation.enqueue(wire, expectation, { line: wire, probe: false });
     }
     const generation = this.#generation;
-    conn.flush().catch((error) => {
-      if (generation === this.#generation) {
-        this.#lost(error instanceof Error ? error.message : String(error));
-      }
+    conversation.flush().catch((error) => {
+      if (generation === this.#generation) this.#lost(lostReason(error));
     });
   }
 
@@ -415,6 +457,7 @@ class InteractiveSession {
         const value = parseToggle(argument, this.#json);
         if (value === undefined) return say("usage: :json on|off", "warning");
         this.#json = value;
+        if (this.#conversation) this.#conversation.json = value;
         say(`JSON mode ${value ? "on: type `command name=value …`" : "off"}`);
         if (this.#conn && this.#options.probe) this.#sendProbe();
         this.#rl.setPrompt(this.#promptText());
@@ -493,7 +536,7 @@ class InteractiveSession {
     this.#endProbe();
     this.#generation++;
     this.#conn?.close();
-    this.#conn = undefined;
+    this.#conversation = undefined;
     if (this.#out.promptShown) process.stdout.write("\n");
     process.stdin.off("keypress", this.#onKeypress);
     this.#rl.close();

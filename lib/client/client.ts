@@ -46,6 +46,8 @@ import { decodeLine } from "../framing/line_decoder.ts";
 import { DEFAULT_MAX_LINE_BYTES, LineFramer } from "../framing/line_framer.ts";
 import { LineWriter } from "../framing/line_writer.ts";
 import { type ClientTlsOptions, openTransport, type Transport } from "./transport.ts";
+import { DEFAULT_CONNECT_TIMEOUT_MS } from "./_defaults.ts";
+import { describeDisconnect, isDisconnect } from "../_disconnect.ts";
 
 /** Options of {@linkcode connect}. */
 export interface ConnectOptions {
@@ -57,7 +59,7 @@ export interface ConnectOptions {
   path?: string;
   /** Use TLS (TCP only): `true` for the defaults, or which CAs to trust and which name to verify. */
   tls?: ClientTlsOptions | boolean;
-  /** Give up connecting after this long, in ms. @default {10000} */
+  /** Give up connecting after this long, in ms; 0: no limit. @default {10000} */
   connectTimeoutMs?: number;
   /** Connection attempts after the first failure (a server that is still starting). @default {0} */
   retries?: number;
@@ -116,7 +118,7 @@ export async function connect(options: ConnectOptions = {}): Promise<LineConnect
         port: options.port,
         path: options.path,
         tls: options.tls,
-        connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
+        connectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
       });
       return new LineConnection(transport, target, options);
     } catch (error) {
@@ -433,15 +435,14 @@ export class LineConnection implements AsyncDisposable, AsyncIterable<string> {
     await this.#pendingRead?.catch(() => {});
   }
 
+  /** A failed read or write as the error callers get: a disconnect is a {@linkcode ConnectionLostError}. */
   #lost(error: unknown): unknown {
-    if (error instanceof LinesockError) return error;
-    if (
-      error instanceof Deno.errors.ConnectionReset || error instanceof Deno.errors.BrokenPipe ||
-      error instanceof Deno.errors.NotConnected
-    ) {
-      return new ConnectionLostError(`Connection to ${this.remote} lost: ${error.message}`);
-    }
-    return error;
+    if (error instanceof LinesockError || !isDisconnect(error)) return error;
+    const lost = new ConnectionLostError(
+      `Connection to ${this.remote} lost: ${describeDisconnect(error)}`,
+    );
+    lost.cause = error;
+    return lost;
   }
 }
 

@@ -2,8 +2,11 @@
  * The client side: {@linkcode openTransport} (TCP, TLS, Unix sockets, with a connect
  * deadline) and {@linkcode connect} (a line client with replies, JSON commands and endings).
  *
- * May import: `lib/errors.ts`, `lib/address.ts`, `lib/_node_tls_transport.ts`, `lib/framing/`.
- * Never `lib/server/`.
+ * Also here, internal to the CLI (not exported): the conversation engine of `send` and the repl
+ * (`conversation.ts`: the one error rule, JSON classification, reply accounting and endings).
+ *
+ * May import: `lib/errors.ts`, `lib/address.ts`, `lib/_disconnect.ts`, `lib/_node_tls_transport.ts`,
+ * `lib/framing/`. Never `lib/server/`.
  *
  * @example
  * ```ts

@@ -27,6 +27,8 @@
  */
 import { DEFAULT_HOST, DEFAULT_PORT, hostPort } from "../address.ts";
 import { ConnectError, TimeoutError } from "../errors.ts";
+import { DEFAULT_CONNECT_TIMEOUT_MS } from "./_defaults.ts";
+import { isDisconnect } from "../_disconnect.ts";
 
 /** A connected byte stream: the part of a `Deno.Conn` that linesock uses. */
 export interface Transport {
@@ -68,7 +70,7 @@ export interface TransportOptions {
   path?: string | undefined;
   /** Use TLS (TCP only): `true` for the defaults. */
   tls?: ClientTlsOptions | boolean | undefined;
-  /** Give up after this long, in ms. @default {10000} */
+  /** Give up after this long, in ms; 0: no limit. @default {10000} */
   connectTimeoutMs?: number | undefined;
 }
 
@@ -113,11 +115,13 @@ export async function openTransport(options: TransportOptions): Promise<Transpor
     throw new TypeError("TLS works over TCP only, not over a Unix socket");
   }
   const target = describeTransportTarget(options);
-  const timeoutMs = options.connectTimeoutMs ?? 10_000;
+  const timeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
   const giveUp = new AbortController();
   const attempt = open(options, giveUp.signal);
   let timer: ReturnType<typeof setTimeout> | undefined;
   const expired = new Promise<never>((_, reject) => {
+    // 0 is no limit (connecting then ends only when the system gives up).
+    if (timeoutMs <= 0) return;
     timer = setTimeout(() => {
       const error = new TimeoutError(`connect to ${target}`, timeoutMs);
       giveUp.abort(error);
@@ -212,7 +216,7 @@ export function describeConnectFailure(error: unknown): string {
     return "cannot resolve host";
   }
   return describeTlsFailure(message) ??
-    (error instanceof Deno.errors.ConnectionReset || error instanceof Deno.errors.UnexpectedEof
+    (isDisconnect(error)
       ? "the server closed the connection during the TLS handshake — is it serving TLS?"
       : message);
 }

@@ -3,8 +3,13 @@
  * pseudo-terminal (tmux), against real servers on loopback; and its non-terminal mode via runCli.
  */
 import assert from "node:assert/strict";
-import { type ConnectionContext, serve, type Server } from "../../lib/server/server.ts";
-import { runCli } from "../_util/cli.ts";
+import {
+  type ConnectionContext,
+  type LineProtocol,
+  serve,
+  type Server,
+} from "../../lib/server/server.ts";
+import { runCli, startServer } from "../_util/cli.ts";
 import { cliCommand, HAS_TMUX, type Pty, ptyEnv, startPty } from "../_util/pty.ts";
 
 interface TextServer extends AsyncDisposable {
@@ -310,6 +315,132 @@ Deno.test({
   },
 });
 
+/** The reply rows on the screen that start with `text`, each with its round-trip figure if any. */
+async function replies(pty: Pty, text: string): Promise<{ row: string; ms?: number }[]> {
+  const rows = (await pty.screen({ joined: true })).filter((row) => row.startsWith(`< ${text}`));
+  return rows.map((row) => {
+    const figure = /\((\d+(?:\.\d+)?) (ms|s)\)$/.exec(row);
+    if (!figure) return { row };
+    return { row, ms: Number(figure[1]) * (figure[2] === "s" ? 1000 : 1) };
+  });
+}
+
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Round-trip times are right or absent (#11): each case waits well over a second between lines, so a
+ * reply credited to an older line would show a figure of more than a second; a loopback round trip
+ * takes milliseconds.
+ */
+Deno.test({
+  name: "repl: round-trip times are right or absent",
+  ignore: !HAS_TMUX,
+  async fn(t) {
+    const home = await Deno.makeTempDir({ prefix: "linesock-repl-home-" });
+    const GAP_MS = 1500;
+    const repl = (port: number) =>
+      startPty(cliCommand("repl", ["--port", String(port)]), {
+        columns: 120,
+        rows: 30,
+        env: ptyEnv(home, { NO_COLOR: "1" }),
+      });
+    const enter = async (pty: Pty, line: string) => {
+      await pty.type(line);
+      await pty.press("Enter");
+    };
+    const count = (pty: Pty, text: string, n: number) =>
+      pty.waitFor(async () => (await replies(pty, text)).length === n, { joined: true });
+    try {
+      await t.step("a route that swallows its line: no figure after it, none wrong", async () => {
+        await using server = await startServer([
+          "--port",
+          "0",
+          "--routes",
+          "tests/fixtures/routes/swallow.json",
+        ]);
+        await using pty = await repl(server.port);
+        const prompt = `127.0.0.1:${server.port}>`;
+        await pty.waitFor(prompt);
+        await enter(pty, "PING");
+        await count(pty, "PONG", 1);
+        await enter(pty, "swallow");
+        await pause(GAP_MS);
+        await enter(pty, "PING");
+        await count(pty, "PONG", 2);
+        await pause(GAP_MS / 2);
+        await enter(pty, "PING");
+        await count(pty, "PONG", 3);
+        const [before, ...after] = await replies(pty, "PONG");
+        // Before the swallowed line, PING's reply is PING's: a figure, and a small one.
+        assert.ok(before!.ms !== undefined && before!.ms < 1000, before!.row);
+        // After it, a reply could be an answer to "swallow" as far as the repl can know: no figure.
+        assert.deepEqual(after.map(({ row }) => row), ["< PONG", "< PONG"]);
+        // A new connection is a new conversation: figures again.
+        await enter(pty, ":reconnect");
+        await pty.waitFor(`* connected to 127.0.0.1:${server.port}`);
+        await pause(300);
+        await enter(pty, "PING");
+        await count(pty, "PONG", 4);
+        const last = (await replies(pty, "PONG"))[3]!;
+        assert.ok(last.ms !== undefined && last.ms < 1000, last.row);
+        await pty.press("C-d");
+        assert.equal(await pty.waitForExit(), 0);
+      });
+
+      await t.step(":json on and :json off against a text server: figures stay right", async () => {
+        await using server = await startServer(["--port", "0"]);
+        await using pty = await repl(server.port);
+        const here = `127.0.0.1:${server.port}`;
+        await pty.waitFor(`${here}>`);
+        await enter(pty, "ping");
+        await count(pty, "pong", 1);
+        await enter(pty, ":json on");
+        await pty.waitFor(`${here} json>`);
+        await pause(GAP_MS);
+        // The text server answers the JSON request with its unknown-command error: that request's.
+        await enter(pty, "ping");
+        await count(pty, "ERR unknown command: {", 1);
+        await pause(GAP_MS);
+        await enter(pty, ":json off");
+        await pty.waitFor(async () => (await cursorRow(pty)) === `${here}>`);
+        await pause(GAP_MS);
+        await enter(pty, "ping");
+        await count(pty, "pong", 2);
+        await pause(GAP_MS / 2);
+        await enter(pty, "ping");
+        await count(pty, "pong", 3);
+        const shown = [...await replies(pty, "pong"), ...await replies(pty, "ERR")];
+        for (const { row, ms } of shown) {
+          assert.ok(ms !== undefined, `no figure: ${row}`);
+          assert.ok(ms < 1000, `a wrong figure: ${row}`);
+        }
+        const screen = (await pty.screen({ joined: true })).join("\n");
+        assert.ok(!screen.includes("linesock-repl-help"), screen);
+        await pty.press("C-d");
+        assert.equal(await pty.waitForExit(), 0);
+      });
+
+      await t.step("an unknown command: its ERR reply is its only one", async () => {
+        await using server = await startServer(["--port", "0"]);
+        await using pty = await repl(server.port);
+        await pty.waitFor(`127.0.0.1:${server.port}>`);
+        await enter(pty, "FROB");
+        await count(pty, "ERR unknown command: FROB", 1);
+        await pause(GAP_MS);
+        await enter(pty, "PING");
+        await count(pty, "PONG", 1);
+        for (const { row, ms } of [...await replies(pty, "ERR"), ...await replies(pty, "PONG")]) {
+          assert.ok(ms !== undefined && ms < 1000, row);
+        }
+        await pty.press("C-d");
+        assert.equal(await pty.waitForExit(), 0);
+      });
+    } finally {
+      await Deno.remove(home, { recursive: true });
+    }
+  },
+});
+
 Deno.test("repl without a terminal behaves like send", async (t) => {
   await using text = await startTextServer();
   const port = String(text.port);
@@ -367,5 +498,81 @@ Deno.test("repl without a terminal behaves like send", async (t) => {
     const result = await runCli("repl", ["--port", String(freePort())], { stdin: "PING\n" });
     assert.equal(result.code, 3);
     assert.match(result.stderr, /Cannot connect to 127\.0\.0\.1:\d+: connection refused/);
+  });
+});
+
+Deno.test("repl without a terminal and send: one engine, one set of rules", async (t) => {
+  /** Replies `reply(line)` to each line; keeps the connection open after a half-close if `hold`. */
+  async function server(reply: (line: string) => string | undefined, hold?: Promise<void>) {
+    const protocol: LineProtocol = {
+      stripCR: false,
+      onLine: (bytes) => reply(new TextDecoder().decode(bytes)),
+      ...(hold ? { onEnd: () => hold } : {}),
+    };
+    return await serve({ port: 0 }, protocol);
+  }
+  const port = (server: Server) => String((server.addr as Deno.NetAddr).port);
+
+  await t.step("an error reply starts with the word ERR: ERRATA is not one", async () => {
+    await using words = await server((line) => line === "bad" ? "ERR: bad" : "ERRATA: none");
+    for (const [stdin, code] of [["fine\n", 0], ["bad\n", 1]] as const) {
+      const repl = await runCli("repl", ["--port", port(words)], { stdin });
+      const send = await runCli("send", ["--port", port(words)], { stdin });
+      assert.equal(repl.code, code, `repl, ${stdin}: ${repl.stderr}`);
+      assert.equal(send.code, code, `send, ${stdin}: ${send.stderr}`);
+      assert.equal(repl.stdout, send.stdout);
+    }
+  });
+
+  await t.step("--json: a line that is not a JSON response is an error, as in send", async () => {
+    await using text = await server(() => "hello");
+    const repl = await runCli("repl", ["--port", port(text), "--json"], { stdin: "ping\n" });
+    const send = await runCli("send", ["--port", port(text), "--json", "ping"]);
+    assert.equal(repl.stdout, "hello\n");
+    assert.equal(repl.code, 1, repl.stderr);
+    assert.equal(send.code, 1, send.stderr);
+  });
+
+  await t.step("replies byte for byte, as send prints them", async () => {
+    await using crlf = await server((line) => `${line}\r`);
+    const stdin = "a\r\nb\n";
+    const repl = await runCli("repl", ["--port", port(crlf)], { stdin });
+    const send = await runCli("send", ["--port", port(crlf)], { stdin });
+    assert.equal(repl.stdout, "a\r\r\nb\r\n");
+    assert.deepEqual(repl.stdoutBytes, send.stdoutBytes);
+  });
+
+  await t.step("--timeout: the longest wait for each reply once stdin ended (exit 4)", async () => {
+    const hold = Promise.withResolvers<void>();
+    await using quiet = await server((line) => line === "now" ? "ok" : undefined, hold.promise);
+    try {
+      const result = await runCli("repl", ["--port", port(quiet), "--timeout", "300ms"], {
+        stdin: "now\nlater\n",
+      });
+      assert.equal(result.stdout, "ok\n");
+      assert.equal(result.code, 4, result.stderr);
+      assert.match(result.stderr, /no reply for 300 ms after the input ended/);
+    } finally {
+      hold.resolve();
+    }
+  });
+
+  await t.step("--connect-timeout 0 is no limit, and --help says so in both", async () => {
+    await using echo = await server((line) => line);
+    const result = await runCli("repl", ["--port", port(echo), "--connect-timeout", "0"], {
+      stdin: "x\n",
+    });
+    assert.equal(result.stdout, "x\n");
+    for (const command of ["send", "repl"] as const) {
+      const help = (await runCli(command, ["--help"])).stdout.replace(/\s+/g, " ");
+      assert.match(
+        help,
+        /--connect-timeout <duration> give up connecting after this long \(0: no limit\)/,
+      );
+      assert.match(
+        help,
+        /--timeout <duration> longest wait for each awaited reply, counted from the line or the previous reply/,
+      );
+    }
   });
 });

@@ -461,6 +461,38 @@ Deno.test("send: exit statuses", async (t) => {
     );
   });
 
+  await t.step("1: ERR is a word: ERRATA is no error reply, ERR: is one", async () => {
+    await using server = await startTestServer((line) => line === "a" ? "ERRATA" : "ERR: no");
+    const fine = await runCli("send", ["--port", `${server.port}`, "a"]);
+    assert.equal(fine.code, 0, fine.stderr);
+    assert.equal(fine.stdout, "ERRATA\n");
+    const bad = await runCli("send", ["--port", `${server.port}`, "b"]);
+    assert.equal(bad.code, 1);
+    assert.equal(bad.stderr, "linesock: the server answered with an error: ERR: no\n");
+  });
+
+  await t.step("1: a reply longer than --max-line is left out, the run goes on", async () => {
+    await using server = await startTestServer((line) =>
+      line === "big" ? "x".repeat(100) : got(line)
+    );
+    const result = await runCli("send", [
+      "--port",
+      `${server.port}`,
+      "--max-line",
+      "64",
+      "-n",
+      "1",
+      "big",
+      "small",
+    ]);
+    assert.equal(result.code, 1);
+    assert.equal(result.stdout, "got small\n");
+    assert.equal(
+      result.stderr,
+      "linesock: a reply was longer than --max-line (64 bytes) and was left out\n",
+    );
+  });
+
   await t.step("3: nothing listening, one clear line and no stack trace", async () => {
     const port = freePort();
     const result = await runCli("send", ["--port", `${port}`, "PING"]);

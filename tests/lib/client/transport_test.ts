@@ -333,6 +333,14 @@ Deno.test("openTransport without TLS", async (t) => {
     const port = (server.addr as Deno.NetAddr).port;
     assert.equal(await echoThenHalfClose({ port }, "tcp\nend"), "tcp\nend");
   });
+
+  await t.step("connectTimeoutMs 0 is no limit (not an instant timeout)", async () => {
+    await using server = await serve({ port: 0 }, echoProtocol());
+    const port = (server.addr as Deno.NetAddr).port;
+    for (let i = 0; i < 5; i++) (await openTransport({ port, connectTimeoutMs: 0 })).close();
+    await using client = await connect({ port, connectTimeoutMs: 0 });
+    assert.deepEqual(await client.request("x"), ["x"]);
+  });
 });
 
 Deno.test("describeConnectFailure", async (t) => {

@@ -9,7 +9,7 @@ import { connect, parseJsonResponse } from "../../../lib/client/client.ts";
 import { RemoteError } from "../../../lib/errors.ts";
 import { jsonProtocol } from "../../../lib/protocols/json.ts";
 import { Routes, RoutesError } from "../../../lib/routes/routes.ts";
-import { sendSession } from "../../../lib/client/send_session.ts";
+import { runExchange } from "../../../lib/client/conversation.ts";
 import { serve } from "../../../lib/server/server.ts";
 import { describeJsonResponse } from "../../../commands/_repl/json_request.ts";
 
@@ -112,7 +112,7 @@ Deno.test("client: JsonResponse.extra", async (t) => {
 });
 
 Deno.test("send and repl show extra when it is not null", async (t) => {
-  await t.step("sendSession --json prints extra after the message", async () => {
+  await t.step("runExchange --json prints extra after the message", async () => {
     await using server = await serve({ port: 0 }, jsonProtocol({ routes: versionRoutes() }));
     await using connection = await connect({ port: (server.addr as Deno.NetAddr).port });
     let printed = "";
@@ -123,7 +123,7 @@ Deno.test("send and repl show extra when it is not null", async (t) => {
         return Promise.resolve(bytes.length);
       },
     };
-    const result = await sendSession(connection, {
+    const result = await runExchange(connection, {
       input: [
         new TextEncoder().encode(
           '{"command":"version"}\n{"command":"ping"}\n{"command":"note"}\n{"command":"nope"}\n',

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { connect } from "../../../lib/client/client.ts";
 import { ConnectionLostError, TimeoutError } from "../../../lib/errors.ts";
-import { sendSession, type SendSessionOptions } from "../../../lib/client/send_session.ts";
+import { type ExchangeOptions, runExchange } from "../../../lib/client/conversation.ts";
 import { type LineHandler, type LineProtocol, serve } from "../../../lib/server/server.ts";
 
 const encoder = new TextEncoder();
@@ -10,7 +10,7 @@ const decoder = new TextDecoder();
 /** Runs a session against a handler; `holdOpen` keeps the server side open after a half-close. */
 async function run(
   handler: LineHandler,
-  options: Omit<SendSessionOptions, "input" | "output"> & { input: string[]; holdOpen?: boolean },
+  options: Omit<ExchangeOptions, "input" | "output"> & { input: string[]; holdOpen?: boolean },
 ) {
   const hold = Promise.withResolvers<void>();
   const protocol: LineProtocol = {
@@ -30,7 +30,7 @@ async function run(
         return Promise.resolve(bytes.length);
       },
     };
-    const result = await sendSession(connection, {
+    const result = await runExchange(connection, {
       ...options,
       input: options.input.map((chunk) => encoder.encode(chunk)),
       output,
@@ -41,7 +41,7 @@ async function run(
   }
 }
 
-Deno.test("sendSession", async (t) => {
+Deno.test("runExchange", async (t) => {
   await t.step("stream: lines split across chunks, the last one without \\n", async () => {
     const { result, printed } = await run((line) => `<${line}>`, { input: ["a\nb", "c\nd"] });
     assert.equal(printed, "<a>\n<bc>\n<d>\n");

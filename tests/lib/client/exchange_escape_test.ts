@@ -1,11 +1,11 @@
 /**
- * `sendSession`'s `escapeControls` (what `linesock send` uses when stdout is a terminal) against a
+ * `runExchange`'s `escapeControls` (what `linesock send` uses when stdout is a terminal) against a
  * real server that sends hostile bytes; without it, replies stay byte for byte.
  */
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { connect } from "../../../lib/client/client.ts";
-import { sendSession, type SendSessionOptions } from "../../../lib/client/send_session.ts";
+import { type ExchangeOptions, runExchange } from "../../../lib/client/conversation.ts";
 import { type LineProtocol, serve } from "../../../lib/server/server.ts";
 
 const encoder = new TextEncoder();
@@ -14,7 +14,7 @@ const decoder = new TextDecoder();
 /** Replies with `reply(line)` to each line; on end of input sends `tail` without a `\n`. */
 async function run(
   reply: (line: string) => Uint8Array,
-  options: Omit<SendSessionOptions, "input" | "output"> & { input: string; tail?: Uint8Array },
+  options: Omit<ExchangeOptions, "input" | "output"> & { input: string; tail?: Uint8Array },
 ): Promise<Uint8Array> {
   const protocol: LineProtocol = {
     stripCR: false,
@@ -33,7 +33,7 @@ async function run(
       return Promise.resolve(bytes.length);
     },
   };
-  await sendSession(connection, { ...options, input: [encoder.encode(options.input)], output });
+  await runExchange(connection, { ...options, input: [encoder.encode(options.input)], output });
   return new Uint8Array(Buffer.concat(printed));
 }
 
@@ -44,7 +44,7 @@ const bytes = (...parts: (string | number[] | Uint8Array)[]) =>
 
 const HOSTILE = bytes("a\x1b]0;pwned\x07\x1b[2J", [0xc2, 0x9b, 0xff], "b\r\n");
 
-Deno.test("sendSession with escapeControls", async (t) => {
+Deno.test("runExchange with escapeControls", async (t) => {
   await t.step("off: every byte as received", async () => {
     const printed = await run(() => HOSTILE, { input: "x\n", tail: bytes("\x1b[Ht\r") });
     assert.deepEqual(printed, bytes(HOSTILE, "\x1b[Ht\r"));
