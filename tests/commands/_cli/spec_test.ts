@@ -92,7 +92,7 @@ Deno.test("formatHelp shows arguments, options with defaults, examples; hides hi
   assert.match(help, /^Usage: linesock demo \[options\] \[TARGET\] \[LINE\.\.\.\]\n/);
   assert.match(help, /-p, --port PORT\s+port \(default: 1991\)/);
   assert.match(help, /--reconnect, --no-reconnect/);
-  assert.match(help, /\nExamples:\n  linesock demo tcp:\/\/h:1\s+demonstrate\n/);
+  assert.match(help, /\nExamples:\n {2}linesock demo tcp:\/\/h:1\s+demonstrate\n/);
   assert.match(help, /-v, --verbose/);
   assert.doesNotMatch(help, /test-hook|old-port/);
   for (const line of help.split("\n")) assert.ok(line.length <= 100, line);
