@@ -9,7 +9,7 @@
  *
  * @module
  */
-import type { ConnectionContext, LineProtocol, Reply } from "../lib/server/server.ts";
+import type { ConnectionContext, LineProtocol, Reply } from "../lib/server/mod.ts";
 import { echoProtocol } from "../lib/protocols/echo.ts";
 import { textProtocol } from "../lib/protocols/text.ts";
 import { jsonProtocol } from "../lib/protocols/json.ts";
@@ -31,6 +31,7 @@ const context = {
   sendError: () => {},
   countError: () => {},
   close: () => {},
+  requestShutdown: () => {},
 } as unknown as ConnectionContext;
 
 function text(reply: Reply | Promise<Reply>): string {

@@ -10,18 +10,16 @@
  * @module
  */
 import type { ByteReader } from "./connection_reader.ts";
-
-const SHRINK_AFTER_SMALL_READS = 16;
+import { ReadBufferSizing } from "./_read_buffer.ts";
 
 /** Reads chunks into two alternating buffers. See the module documentation. */
 export class RelayReader {
   readonly #source: ByteReader;
-  readonly #min: number;
-  readonly #max: number;
+  /** One policy for both buffers (they take turns, so they see the same reads). */
+  readonly #sizing: ReadBufferSizing;
   readonly #buffers: Uint8Array[];
   readonly #held: (Promise<void> | undefined)[] = [undefined, undefined];
   #next = 0;
-  #smallReads = 0;
   #bytesRead = 0;
 
   /**
@@ -32,8 +30,7 @@ export class RelayReader {
    */
   constructor(source: ByteReader, minBytes: number, maxBytes: number) {
     this.#source = source;
-    this.#min = minBytes;
-    this.#max = Math.max(maxBytes, minBytes);
+    this.#sizing = new ReadBufferSizing(minBytes, maxBytes);
     // The second buffer is made on first use: most connections never pipeline.
     this.#buffers = [new Uint8Array(minBytes), new Uint8Array(0)];
   }
@@ -55,12 +52,14 @@ export class RelayReader {
       this.#held[index] = undefined;
     }
     let buffer = this.#buffers[index]!;
-    if (buffer.length === 0) buffer = this.#buffers[index] = new Uint8Array(this.#min);
+    if (buffer.length === 0) buffer = this.#buffers[index] = new Uint8Array(this.#sizing.min);
     const count = await this.#source.read(buffer);
     if (count === null) return null;
     this.#bytesRead += count;
     this.#next = 1 - index;
-    this.#adapt(index, count);
+    const size = this.#sizing.next(buffer.length, count);
+    // The old buffer may still be held by a write: a new one replaces it for the next read.
+    if (size !== buffer.length) this.#buffers[index] = new Uint8Array(size);
     return buffer.subarray(0, count);
   }
 
@@ -70,22 +69,5 @@ export class RelayReader {
    */
   hold(done: Promise<void>): void {
     this.#held[1 - this.#next] = done;
-  }
-
-  /** Grows a buffer that reads fill, shrinks it after a run of small reads. */
-  #adapt(index: number, count: number): void {
-    const size = this.#buffers[index]!.length;
-    if (count === size && size < this.#max) {
-      // The old buffer may still be held by a write: a new one replaces it for the next read.
-      this.#buffers[index] = new Uint8Array(Math.min(size * 2, this.#max));
-      this.#smallReads = 0;
-    } else if (count < size / 4 && size > this.#min) {
-      if (++this.#smallReads >= SHRINK_AFTER_SMALL_READS) {
-        this.#buffers[index] = new Uint8Array(Math.max(size / 2, this.#min));
-        this.#smallReads = 0;
-      }
-    } else {
-      this.#smallReads = 0;
-    }
   }
 }

@@ -32,6 +32,7 @@
  *
  * @module
  */
+import { MAX_READ_BUFFER_BYTES, ReadBufferSizing } from "./_read_buffer.ts";
 
 /** Something bytes can be read from, like a `Deno.Conn`. */
 export interface ByteReader {
@@ -53,15 +54,11 @@ export interface ConnectionReaderOptions {
   maxBufferBytes?: number;
 }
 
-const SHRINK_AFTER_SMALL_READS = 16;
-
 /** Reads chunks from a connection into a reused buffer. See the module documentation. */
 export class ConnectionReader {
   readonly #source: ByteReader;
-  readonly #min: number;
-  readonly #max: number;
+  readonly #sizing: ReadBufferSizing;
   #buffer: Uint8Array;
-  #smallReads = 0;
   #bytesRead = 0;
 
   /**
@@ -71,9 +68,11 @@ export class ConnectionReader {
    */
   constructor(source: ByteReader, options: ConnectionReaderOptions = {}) {
     this.#source = source;
-    this.#min = options.minBufferBytes ?? 4096;
-    this.#max = Math.max(options.maxBufferBytes ?? 256 * 1024, this.#min);
-    this.#buffer = new Uint8Array(this.#min);
+    this.#sizing = new ReadBufferSizing(
+      options.minBufferBytes ?? 4096,
+      options.maxBufferBytes ?? MAX_READ_BUFFER_BYTES,
+    );
+    this.#buffer = new Uint8Array(this.#sizing.min);
   }
 
   /** Total bytes read so far. */
@@ -90,22 +89,8 @@ export class ConnectionReader {
     const count = await this.#source.read(buffer);
     if (count === null) return null;
     this.#bytesRead += count;
-    this.#adapt(count);
+    const size = this.#sizing.next(buffer.length, count);
+    if (size !== buffer.length) this.#buffer = new Uint8Array(size);
     return buffer.subarray(0, count);
-  }
-
-  #adapt(count: number): void {
-    const size = this.#buffer.length;
-    if (count === size && size < this.#max) {
-      this.#buffer = new Uint8Array(Math.min(size * 2, this.#max));
-      this.#smallReads = 0;
-    } else if (count < size / 4 && size > this.#min) {
-      if (++this.#smallReads >= SHRINK_AFTER_SMALL_READS) {
-        this.#buffer = new Uint8Array(Math.max(size / 2, this.#min));
-        this.#smallReads = 0;
-      }
-    } else {
-      this.#smallReads = 0;
-    }
   }
 }

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { ConnectionContext } from "../server/server.ts";
+import type { ConnectionContext } from "../server/connection_context.ts";
 import type { RouteContext, Routes } from "../routes/routes.ts";
 
 /** The message of a refused SHUTDOWN, in both protocols. */
@@ -36,10 +36,10 @@ export function routeCommandNames(routes: Routes | undefined): readonly string[]
   return routes?.commands ?? [];
 }
 
-/** Stops the server after the current reply is queued (not from inside the handler's call). */
+/** Closes this connection and stops the server, once the current reply is queued. */
 export function shutDownSoon(context: ConnectionContext): void {
   context.close("shutdown requested");
-  queueMicrotask(() => void context.server.shutdown());
+  context.requestShutdown();
 }
 
 /** Truncates text for an error message so that one long bad line cannot make a long reply. */

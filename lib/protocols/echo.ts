@@ -18,7 +18,7 @@
  *
  * @module
  */
-import type { LineProtocol } from "../server/server.ts";
+import type { LineProtocol } from "../server/protocol.ts";
 
 /**
  * Creates the byte-exact echo protocol.

@@ -47,7 +47,8 @@
  *
  * @module
  */
-import type { ConnectionContext, LineProtocol, Reply, ServerErrorKind } from "../server/server.ts";
+import type { ConnectionContext } from "../server/connection_context.ts";
+import type { LineProtocol, Reply, ServerErrorKind } from "../server/protocol.ts";
 import {
   defaultServerName,
   routeCommandNames,

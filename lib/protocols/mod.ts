@@ -1,6 +1,7 @@
 /**
  * The ready protocols: {@linkcode textProtocol}, {@linkcode jsonProtocol} and
- * {@linkcode echoProtocol}, each a {@linkcode LineProtocol} for `serve`.
+ * {@linkcode echoProtocol}, each a {@linkcode LineProtocol} for `serve`, and
+ * {@linkcode protocolFromConfig}, which builds one of them from plain data.
  *
  * May import: `lib/errors.ts`, `lib/framing/`, `lib/server/` (its types), `lib/routes/`.
  *
@@ -19,3 +20,4 @@
 export * from "./echo.ts";
 export * from "./text.ts";
 export * from "./json.ts";
+export * from "./config.ts";

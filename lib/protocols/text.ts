@@ -40,7 +40,8 @@
  * @module
  */
 import { decodeLine } from "../framing/line_decoder.ts";
-import type { ConnectionContext, LineProtocol, Reply, ServerErrorKind } from "../server/server.ts";
+import type { ConnectionContext } from "../server/connection_context.ts";
+import type { LineProtocol, Reply, ServerErrorKind } from "../server/protocol.ts";
 import {
   clip,
   defaultServerName,

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { ServerStats } from "./server.ts";
+import type { ServerStats } from "./serve.ts";
 
 /** Counters that are all zero. */
 export function emptyStats(): ServerStats {

@@ -7,10 +7,10 @@
  */
 /// <reference lib="deno.worker" />
 import { configureSync, type LogRecord } from "@logtape/logtape";
-import { serve, type Server } from "../server/server.ts";
+import { serve, type Server } from "../server/serve.ts";
 import { LinesockError } from "../errors.ts";
 import { emptyStats } from "../server/_stats.ts";
-import { protocolFromConfig } from "./worker_pool.ts";
+import { protocolFromConfig } from "../protocols/config.ts";
 import type { WorkerCommand, WorkerMessage } from "./_worker_messages.ts";
 
 /** How often a worker reports its counters to the calling thread. */

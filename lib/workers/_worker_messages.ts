@@ -4,7 +4,7 @@
  * @module
  */
 import type { LogRecord } from "@logtape/logtape";
-import type { ServerStats } from "../server/server.ts";
+import type { ServerStats } from "../server/serve.ts";
 import type { LinesockErrorCode } from "../errors.ts";
 import type { ServeConfig } from "./worker_pool.ts";
 

@@ -6,7 +6,7 @@
  *
  * A worker cannot receive a protocol object (functions do not cross threads), so the server is
  * described by plain data, a {@linkcode ServeConfig}, that each worker turns into the same protocol
- * with {@linkcode protocolFromConfig}. `reusePort` needs Deno's `--unstable-net` flag: without it, Deno
+ * with {@linkcode protocolFromConfig} (lib/protocols/config.ts). `reusePort` needs Deno's `--unstable-net` flag: without it, Deno
  * ends the process (exit status 70) instead of throwing.
  *
  * Logs: each worker sends its log records to the calling thread, which emits them through its own
@@ -30,12 +30,10 @@
  */
 import { getLogger } from "@logtape/logtape";
 import type { WorkerCommand, WorkerMessage } from "./_worker_messages.ts";
-import type { LineProtocol, ServeOptions, ServerStats } from "../server/server.ts";
-import { echoProtocol } from "../protocols/echo.ts";
-import { textProtocol } from "../protocols/text.ts";
-import { jsonProtocol } from "../protocols/json.ts";
-import { Routes } from "../routes/routes.ts";
-import { DEFAULT_MAX_EXEC, ExecLimiter } from "../routes/program_runner.ts";
+import type { ServeOptions, ServerStats } from "../server/serve.ts";
+import { SERVE_DEFAULTS } from "../server/defaults.ts";
+import { type ProtocolConfig, protocolFromConfig } from "../protocols/config.ts";
+import { DEFAULT_MAX_EXEC } from "../routes/program_runner.ts";
 import { formatAddress } from "../address.ts";
 import { LinesockError, type LinesockErrorCode } from "../errors.ts";
 import { addStats, emptyStats } from "../server/_stats.ts";
@@ -45,76 +43,19 @@ const logger = getLogger(["linesock", "workers"]);
 /** The options of {@linkcode serve} that are plain data, so that they can be sent to a worker. */
 export type PlainServeOptions = Omit<ServeOptions, "signal" | "listener">;
 
-/** A server described by plain data: which protocol, its options, and the serve options. */
-export interface ServeConfig {
-  /** The protocol. */
-  protocol: "echo" | "text" | "json";
-  /** What HELLO answers (text and JSON). @default {the host name} */
-  name?: string;
-  /** Whether clients may stop the server (text and JSON). @default {false} */
-  allowShutdown?: boolean;
-  /** The reply to a line that is not UTF-8 (text). @default {"ERR invalid encoding"} */
-  invalidReply?: string;
-  /** A routes file to load (text and JSON). */
-  routesPath?: string;
-  /**
-   * Route programs running at once. {@linkcode serveWorkers} divides it over its workers (each gets
-   * `ceil(maxExec / count)`), so that it holds for the whole server.
-   * @default {16}
-   */
-  maxExec?: number;
-  /**
-   * Environment variables every route program inherits besides `DEFAULT_PROGRAM_ENV` (the routes
-   * file's `"programEnv"` adds more).
-   */
-  programEnv?: readonly string[];
+/**
+ * A server described by plain data: which protocol and its options (a
+ * {@linkcode ProtocolConfig}), and the serve options.
+ */
+export interface ServeConfig extends ProtocolConfig {
   /** Where to listen, limits and timeouts. */
   serve: PlainServeOptions;
   /** The lowest log level a worker sends to the calling thread. @default {"info"} */
   logLevel?: "trace" | "debug" | "info" | "warning" | "error" | "fatal";
 }
 
-/**
- * Builds the protocol a {@linkcode ServeConfig} describes (loading its routes file, if any).
- * @param config The description.
- * @returns The protocol, for {@linkcode serve}.
- * @throws {RoutesError} When the routes file is wrong.
- *
- * @example A text protocol from plain data
- * ```ts
- * import { protocolFromConfig, serve } from "@linesock/linesock";
- * import assert from "node:assert/strict";
- *
- * const protocol = await protocolFromConfig({ protocol: "text", name: "cfg", serve: {} });
- * await using server = await serve({ port: 0 }, protocol);
- * const conn = await Deno.connect({ port: (server.addr as Deno.NetAddr).port });
- * await conn.write(new TextEncoder().encode("HELLO\n"));
- * await conn.closeWrite();
- * assert.equal(new TextDecoder().decode(await new Response(conn.readable).bytes()), "cfg\n");
- * ```
- */
-export async function protocolFromConfig(config: ServeConfig): Promise<LineProtocol> {
-  if (config.protocol === "echo") return echoProtocol();
-  const routes = config.routesPath === undefined ? undefined : await Routes.load(
-    config.routesPath,
-    {
-      ...(config.maxExec !== undefined
-        ? { limiter: new ExecLimiter({ maxRunning: config.maxExec }) }
-        : {}),
-      ...(config.programEnv !== undefined ? { programEnv: config.programEnv } : {}),
-    },
-  );
-  const common = {
-    ...(config.name !== undefined ? { name: config.name } : {}),
-    allowShutdown: config.allowShutdown ?? false,
-    ...(routes !== undefined ? { routes } : {}),
-  };
-  if (config.protocol === "json") return jsonProtocol(common);
-  return textProtocol({
-    ...common,
-    ...(config.invalidReply !== undefined ? { invalidReply: config.invalidReply } : {}),
-  });
-}
+// Where it was defined before lib/protocols/config.ts: `@linesock/linesock/workers` keeps it.
+export { type ProtocolConfig, protocolFromConfig };
 
 /** Servers running in workers, seen as one. */
 export interface WorkerPool extends AsyncDisposable {
@@ -375,7 +316,7 @@ class Pool implements WorkerPool {
     for (const state of this.#workers) {
       if (!state.finished) state.worker.postMessage({ type: "shutdown" } satisfies WorkerCommand);
     }
-    const bound = (this.#config.serve.graceMs ?? 5000) + STOP_MARGIN_MS;
+    const bound = (this.#config.serve.graceMs ?? SERVE_DEFAULTS.graceMs) + STOP_MARGIN_MS;
     let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([
       Promise.all(this.#workers.map((state) => state.whenFinished)),

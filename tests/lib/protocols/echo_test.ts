@@ -1,16 +1,23 @@
+/**
+ * The echo protocol through the socket-free harness (runLines), and on a socket where streaming a
+ * line of any length is the point.
+ *
+ * @module
+ */
 import assert from "node:assert/strict";
-import { serve } from "../../../lib/server/server.ts";
+import { runLines, serve } from "../../../lib/server/mod.ts";
 import { echoProtocol } from "../../../lib/protocols/echo.ts";
 import { LineSession } from "../../_util/line_session.ts";
 
 Deno.test("echoProtocol", async (t) => {
   await t.step("every byte comes back: CR, NUL, invalid UTF-8, final line without LF", async () => {
-    await using server = await serve({ port: 0 }, echoProtocol());
-    await using session = await LineSession.open(server.addr);
     const sent = new Uint8Array([0x61, 0x0d, 0x0a, 0x00, 0x0a, 0xff, 0xfe, 0x0a, 0x0d, 0x0a, 0x7a]);
-    await session.write(sent);
-    await session.closeWrite();
-    assert.deepEqual(await session.readAllBytes(), sent);
+    assert.deepEqual((await runLines(echoProtocol(), sent)).bytes, sent);
+    // However the input is cut into chunks.
+    for (let cut = 1; cut < sent.length; cut++) {
+      const chunks = [sent.subarray(0, cut), sent.subarray(cut)];
+      assert.deepEqual((await runLines(echoProtocol(), chunks)).bytes, sent, `cut at ${cut}`);
+    }
   });
 
   await t.step("a line far longer than the line limit streams through", async () => {
@@ -26,22 +33,23 @@ Deno.test("echoProtocol", async (t) => {
     assert.deepEqual(echoed.subarray(-2), new Uint8Array([0x78, 0x0a]));
   });
 
-  await t.step("closeAfterLines cuts after the Nth line", async () => {
-    await using server = await serve({ port: 0, closeAfterLines: 2 }, echoProtocol());
-    await using session = await LineSession.open(server.addr);
-    await session.write("one\ntwo\nthree\n");
-    assert.deepEqual(await session.readAll(), ["one", "two"]);
+  await t.step("closeAfterLines cuts after the Nth line, within a chunk or across", async () => {
+    const result = await runLines(echoProtocol(), "one\ntwo\nthree\n", { closeAfterLines: 2 });
+    assert.deepEqual(result.lines, ["one", "two"]);
+    assert.equal(result.closed, true);
+    assert.equal(result.reason, "closed after 2 lines");
+    const across = await runLines(echoProtocol(), ["one\ntw", "o\nthree\n"], {
+      closeAfterLines: 2,
+    });
+    assert.deepEqual(across.lines, ["one", "two"]);
   });
 
   await t.step("counts lines and bytes", async () => {
-    const server = await serve({ port: 0 }, echoProtocol());
-    await using session = await LineSession.open(server.addr);
-    await session.write("a\nbc\n");
-    await session.closeWrite();
-    assert.deepEqual(await session.readAll(), ["a", "bc"]);
-    await server.shutdown();
-    assert.equal(server.stats.linesIn, 2);
-    assert.equal(server.stats.bytesIn, 5);
-    assert.equal(server.stats.bytesOut, 5);
+    const result = await runLines(echoProtocol(), "a\nbc\n");
+    assert.deepEqual(result.lines, ["a", "bc"]);
+    assert.equal(result.stats.linesIn, 2);
+    assert.equal(result.stats.linesOut, 2);
+    assert.equal(result.stats.bytesIn, 5);
+    assert.equal(result.stats.bytesOut, 5);
   });
 });

@@ -1,18 +1,20 @@
 /**
  * Issue #19: every response of the JSON protocol, whoever phrases it (a command, a route, a program,
  * the protocol's request checks, or the server's own errors and farewells), is one JSON object with
- * exactly the keys `status`, `message` and `extra`, plus `id` when the request had one. Each kind of
- * response is produced here through a real server and a real socket.
+ * exactly the keys `status`, `message` and `extra`, plus `id` when the request had one. The replies
+ * to requests are produced through the socket-free harness (runLines), the server's own errors and
+ * farewells through a real server and a real socket.
  *
  * @module
  */
 import assert from "node:assert/strict";
 import {
+  runLines,
   serve,
   type ServeOptions,
   type Server,
   type ServerErrorKind,
-} from "../../../lib/server/server.ts";
+} from "../../../lib/server/mod.ts";
 import { jsonProtocol, type JsonProtocolOptions } from "../../../lib/protocols/json.ts";
 import { Routes } from "../../../lib/routes/routes.ts";
 import { LineSession } from "../../_util/line_session.ts";
@@ -63,7 +65,6 @@ Deno.test("every JSON response has status, message and extra (and id when sent)"
       }),
       "test routes",
     );
-    await using server = await start({ routes });
     // [request, expected status, expected extra]; each is sent once without an id and once with.
     const cases: [string, number, unknown][] = [
       ['"command":"ping"', 0, null],
@@ -87,8 +88,8 @@ Deno.test("every JSON response has status, message and extra (and id when sent)"
     for (const [members] of cases) lines.push(`{${members}}`, `{${members},"id":["r",1]}`);
     // Requests that cannot carry an id: not JSON, not an object, empty, too deep.
     lines.push("{oops", "[1]", "", "   ", "[".repeat(100));
-    await using session = await LineSession.open(server.addr);
-    const replies = await session.exchange(lines);
+    const protocol = jsonProtocol({ name: "unit", routes });
+    const replies = (await runLines(protocol, lines.map((line) => `${line}\n`).join(""))).lines;
     assert.equal(replies.length, lines.length);
     for (const [index, [members, status, extra]] of cases.entries()) {
       for (const [offset, id] of [[0, undefined], [1, ["r", 1]]] as const) {
@@ -101,13 +102,12 @@ Deno.test("every JSON response has status, message and extra (and id when sent)"
   });
 
   await t.step("a line over the limit, then invalid UTF-8", async () => {
-    await using server = await start({}, { maxLineBytes: 64 });
-    await using session = await LineSession.open(server.addr);
-    await session.write(`{"command":"echo","args":{"text":"${"x".repeat(100)}"}}\n`);
-    await session.write(new Uint8Array([0x7b, 0x22, 0xff, 0x22, 0x7d, 0x0a]));
-    await session.write('{"command":"ping","id":1}\n');
-    await session.closeWrite();
-    const [long, invalid, ping, ...rest] = await session.readAll();
+    const result = await runLines(jsonProtocol({ name: "unit" }), [
+      `{"command":"echo","args":{"text":"${"x".repeat(100)}"}}\n`,
+      new Uint8Array([0x7b, 0x22, 0xff, 0x22, 0x7d, 0x0a]),
+      '{"command":"ping","id":1}\n',
+    ], { maxLineBytes: 64 });
+    const [long, invalid, ping, ...rest] = result.lines;
     serverError(long, 2, "line_too_long");
     assert.equal(response(invalid).status, 2);
     assert.match(response(invalid).message as string, /invalid encoding/);

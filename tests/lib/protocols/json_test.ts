@@ -1,10 +1,19 @@
+/**
+ * The JSON protocol's responses, through the socket-free harness (runLines); what needs a socket
+ * (stopping the server, the idle timeout, many clients at once) through a real server.
+ *
+ * @module
+ */
 import assert from "node:assert/strict";
 import {
   type ConnectionContext,
+  runLines,
+  type RunLinesOptions,
+  type RunLinesResult,
   serve,
   type ServeOptions,
   type Server,
-} from "../../../lib/server/server.ts";
+} from "../../../lib/server/mod.ts";
 import {
   JSON_COMMANDS,
   JSON_MAX_DEPTH,
@@ -24,11 +33,30 @@ function start(
   return serve({ port: 0, ...serveOptions }, jsonProtocol({ name: "unit", ...options }));
 }
 
-/** Sends raw request lines, half-closes, and parses every response line. */
-async function ask(server: Server, lines: string[]): Promise<Record<string, unknown>[]> {
+/** Sends raw request lines to a server, half-closes, and parses every response line. */
+async function askServer(server: Server, lines: string[]): Promise<Record<string, unknown>[]> {
   await using session = await LineSession.open(server.addr);
   const replies = await session.exchange(lines);
   return replies.map((line) => JSON.parse(line));
+}
+
+/** Runs the protocol (named "unit") over request lines without a socket. */
+function run(
+  lines: string[],
+  options: JsonProtocolOptions = {},
+  runOptions: RunLinesOptions = {},
+): Promise<RunLinesResult> {
+  const input = lines.map((line) => `${line}\n`).join("");
+  return runLines(jsonProtocol({ name: "unit", ...options }), input, runOptions);
+}
+
+/** Every response to request lines, parsed. */
+async function ask(
+  lines: string[],
+  options: JsonProtocolOptions = {},
+  runOptions: RunLinesOptions = {},
+): Promise<Record<string, unknown>[]> {
+  return (await run(lines, options, runOptions)).lines.map((line) => JSON.parse(line));
 }
 
 function routesOf(...rules: unknown[]): Routes {
@@ -37,9 +65,8 @@ function routesOf(...rules: unknown[]): Routes {
 
 Deno.test("jsonProtocol", async (t) => {
   await t.step("ping answers pong and echoes any id", async () => {
-    await using server = await start();
     assert.deepEqual(
-      await ask(server, [
+      await ask([
         '{"command":"ping","id":1}',
         '{"command": "ping", "id": "a"}',
         '{"id": {"n": [1]}, "command": "PING"}',
@@ -57,17 +84,14 @@ Deno.test("jsonProtocol", async (t) => {
   });
 
   await t.step("the plain ping's response has a fixed form", async () => {
-    await using server = await start();
-    await using session = await LineSession.open(server.addr);
-    assert.deepEqual(await session.exchange(['{"command":"ping"}', '{"command": "ping"}']), [
+    assert.deepEqual((await run(['{"command":"ping"}', '{"command": "ping"}'])).lines, [
       '{"status":0,"message":"pong","extra":null}',
       '{"status":0,"message":"pong","extra":null}',
     ]);
   });
 
   await t.step("echo, time, hello and help", async () => {
-    await using server = await start();
-    const [echo, time, hello, help] = await ask(server, [
+    const [echo, time, hello, help] = await ask([
       '{"command":"echo","args":{"text":"hi ✓"},"id":2}',
       '{"command":"time"}',
       '{"command":"hello"}',
@@ -81,8 +105,7 @@ Deno.test("jsonProtocol", async (t) => {
   });
 
   await t.step("bad requests get status 2 or 3 and the connection carries on", async () => {
-    await using server = await start();
-    const replies = await ask(server, [
+    const result = await run([
       "{not json",
       "[1, 2]",
       '"ping"',
@@ -93,6 +116,7 @@ Deno.test("jsonProtocol", async (t) => {
       '{"command":"echo","args":{}}',
       '{"command":"ping","id":9}',
     ]);
+    const replies = result.lines.map((line) => JSON.parse(line));
     assert.deepEqual(replies.map((reply) => reply.status), [2, 2, 2, 2, 2, 2, 3, 3, 0]);
     assert.match(
       replies[0]!.message as string,
@@ -106,22 +130,18 @@ Deno.test("jsonProtocol", async (t) => {
     assert.match(replies[6]!.message as string, /"args" must be a JSON object/);
     assert.match(replies[7]!.message as string, /echo needs "args": \{"text"/);
     assert.equal(replies[8]!.id, 9);
-    assert.equal(server.stats.errors, 8);
+    assert.equal(result.stats.errors, 8);
   });
 
   await t.step("invalid UTF-8 gets status 2", async () => {
-    await using server = await start();
-    await using session = await LineSession.open(server.addr);
-    await session.write(new Uint8Array([0x7b, 0xff, 0x7d, 0x0a]));
-    await session.closeWrite();
-    const [reply] = (await session.readAll()).map((line) => JSON.parse(line));
+    const result = await runLines(jsonProtocol(), new Uint8Array([0x7b, 0xff, 0x7d, 0x0a]));
+    const [reply] = result.lines.map((line) => JSON.parse(line));
     assert.equal(reply.status, 2);
     assert.match(reply.message, /invalid encoding/);
   });
 
   await t.step("an unknown command gets status 1 naming it", async () => {
-    await using server = await start();
-    const [reply] = await ask(server, ['{"command":"launch","id":"x"}']);
+    const [reply] = await ask(['{"command":"launch","id":"x"}']);
     assert.deepEqual(reply, {
       status: 1,
       message: 'unknown command: "launch" (send {"command": "help"} for the list)',
@@ -130,26 +150,40 @@ Deno.test("jsonProtocol", async (t) => {
     });
   });
 
-  await t.step("shutdown: status 5 unless allowed, then it stops the server", async () => {
-    await using refusing = await start();
-    const [refused] = await ask(refusing, ['{"command":"shutdown","id":1}']);
+  await t.step("shutdown: status 5 unless allowed, then it closes and asks for it", async () => {
+    const refusing = await run(['{"command":"shutdown","id":1}', '{"command":"help"}']);
+    const [refused, help] = refusing.lines.map((line) => JSON.parse(line));
     assert.equal(refused!.status, 5);
     assert.match(refused!.message as string, /--allow-shutdown/);
+    assert.ok(!(help!.message as string[]).includes("shutdown"));
+    assert.equal(refusing.shutdownRequested, false);
 
+    const allowed = await run(['{"command":"shutdown","id":1}', '{"command":"ping"}'], {
+      allowShutdown: true,
+    });
+    assert.deepEqual(allowed.lines.map((line) => JSON.parse(line)), [
+      { status: 0, message: "shutting down", extra: null, id: 1 },
+    ]);
+    assert.equal(allowed.closed, true);
+    assert.equal(allowed.shutdownRequested, true);
+  });
+
+  await t.step("shutdown, when allowed, stops the server", async () => {
     await using server = await start({ allowShutdown: true });
-    const [reply] = await ask(server, ['{"command":"shutdown","id":1}']);
+    const [reply] = await askServer(server, ['{"command":"shutdown","id":1}']);
     assert.deepEqual(reply, { status: 0, message: "shutting down", extra: null, id: 1 });
     await within(server.finished, 10_000, "server stop");
-    const [help] = await ask(refusing, ['{"command":"help"}']);
-    assert.ok(!(help!.message as string[]).includes("shutdown"));
   });
 
   await t.step("engine errors are JSON too: line too long, then it carries on", async () => {
-    await using server = await start({}, { maxLineBytes: 64 });
-    const replies = await ask(server, [
-      `{"command":"echo","args":{"text":"${"x".repeat(100)}"}}`,
-      '{"command":"ping"}',
-    ]);
+    const replies = await ask(
+      [
+        `{"command":"echo","args":{"text":"${"x".repeat(100)}"}}`,
+        '{"command":"ping"}',
+      ],
+      {},
+      { maxLineBytes: 64 },
+    );
     assert.deepEqual(replies, [
       { status: 2, message: "line too long (limit 64 bytes)", extra: { error: "line_too_long" } },
       { status: 0, message: "pong", extra: null },
@@ -170,22 +204,25 @@ Deno.test("jsonProtocol", async (t) => {
   await t.step(
     "a request nested deeper than 64 levels is refused before it is parsed",
     async () => {
-      await using server = await start({}, { maxLineBytes: 2 * 1024 * 1024 });
       const deep = "[".repeat(1024 * 1024);
       const nested = (levels: number) =>
         `{"command":"echo","args":{"text":"x","n":${"[".repeat(levels)}${
           "]".repeat(levels)
         }},"id":1}`;
-      const replies = await ask(server, [
-        deep,
-        `{"command":"echo","args":{"text":"${"[{".repeat(50_000)}"},"id":2}`,
-        // Escaped backslashes and quotes inside strings: the brackets after them are still text.
-        JSON.stringify({ command: "echo", args: { text: '\\"' + "[".repeat(100) } }),
-        nested(JSON_MAX_DEPTH - 2),
-        nested(JSON_MAX_DEPTH - 1),
-        `{"command":"ping","args":${'{"a":'.repeat(200)}1${"}".repeat(200)}}`,
-        '{"command":"ping"}',
-      ]);
+      const replies = await ask(
+        [
+          deep,
+          `{"command":"echo","args":{"text":"${"[{".repeat(50_000)}"},"id":2}`,
+          // Escaped backslashes and quotes inside strings: the brackets after them are still text.
+          JSON.stringify({ command: "echo", args: { text: '\\"' + "[".repeat(100) } }),
+          nested(JSON_MAX_DEPTH - 2),
+          nested(JSON_MAX_DEPTH - 1),
+          `{"command":"ping","args":${'{"a":'.repeat(200)}1${"}".repeat(200)}}`,
+          '{"command":"ping"}',
+        ],
+        {},
+        { maxLineBytes: 2 * 1024 * 1024 },
+      );
       const tooDeep = {
         status: 2,
         message: "nesting deeper than 64 levels (arrays and objects inside each other): the " +
@@ -276,8 +313,7 @@ Deno.test("jsonProtocol", async (t) => {
   });
 
   await t.step("command names fold ASCII letters only", async () => {
-    await using server = await start({ allowShutdown: true });
-    const replies = await ask(server, [
+    const replies = await ask([
       '{"command":"PING","id":1}',
       '{"command":"Hello"}',
       '{"command":"p\u0131ng"}',
@@ -285,7 +321,7 @@ Deno.test("jsonProtocol", async (t) => {
       '{"command":"\u017fhutdown"}',
       '{"command":"\u212Aill"}',
       '{"command":"ping"}',
-    ]);
+    ], { allowShutdown: true });
     assert.deepEqual(replies.map((reply) => reply.status), [0, 0, 1, 1, 1, 1, 0]);
     assert.match(replies[2]!.message as string, /^unknown command: "pıng"/);
   });
@@ -303,8 +339,7 @@ Deno.test("jsonProtocol", async (t) => {
       { match: { command: "nothing" }, reply: "n", extra: null },
       { match: { command: "bye" }, reply: "ciao", close: true, extra: [] },
     );
-    await using server = await start({ routes });
-    const replies = await ask(server, [
+    const replies = await ask([
       '{"command":"version","id":"v"}',
       '{"command":"lines"}',
       '{"command":"upper","args":{"t":"ok"}}',
@@ -312,7 +347,7 @@ Deno.test("jsonProtocol", async (t) => {
       '{"command":"nothing"}',
       '{"command":"ping"}',
       '{"command":"bye"}',
-    ]);
+    ], { routes });
     assert.deepEqual(replies, [
       { status: 0, message: "1.4.2", extra: { build: 42, tags: ["a"] }, id: "v" },
       { status: 0, message: ["a", "b"], extra: "two" },
@@ -334,21 +369,18 @@ Deno.test("jsonProtocol", async (t) => {
         { match: { command: "fail" }, run: { argv: ["false"] } },
         { match: { command: "bye" }, reply: "ciao", close: true },
       );
-      await using server = await start({ routes });
-      await using session = await LineSession.open(server.addr);
-      await session.write(
-        [
-          '{"command":"ping","id":1}',
-          '{"command":"list"}',
-          '{"command":"upper","args":{"text":"ok"},"id":2}',
-          '{"command":"fail","id":3}',
-          '{"command":"hello"}',
-          '{"command":"help"}',
-          '{"command":"bye"}',
-          '{"command":"ping"}',
-        ].join("\n") + "\n",
-      );
-      const replies = (await session.readAll()).map((line) => JSON.parse(line));
+      const result = await run([
+        '{"command":"ping","id":1}',
+        '{"command":"list"}',
+        '{"command":"upper","args":{"text":"ok"},"id":2}',
+        '{"command":"fail","id":3}',
+        '{"command":"hello"}',
+        '{"command":"help"}',
+        '{"command":"bye"}',
+        '{"command":"ping"}',
+      ], { routes });
+      assert.equal(result.closed, true);
+      const replies = result.lines.map((line) => JSON.parse(line));
       assert.deepEqual(replies, [
         { status: 0, message: "routed", extra: null, id: 1 },
         { status: 0, message: ["a", "b"], extra: null },

@@ -1,5 +1,12 @@
+/**
+ * The text protocol's replies, through the socket-free harness (runLines); what needs a socket
+ * (closing one connection while the server stays up, stopping the server) through a real server.
+ *
+ * @module
+ */
 import assert from "node:assert/strict";
-import { serve, type ServeOptions, type Server } from "../../../lib/server/server.ts";
+import { runLines, type RunLinesOptions, type RunLinesResult } from "../../../lib/server/mod.ts";
+import { serve, type ServeOptions, type Server } from "../../../lib/server/serve.ts";
 import {
   TEXT_COMMANDS,
   textProtocol,
@@ -16,6 +23,20 @@ function start(
   return serve({ port: 0, ...serveOptions }, textProtocol({ name: "unit", ...options }));
 }
 
+/** Runs the protocol (named "unit") over `input` without a socket. */
+function run(
+  input: string | Uint8Array,
+  options: TextProtocolOptions = {},
+  runOptions: RunLinesOptions = {},
+): Promise<RunLinesResult> {
+  return runLines(textProtocol({ name: "unit", ...options }), input, runOptions);
+}
+
+/** The replies to `lines`, each sent with its `\n`. */
+async function replies(lines: string[], options: TextProtocolOptions = {}): Promise<string[]> {
+  return (await run(lines.map((line) => `${line}\n`).join(""), options)).lines;
+}
+
 /** A route table from its rules (the format is tested in tests/lib/routes/routes_test.ts). */
 function routesOf(...rules: unknown[]): Routes {
   return Routes.parse(JSON.stringify({ routes: rules }), "test routes");
@@ -23,16 +44,14 @@ function routesOf(...rules: unknown[]): Routes {
 
 Deno.test("textProtocol", async (t) => {
   await t.step("PING in any case gets PONG, lowercase ping gets pong", async () => {
-    await using server = await start();
     assert.deepEqual(
-      await exchange(server.addr, ["PING", "ping", "Ping", "pInG", "PING now", "ping "]),
+      await replies(["PING", "ping", "Ping", "pInG", "PING now", "ping "]),
       ["PONG", "pong", "PONG", "PONG", "PONG", "pong"],
     );
   });
 
   await t.step("HELLO answers the name, TIME an ISO 8601 instant", async () => {
-    await using server = await start();
-    const [hello, time, lower] = await exchange(server.addr, ["HELLO", "TIME", "hello"]);
+    const [hello, time, lower] = await replies(["HELLO", "TIME", "hello"]);
     assert.equal(hello, "unit");
     assert.equal(lower, "unit");
     assert.match(time!, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
@@ -40,14 +59,12 @@ Deno.test("textProtocol", async (t) => {
   });
 
   await t.step("HELLO defaults to the host name", async () => {
-    await using server = await serve({ port: 0 }, textProtocol());
-    assert.deepEqual(await exchange(server.addr, ["HELLO"]), [Deno.hostname()]);
+    assert.deepEqual((await runLines(textProtocol(), "HELLO\n")).lines, [Deno.hostname()]);
   });
 
   await t.step("ECHO returns the rest of the line exactly, Unicode included", async () => {
-    await using server = await start();
     assert.deepEqual(
-      await exchange(server.addr, [
+      await replies([
         "ECHO hello world",
         "echo  two  spaces ",
         "ECHO",
@@ -58,57 +75,64 @@ Deno.test("textProtocol", async (t) => {
   });
 
   await t.step("HELP lists the commands on one line", async () => {
-    await using server = await start();
-    assert.deepEqual(await exchange(server.addr, ["HELP"]), [
+    assert.deepEqual(await replies(["HELP"]), [
       "commands: PING HELLO TIME ECHO HELP QUIT CLOSE DISCONNECT [t] [d]",
     ]);
     assert.deepEqual(TEXT_COMMANDS.length, 10);
-    await using allowing = await start({ allowShutdown: true });
-    assert.deepEqual(await exchange(allowing.addr, ["help"]), [
+    assert.deepEqual(await replies(["help"], { allowShutdown: true }), [
       "commands: PING HELLO TIME ECHO HELP QUIT CLOSE DISCONNECT SHUTDOWN [t] [d]",
     ]);
   });
 
-  for (const command of ["QUIT", "close", "Disconnect"]) {
-    await t.step(
-      `${command} says BYE, closes the connection, and the server stays up`,
-      async () => {
-        await using server = await start();
-        await using session = await LineSession.open(server.addr);
-        await session.write(`PING\n${command}\nPING\n`);
-        // Everything after the command is ignored; the server closes without a half-close from us.
-        assert.deepEqual(await session.readAll(), ["PONG", "BYE"]);
-        assert.deepEqual(await exchange(server.addr, ["PING"]), ["PONG"]);
-      },
-    );
-  }
+  await t.step(
+    "QUIT, CLOSE and DISCONNECT say BYE and close; later lines are ignored",
+    async () => {
+      for (const command of ["QUIT", "close", "Disconnect"]) {
+        const result = await run(`PING\n${command}\nPING\n`);
+        assert.deepEqual(result.lines, ["PONG", "BYE"], command);
+        assert.equal(result.closed, true, command);
+        assert.equal(result.reason, `client sent ${command.toUpperCase()}`);
+        assert.equal(result.shutdownRequested, false);
+      }
+    },
+  );
+
+  await t.step(
+    "QUIT closes its connection without a half-close, and the server stays up",
+    async () => {
+      await using server = await start();
+      await using session = await LineSession.open(server.addr);
+      await session.write("PING\nQUIT\nPING\n");
+      // Everything after the command is ignored; the server closes without a half-close from us.
+      assert.deepEqual(await session.readAll(), ["PONG", "BYE"]);
+      assert.deepEqual(await exchange(server.addr, ["PING"]), ["PONG"]);
+    },
+  );
 
   await t.step("[t]text answers text, [d] answers Done and closes", async () => {
-    await using server = await start();
-    await using session = await LineSession.open(server.addr);
-    await session.write("[t]hello there\n[t]\n[T]x\n[d]\nPING\n");
-    assert.deepEqual(await session.readAll(), ["hello there", "", "x", "Done"]);
-    assert.deepEqual(await exchange(server.addr, ["[d]"]), ["Done"]);
+    const result = await run("[t]hello there\n[t]\n[T]x\n[d]\nPING\n");
+    assert.deepEqual(result.lines, ["hello there", "", "x", "Done"]);
+    assert.equal(result.closed, true);
+    assert.deepEqual((await run("[d]\n")).lines, ["Done"]);
   });
 
   await t.step("unknown commands and empty lines get one ERR line each", async () => {
-    await using server = await start();
     const long = "X".repeat(500);
-    assert.deepEqual(await exchange(server.addr, ["FOO bar", "", long, "PING"]), [
+    const result = await run(["FOO bar", "", long, "PING"].map((line) => `${line}\n`).join(""));
+    assert.deepEqual(result.lines, [
       "ERR unknown command: FOO",
       "ERR empty line",
       `ERR unknown command: ${"X".repeat(64)}...`,
       "PONG",
     ]);
-    assert.equal(server.stats.errors, 3);
+    assert.equal(result.stats.errors, 3);
   });
 
   await t.step(
     "spaces and tabs around the command word are skipped, for every command",
     async () => {
-      await using server = await start();
       assert.deepEqual(
-        await exchange(server.addr, [
+        await replies([
           "  PING",
           "PING  ",
           "\tPING",
@@ -138,17 +162,16 @@ Deno.test("textProtocol", async (t) => {
         ],
       );
       for (const quit of ["  QUIT", "QUIT\t", "\t[d] "]) {
-        await using session = await LineSession.open(server.addr);
-        await session.write(`${quit}\nPING\n`);
-        assert.deepEqual(await session.readAll(), [quit.includes("[d]") ? "Done" : "BYE"], quit);
+        const result = await run(`${quit}\nPING\n`);
+        assert.deepEqual(result.lines, [quit.includes("[d]") ? "Done" : "BYE"], quit);
+        assert.equal(result.closed, true, quit);
       }
     },
   );
 
   await t.step("ECHO's text is everything after its one separator, spacing kept", async () => {
-    await using server = await start();
     assert.deepEqual(
-      await exchange(server.addr, [
+      await replies([
         "ECHO  two  spaces",
         "  ECHO x",
         "ECHO\ttab",
@@ -162,48 +185,45 @@ Deno.test("textProtocol", async (t) => {
   });
 
   await t.step("command names fold ASCII letters only (no Unicode case mapping)", async () => {
-    await using server = await start({ allowShutdown: true });
     // Each of these upper-cases to a command through Unicode case mapping: "ſ" (U+017F) to "S",
     // "ı" (U+0131) to "I", "ﬅ" (U+FB05) to "ST"; "İ" (U+0130) and the Kelvin sign (U+212A) are
     // letters that lower-case to ASCII. None is a command.
     const words = ["ſHUTDOWN", "ſhutdown", "pıng", "quıt", "DIſCONNECT", "ﬅ", "PİNG", "\u212Aill"];
     assert.deepEqual(
-      await exchange(server.addr, [...words, "ECHO still here", "ping"]),
+      await replies([...words, "ECHO still here", "ping"], { allowShutdown: true }),
       [...words.map((word) => `ERR unknown command: ${word}`), "still here", "pong"],
     );
-    assert.deepEqual(await exchange(server.addr, ["PiNg", "hElLo"]), ["PONG", "unit"]);
+    assert.deepEqual(await replies(["PiNg", "hElLo"]), ["PONG", "unit"]);
   });
 
   await t.step("invalid UTF-8 gets ERR invalid encoding, or the configured reply", async () => {
-    await using server = await start();
-    await using session = await LineSession.open(server.addr);
-    await session.write(
-      new Uint8Array([0xff, 0xfe, 0x0a, 0x45, 0x43, 0x48, 0x4f, 0x20, 0xc3, 0x0a]),
-    );
-    await session.write("PING\n");
-    await session.closeWrite();
-    assert.deepEqual(await session.readAll(), [
-      "ERR invalid encoding",
-      "ERR invalid encoding",
-      "PONG",
+    const invalid = new Uint8Array([0xff, 0xfe, 0x0a, 0x45, 0x43, 0x48, 0x4f, 0x20, 0xc3, 0x0a]);
+    const result = await runLines(textProtocol({ name: "unit" }), [invalid, "PING\n"]);
+    assert.deepEqual(result.lines, ["ERR invalid encoding", "ERR invalid encoding", "PONG"]);
+    assert.equal(result.stats.errors, 2);
+    assert.deepEqual((await run(new Uint8Array([0x80, 0x0a]), { invalidReply: "invalid" })).lines, [
+      "invalid",
     ]);
-
-    await using custom = await start({ invalidReply: "invalid" });
-    await using second = await LineSession.open(custom.addr);
-    await second.write(new Uint8Array([0x80, 0x0a]));
-    await second.closeWrite();
-    assert.deepEqual(await second.readAll(), ["invalid"]);
   });
 
   await t.step("SHUTDOWN is refused unless allowed", async () => {
-    await using server = await start();
-    assert.deepEqual(await exchange(server.addr, ["SHUTDOWN", "PING"]), [
+    const result = await run("SHUTDOWN\nPING\n");
+    assert.deepEqual(result.lines, [
       "ERR shutdown not allowed (start the server with --allow-shutdown)",
       "PONG",
     ]);
+    assert.equal(result.shutdownRequested, false);
   });
 
-  await t.step("SHUTDOWN, when allowed, answers and stops the server", async () => {
+  await t.step("SHUTDOWN, when allowed, answers, closes and asks for the shutdown", async () => {
+    const result = await run("PING\nshutdown\nPING\n", { allowShutdown: true });
+    assert.deepEqual(result.lines, ["PONG", "BYE shutting down"]);
+    assert.equal(result.closed, true);
+    assert.equal(result.shutdownRequested, true);
+    assert.equal(result.reason, "shutdown requested");
+  });
+
+  await t.step("SHUTDOWN, when allowed, stops the server and its other connections", async () => {
     await using server = await start({ allowShutdown: true });
     await using other = await LineSession.open(server.addr);
     await other.write("PING\n");
@@ -217,15 +237,10 @@ Deno.test("textProtocol", async (t) => {
   });
 
   await t.step("CRLF lines are answered like LF lines", async () => {
-    await using server = await start();
-    await using session = await LineSession.open(server.addr);
-    await session.write("PING\r\nECHO a\r\n");
-    await session.closeWrite();
-    assert.deepEqual(await session.readAll(), ["PONG", "a"]);
+    assert.deepEqual((await run("PING\r\nECHO a\r\n")).lines, ["PONG", "a"]);
   });
 
   await t.step("pipelined lines are answered in order", async () => {
-    await using server = await start();
     const lines: string[] = [];
     const expected: string[] = [];
     for (let index = 0; index < 3000; index++) {
@@ -235,7 +250,7 @@ Deno.test("textProtocol", async (t) => {
       else if (kind === 2) lines.push(`ECHO é${index}`), expected.push(`é${index}`);
       else lines.push(`[t]${index}`), expected.push(`${index}`);
     }
-    assert.deepEqual(await exchange(server.addr, lines), expected);
+    assert.deepEqual(await replies(lines), expected);
   });
 
   await t.step("routes come before built-ins", async () => {
@@ -244,14 +259,15 @@ Deno.test("textProtocol", async (t) => {
       { match: { regex: "^add (?<a>\\d+) (?<b>\\d+)$" }, reply: "{a}+{b}" },
       { match: { prefix: "LEAVE" }, reply: "see you{rest}", close: true },
     );
-    await using server = await start({ routes });
-    await using session = await LineSession.open(server.addr);
-    await session.write("PING\nping\nadd 1 2\nLEAVE now\nPING\n");
-    const replies = await session.readAll();
-    assert.equal(replies.length, 5);
-    assert.equal(replies[0], "route pong");
-    assert.match(replies[1]!, /^from 127\.0\.0\.1:\d+$/);
-    assert.deepEqual(replies.slice(2), ["pong", "1+2", "see you now"]);
+    const result = await run("PING\nping\nadd 1 2\nLEAVE now\nPING\n", { routes });
+    assert.deepEqual(result.lines, [
+      "route pong",
+      "from 127.0.0.1:50000",
+      "pong",
+      "1+2",
+      "see you now",
+    ]);
+    assert.equal(result.closed, true);
   });
 
   await t.step("a route program's lines are replies; its failure is one ERR line", async () => {
@@ -259,24 +275,20 @@ Deno.test("textProtocol", async (t) => {
       { match: { prefix: "up " }, run: { argv: ["tr", "a-z", "A-Z"], stdin: "{rest}" } },
       { match: { exact: "fail" }, run: { argv: ["false"] } },
     );
-    await using server = await start({ routes });
-    assert.deepEqual(await exchange(server.addr, ["up a; `b`", "fail", "PING", "up c"]), [
-      "A; `B`",
-      "ERR program exited with status 1",
-      "PONG",
-      "C",
-    ]);
-    assert.equal(server.stats.errors, 1);
+    const result = await run("up a; `b`\nfail\nPING\nup c\n", { routes });
+    assert.deepEqual(result.lines, ["A; `B`", "ERR program exited with status 1", "PONG", "C"]);
+    assert.equal(result.stats.errors, 1);
   });
 
   await t.step("a shutdown route still needs allowShutdown", async () => {
     const routes = routesOf({ match: { exact: "stop" }, reply: "stopping", shutdown: true });
-    await using refusing = await start({ routes });
-    assert.deepEqual(await exchange(refusing.addr, ["stop"]), [
+    const refused = await run("stop\n", { routes });
+    assert.deepEqual(refused.lines, [
       "ERR shutdown not allowed (start the server with --allow-shutdown)",
     ]);
-    await using server = await start({ routes, allowShutdown: true });
-    assert.deepEqual(await exchange(server.addr, ["stop", "PING"]), ["stopping"]);
-    await within(server.finished, 10_000, "server stop");
+    assert.equal(refused.shutdownRequested, false);
+    const allowed = await run("stop\nPING\n", { routes, allowShutdown: true });
+    assert.deepEqual(allowed.lines, ["stopping"]);
+    assert.equal(allowed.shutdownRequested, true);
   });
 });

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { type LineProtocol, serve } from "../../../lib/server/server.ts";
+import { type LineProtocol, serve } from "../../../lib/server/mod.ts";
 import { echoProtocol } from "../../../lib/protocols/echo.ts";
 import { textProtocol } from "../../../lib/protocols/text.ts";
 import { exchange, LineSession } from "../../_util/line_session.ts";
@@ -446,6 +446,25 @@ Deno.test("serve", async (t) => {
     await within(seen.promise, 10_000, "line handled");
     await within(server.shutdown(), 10_000, "shutdown");
     assert.deepEqual(await session.readAll(), []);
+  });
+
+  await t.step("abort closes every connection at once, the waiting ones too", async () => {
+    const server = await serve({ port: 0, maxClients: 1, queue: 1 }, textProtocol());
+    await using served = await LineSession.open(server.addr);
+    await served.write("PING\n");
+    assert.equal(await served.readLine(), "PONG");
+    await using waiting = await LineSession.open(server.addr);
+    await waiting.write("PING\n");
+    // The queue (1) is full once `waiting` is in it: a third client is refused at once.
+    await using third = await LineSession.open(server.addr);
+    assert.deepEqual(await third.readAll(), ["ERR busy"]);
+    server.abort();
+    assert.deepEqual(await served.readAll(), []);
+    // The waiting connection is closed unanswered, and its slot turn passes without serving it.
+    assert.deepEqual(await waiting.readAll(), []);
+    await within(server.shutdown(), 10_000, "shutdown");
+    assert.equal(server.stats.open, 0);
+    assert.equal(server.stats.linesIn, 1);
   });
 
   await t.step("an abort signal shuts the server down", async () => {

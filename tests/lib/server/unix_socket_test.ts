@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { AddressInUseError, listenUnix } from "../../../lib/server/unix_socket.ts";
 import { ListenError } from "../../../lib/errors.ts";
-import { serve } from "../../../lib/server/server.ts";
+import { serve } from "../../../lib/server/mod.ts";
 import { textProtocol } from "../../../lib/protocols/text.ts";
 import { exchange } from "../../_util/line_session.ts";
 

@@ -3,8 +3,10 @@ import { configureSync, type LogRecord, resetSync } from "@logtape/logtape";
 import {
   CRASH_WORKER,
   protocolFromConfig,
+  type ServeConfig,
   serveWorkers,
 } from "../../../lib/workers/worker_pool.ts";
+import { protocolFromConfig as fromProtocols } from "../../../lib/protocols/config.ts";
 import { exchange, LineSession } from "../../_util/line_session.ts";
 import { within } from "../../_util/cli.ts";
 import { LinesockError } from "../../../lib/errors.ts";
@@ -164,12 +166,14 @@ Deno.test("serveWorkers", async (t) => {
 });
 
 Deno.test("protocolFromConfig", async (t) => {
-  await t.step("builds each protocol from plain data", async () => {
-    const echo = await protocolFromConfig({ protocol: "echo", serve: {} });
-    assert.ok(echo.onData);
-    const text = await protocolFromConfig({ protocol: "text", name: "n", serve: {} });
-    assert.equal(text.onData, undefined);
-    const json = await protocolFromConfig({ protocol: "json", serve: {} });
-    assert.ok(json.formatError);
-  });
+  await t.step(
+    "is lib/protocols/config.ts's, still exported here, and takes a ServeConfig",
+    async () => {
+      // Its own tests are in tests/lib/protocols/config_test.ts.
+      assert.equal(protocolFromConfig, fromProtocols);
+      const config: ServeConfig = { protocol: "text", name: "n", serve: { port: 0 } };
+      const text = await protocolFromConfig(config);
+      assert.equal(text.onData, undefined);
+    },
+  );
 });
