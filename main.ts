@@ -1,70 +1,90 @@
 /**
- * The `linesock` command line: wires the subcommands, maps usage errors to exit status 2 and other
- * failures to their documented statuses.
+ * The `linesock` command line: finds the subcommand, loads only its module (start-up time of
+ * `linesock send` matters in scripts), parses its arguments from its definition, and maps failures
+ * to the documented exit statuses: usage errors exit 2 with one `linesock:` line.
  *
  * @module
  */
-import { Command, CommanderError } from "commander";
 import denoJson from "./deno.json" with { type: "json" };
 import { ExitError, reportFailure } from "./commands/_cli.ts";
+import {
+  type CommandSpec,
+  formatHelp,
+  parse,
+  type Parsed,
+  UsageError,
+} from "./commands/_cli/spec.ts";
 
-/**
- * The subcommands, each loaded only when needed: a run of one subcommand does not load the others'
- * modules (start-up time of `linesock send` matters in scripts).
- */
-const SUBCOMMANDS: Record<string, () => Promise<Command>> = {
-  serve: () => import("./commands/serve.ts").then((module) => module.serveCommand()),
-  send: () => import("./commands/send.ts").then((module) => module.sendCommand()),
-  repl: () => import("./commands/repl.ts").then((module) => module.replCommand()),
-  "echo-test": () => import("./commands/echo_test.ts").then((module) => module.echoTestCommand()),
+/** A subcommand's module: its definition and what runs it. */
+export interface SubcommandModule {
+  /** The definition (options, arguments, help). */
+  readonly spec: CommandSpec;
+  /** Runs it; returns the exit status. */
+  run(parsed: Parsed): Promise<number | void>;
+}
+
+/** Every subcommand, each loaded only when it runs. */
+export const SUBCOMMANDS: Record<string, () => Promise<SubcommandModule>> = {
+  serve: () => import("./commands/serve.ts"),
+  send: () => import("./commands/send.ts"),
+  repl: () => import("./commands/repl.ts"),
+  test: () => import("./commands/test.ts"),
+  "echo-test": () => import("./commands/echo_test.ts"),
+  completions: () => import("./commands/completions.ts"),
 };
 
-/** Usage errors start with `linesock:` like every other message, not commander's `error:`. */
-const USAGE_OUTPUT = {
-  outputError: (text: string, write: (text: string) => void) =>
-    write(text.replace(/^error: /, "linesock: ")),
-};
+/** The exit statuses every subcommand uses. */
+export const EXIT_STATUSES: readonly (readonly [number, string])[] = [
+  [0, "ok"],
+  [1, "the server answered with an error (ERR …, a JSON status that is not 0), or a test failed"],
+  [2, "usage error: bad options or arguments, or a malformed file"],
+  [3, "cannot connect (refused, no such host or socket, TLS certificate not accepted)"],
+  [4, "timed out"],
+  [5, "connection lost before the expected replies"],
+  [70, "internal error (a bug in linesock)"],
+  [130, "interrupted (Ctrl-C in a client; a second Ctrl-C in serve)"],
+];
 
-/**
- * Builds the `linesock` program.
- * @param only Load just this subcommand (when it is the one being run); otherwise all of them.
- * @returns The program.
- */
-export async function buildProgram(only?: string): Promise<Command> {
-  const program = new Command("linesock")
-    .description(
-      "Newline-delimited messaging over TCP and Unix sockets: a line server, a client, an " +
-        "interactive client and an echo-server tester.",
-    )
-    .version(denoJson.version, "-V, --version", "print the version and exit")
-    .helpOption("-h, --help", "show help")
-    .helpCommand("help [command]", "show help for a command")
-    .showHelpAfterError("(run with --help for usage)")
-    .exitOverride()
-    .addHelpText(
-      "after",
-      `
-Examples:
-  linesock serve                      line server on tcp://127.0.0.1:1991 (text protocol)
-  linesock send PING                  send one line, print the reply
-  linesock repl                       interactive client
-  linesock echo-test                  test an echo server (an embedded one by default)
+/** Every subcommand's definition (for help, completions and the man page). */
+export async function allSpecs(): Promise<CommandSpec[]> {
+  const modules = await Promise.all(Object.values(SUBCOMMANDS).map((load) => load()));
+  return modules.map((module) => module.spec);
+}
 
-Exit statuses: 0 ok, 1 the server answered with an error, 2 usage, 3 cannot connect,
-4 timed out, 5 connection lost before the expected replies, 70 internal error.`,
-    )
-    .configureOutput(USAGE_OUTPUT);
-  const names = only !== undefined && Object.hasOwn(SUBCOMMANDS, only)
-    ? [only]
-    : Object.keys(SUBCOMMANDS);
-  const commands = await Promise.all(names.map((name) => SUBCOMMANDS[name]!()));
-  for (const command of commands) {
-    command.exitOverride().showHelpAfterError("(run with --help for usage)").configureOutput(
-      USAGE_OUTPUT,
-    );
-    program.addCommand(command);
-  }
-  return program;
+async function programHelp(): Promise<string> {
+  const specs = await allSpecs();
+  const width = Math.max(...specs.map((spec) => spec.name.length)) + 2;
+  return [
+    "Usage: linesock COMMAND [options] [arguments]",
+    "",
+    "Newline-delimited messaging over TCP, TLS and Unix sockets: a line server, a client, an",
+    "interactive client, scripted conversation tests and an echo-server tester.",
+    "",
+    "Commands:",
+    ...specs.map((spec) => `  ${spec.name.padEnd(width)}${spec.summary}`),
+    `  ${"help".padEnd(width)}show help for a command`,
+    "",
+    "Options:",
+    "  -h, --help     show this help",
+    "  -V, --version  print the version and exit",
+    "",
+    "Examples:",
+    "  linesock serve                      line server on tcp://127.0.0.1:1991 (text protocol)",
+    "  linesock send PING                  send one line, print the reply",
+    "  linesock send tcp://host:7000 PING  the same against another server",
+    "  linesock repl                       interactive client",
+    "  linesock test t/*.conv              scripted conversations against a server",
+    "",
+    "Exit statuses: " + EXIT_STATUSES.map(([code, what]) => `${code} ${what.split(" (")[0]}`)
+      .join(", ") +
+    ".",
+    "",
+  ].join("\n");
+}
+
+function usage(message: string): number {
+  console.error(`linesock: ${message}\n(run with --help for usage)`);
+  return 2;
 }
 
 /**
@@ -73,15 +93,44 @@ Exit statuses: 0 ok, 1 the server answered with an error, 2 usage, 3 cannot conn
  * @returns The exit status.
  */
 export async function main(args: string[]): Promise<number> {
+  const [name, ...rest] = args;
   try {
-    const program = await buildProgram(args[0]);
-    await program.parseAsync(args, { from: "user" });
-    return 0;
-  } catch (error) {
-    if (error instanceof CommanderError) {
-      // Help and version end with code 0; every other parse failure is a usage error.
-      return error.exitCode === 0 ? 0 : 2;
+    if (name === undefined || name === "-h" || name === "--help") {
+      console.log(await programHelp());
+      return name === undefined ? 2 : 0;
     }
+    if (name === "-V" || name === "--version") {
+      console.log(denoJson.version);
+      return 0;
+    }
+    if (name === "help") {
+      if (rest[0] === undefined) {
+        console.log(await programHelp());
+        return 0;
+      }
+      const load = SUBCOMMANDS[rest[0]];
+      if (load === undefined) return usage(`unknown command ${JSON.stringify(rest[0])}`);
+      console.log(formatHelp((await load()).spec));
+      return 0;
+    }
+    const load = Object.hasOwn(SUBCOMMANDS, name) ? SUBCOMMANDS[name] : undefined;
+    if (load === undefined) {
+      return usage(
+        `unknown command ${JSON.stringify(name)} (commands: ${
+          Object.keys(SUBCOMMANDS).join(", ")
+        })`,
+      );
+    }
+    const module = await load();
+    const parsed = parse(module.spec, rest);
+    if (parsed.help) {
+      console.log(formatHelp(module.spec));
+      return 0;
+    }
+    for (const warning of parsed.warnings) console.error(`linesock: warning: ${warning}`);
+    return (await module.run(parsed)) ?? 0;
+  } catch (error) {
+    if (error instanceof UsageError) return usage(error.message);
     if (error instanceof ExitError && error.message === "") return error.exitCode;
     return reportFailure(error);
   }

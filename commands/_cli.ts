@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { InvalidArgumentError, Option } from "commander";
+import type { OptionSpec } from "./_cli/spec.ts";
 import { LinesockError, type LinesockErrorCode } from "../lib/errors.ts";
 import { DEFAULT_CONNECT_TIMEOUT_MS } from "../lib/client/_defaults.ts";
 
@@ -26,14 +26,12 @@ export const ExitCode = {
   internal: 70,
 } as const;
 
-/** A usage error found after parsing (exit status 2). */
-export class UsageError extends Error {
-  /** @param message What is wrong and how to fix it. */
-  constructor(message: string) {
-    super(message);
-    this.name = "UsageError";
-  }
-}
+/** A usage error (exit status 2): the parser's, also thrown after parsing. */
+export { UsageError } from "./_cli/spec.ts";
+import { UsageError } from "./_cli/spec.ts";
+
+/** A value an option cannot take; the parser reports it as a usage error naming the option. */
+export class InvalidArgumentError extends Error {}
 
 /** An error that ends the process with a given status and message. */
 export class ExitError extends Error {
@@ -107,16 +105,17 @@ function showDuration(ms: number): string {
 /**
  * `--connect-timeout DURATION`, the same in every client subcommand: give up connecting after this
  * long (exit status 4); `0` means no limit. Default 10 s.
- * @returns The option, to add with `addOption`.
+ * @returns The option's definition.
  */
-export function connectTimeoutOption(): Option {
-  return new Option(
-    "--connect-timeout <duration>",
-    "give up connecting after this long (0: no limit)",
-  ).argParser(parseDuration).default(
-    DEFAULT_CONNECT_TIMEOUT_MS,
-    showDuration(DEFAULT_CONNECT_TIMEOUT_MS),
-  );
+export function connectTimeoutOption(): OptionSpec {
+  return {
+    long: "connect-timeout",
+    value: "DURATION",
+    help: "give up connecting after this long (0: no limit)",
+    parse: parseDuration,
+    default: DEFAULT_CONNECT_TIMEOUT_MS,
+    defaultText: showDuration(DEFAULT_CONNECT_TIMEOUT_MS),
+  };
 }
 
 /**
@@ -125,14 +124,18 @@ export function connectTimeoutOption(): Option {
  * `0` means no limit.
  * @param awaited When the subcommand awaits replies, for the help text.
  * @param defaultMs The default.
- * @returns The option, to add with `addOption`.
+ * @returns The option's definition.
  */
-export function replyTimeoutOption(awaited: string, defaultMs: number): Option {
-  return new Option(
-    "--timeout <duration>",
-    `longest wait for each awaited reply, counted from the line or the previous reply (${awaited}); ` +
-      "exit 4 after it (0: no limit)",
-  ).argParser(parseDuration).default(defaultMs, showDuration(defaultMs));
+export function replyTimeoutOption(awaited: string, defaultMs: number): OptionSpec {
+  return {
+    long: "timeout",
+    value: "DURATION",
+    help: `longest wait for each awaited reply, counted from the line or the previous reply ` +
+      `(${awaited}); exit 4 after it (0: no limit)`,
+    parse: parseDuration,
+    default: defaultMs,
+    defaultText: showDuration(defaultMs),
+  };
 }
 
 /**

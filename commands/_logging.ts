@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { InvalidArgumentError } from "commander";
+import { InvalidArgumentError } from "./_cli.ts";
 import {
   configureSync,
   getJsonLinesFormatter,

@@ -1,13 +1,14 @@
 /**
- * The server-target options shared by `send`, `repl` and `echo-test` (`--host`, `-p/--port`,
- * `-u/--unix`), and turning them into an address. The options have no parser defaults, so that
+ * The server-target options shared by `send`, `repl`, `test` and `echo-test` (`--host`,
+ * `-p/--port`, `-U/--unix`, or a URL as the first argument), and turning them into an address. The options have no parser defaults, so that
  * `--unix` given together with `--host` or `--port` is caught as a usage error.
  *
  * @module
  */
-import type { Command } from "commander";
 import { DEFAULT_HOST, DEFAULT_PORT } from "../lib/address.ts";
-import { parsePort, UsageError } from "./_cli.ts";
+import { UsageError } from "./_cli.ts";
+import type { AliasSpec, ArgumentSpec, OptionSpec } from "./_cli/spec.ts";
+import { parsePortNumber, resolveTarget as readTarget } from "./_cli/target.ts";
 
 /** The parsed target flags of a client subcommand. */
 export interface TargetFlags {
@@ -19,20 +20,61 @@ export interface TargetFlags {
 /** Where to connect: a TCP host and port, or a Unix socket path. */
 export type Target = { hostname: string; port: number } | { path: string };
 
+/** `--host`, `-p/--port` and `-U/--unix`, for a client subcommand. */
+export function targetOptions(unixHelp = "connect to a Unix socket instead of TCP"): OptionSpec[] {
+  return [
+    {
+      long: "host",
+      value: "HOST[:PORT]",
+      help: `server host, HOST:PORT, [IPv6]:PORT or a URL (default: ${DEFAULT_HOST})`,
+    },
+    {
+      long: "port",
+      short: "p",
+      value: "PORT",
+      help: `server port (default: ${DEFAULT_PORT})`,
+      parse: (text) => parsePortNumber(text),
+    },
+    { long: "unix", short: "U", value: "PATH", help: unixHelp, complete: "file" },
+  ];
+}
+
+/** Old spellings of the target options. */
+export const TARGET_ALIASES: readonly AliasSpec[] = [{ name: "-u", of: "unix" }];
+
+/** The target arguments every client subcommand takes first. */
+export const TARGET_ARGUMENT: ArgumentSpec = {
+  name: "TARGET",
+  help: "tcp://HOST:PORT, tls://HOST:PORT or unix:///PATH (or HOST PORT); optional",
+};
+
 /**
- * Adds `--host`, `-p/--port` and `-u/--unix` to a client subcommand.
- * @param command The subcommand.
- * @param unixHelp The help text of `--unix`.
- * @returns The same command.
+ * Reads the target from the first positional argument (`tcp://…`, `tls://…`, `unix:///…`, or
+ * `HOST PORT`) or the options, and writes it back into the flags as `host`/`port`/`unix` (and
+ * `tls` for `tls://`), so that {@linkcode resolveTarget} and {@linkcode hasTarget} see one form.
+ * @param flags The parsed flags (changed in place).
+ * @param args The positional arguments.
+ * @returns The positional arguments after the target.
+ * @throws {UsageError} On two targets, a bad address, or `HOST PORT` that cannot be one.
  */
-export function addTargetOptions(
-  command: Command,
-  unixHelp = "connect to a Unix socket instead of TCP",
-): Command {
-  return command
-    .option("--host <host>", `server host (default: ${DEFAULT_HOST}; IPv6 literals work)`)
-    .option("-p, --port <port>", `server port (default: ${DEFAULT_PORT})`, parsePort)
-    .option("-u, --unix <path>", unixHelp);
+export function takeTarget(
+  flags: TargetFlags & { tls?: boolean },
+  args: readonly string[],
+): string[] {
+  const resolved = readTarget(flags, args, { hostname: DEFAULT_HOST, port: DEFAULT_PORT });
+  if (!resolved.explicit) return [...resolved.rest];
+  const target = resolved.target;
+  delete flags.host;
+  delete flags.port;
+  delete flags.unix;
+  if (target.kind === "unix") {
+    flags.unix = target.path;
+  } else {
+    flags.host = target.hostname;
+    flags.port = target.port;
+    if (target.tls) flags.tls = true;
+  }
+  return [...resolved.rest];
 }
 
 /**

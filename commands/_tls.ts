@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { type Command, Option } from "commander";
+import type { OptionSpec } from "./_cli/spec.ts";
 import type { ClientTlsOptions } from "../lib/client/transport.ts";
 import { UsageError } from "./_cli.ts";
 
@@ -21,29 +21,27 @@ export interface TlsFlags {
 export const INSECURE_WARNING = "linesock: WARNING: --insecure: the server's certificate is NOT " +
   "verified; anyone between you and the server can read and change this connection";
 
-/**
- * Adds the TLS options to a client subcommand.
- * @param command The subcommand.
- * @returns The same command.
- */
-export function addTlsOptions(command: Command): Command {
-  return command
-    .option("--tls", "connect with TLS (verifies the certificate against the system's CAs)")
-    .addOption(
-      new Option(
-        "--ca <file>",
-        "also trust the CA certificate(s) in this PEM file (repeatable; implies --tls)",
-      ).argParser((value: string, previous: string[] | undefined) => [...previous ?? [], value]),
-    )
-    .option(
-      "--servername <name>",
+/** `--tls`, `--ca`, `--servername` and `--insecure`, for a client subcommand. */
+export const TLS_OPTIONS: readonly OptionSpec[] = [
+  { long: "tls", help: "connect with TLS (verifies the certificate against the system's CAs)" },
+  {
+    long: "ca",
+    value: "FILE",
+    help: "also trust the CA certificate(s) in this PEM file (repeatable; implies --tls)",
+    multiple: true,
+    complete: "file",
+  },
+  {
+    long: "servername",
+    value: "NAME",
+    help:
       "verify the certificate for this name, and send it as SNI (default: --host; implies --tls)",
-    )
-    .option(
-      "--insecure",
-      "TLS without verifying the certificate at all; prints a warning (implies --tls)",
-    );
-}
+  },
+  {
+    long: "insecure",
+    help: "TLS without verifying the certificate at all; prints a warning (implies --tls)",
+  },
+];
 
 /**
  * Checks the TLS flags and reads the `--ca` files.

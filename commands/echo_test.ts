@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { Command, InvalidArgumentError, Option } from "commander";
+import type { CommandSpec, Parsed } from "./_cli/spec.ts";
 import { DEFAULT_HOST, formatAddress } from "../lib/address.ts";
 import {
   ECHO_CASE_NAMES,
@@ -28,14 +28,21 @@ import {
 } from "./_echo_test/load_generator.ts";
 import {
   ExitCode,
-  ExitError,
+  InvalidArgumentError,
   parseByteSize,
   parseDuration,
   parsePositive,
   UsageError,
 } from "./_cli.ts";
-import { addTargetOptions, hasTarget, resolveTarget } from "./_target.ts";
-import { addTlsOptions, resolveTls, type TlsFlags } from "./_tls.ts";
+import {
+  hasTarget,
+  resolveTarget,
+  takeTarget,
+  TARGET_ALIASES,
+  TARGET_ARGUMENT,
+  targetOptions,
+} from "./_target.ts";
+import { resolveTls, TLS_OPTIONS, type TlsFlags } from "./_tls.ts";
 
 /** Parsed options of `echo-test`. */
 interface EchoTestOptions extends TlsFlags {
@@ -60,64 +67,102 @@ interface EchoTestOptions extends TlsFlags {
 
 const LOAD_OPTIONS = ["connections", "lines", "duration", "size", "pipeline", "rate"] as const;
 
-/** Builds the `echo-test` subcommand. */
-export function echoTestCommand(): Command {
-  return addTlsOptions(addTargetOptions(
-    new Command("echo-test")
-      .description(
-        "Test a line-echo server: a conformance suite of named cases (default), or a verified load " +
-          "(--load). Without --host/--port/--unix, linesock's own echo server is started in-process.",
-      ),
-    "test the echo server on this Unix socket",
-  ))
-    .option(
-      "--case <names>",
-      "run only these cases (comma-separated, repeatable)",
-      collectNames,
-      [],
-    )
-    .option(
-      "--skip <names>",
-      "leave these cases out (comma-separated, repeatable)",
-      collectNames,
-      [],
-    )
-    .addOption(
-      new Option("--buffer-size <size>", "the buffer size the cases are built around")
-        .argParser(parseBufferSize).default(4096, "4096"),
-    )
-    .option("--clients <n>", "clients of the concurrent-clients case", parsePositive, 8)
-    .option("--strict-bytes", "a failing invalid-utf8 case fails the run (otherwise: WARN)")
-    .addOption(
-      new Option(
-        "--timeout <duration>",
-        "time budget of each case; in load mode, longest wait for an echo before lines count as lost",
-      ).argParser(parsePositiveDuration).default(5000, "5s"),
-    )
-    .option("--load", "load mode: measure throughput and latency, verifying every byte")
-    .option("-c, --connections <n>", "load: connections (default: 4)", parsePositive)
-    .option("-n, --lines <n>", "load: lines in total (default: 100000)", parsePositive)
-    .option("-d, --duration <duration>", "load: send for this long instead", parsePositiveDuration)
-    .option(
-      "-s, --size <size>",
-      "load: bytes per line with its \\n, or a range such as 16..1024 (default: 64)",
-      parseSizeRange,
-    )
-    .option(
-      "-k, --pipeline <n>",
-      "load: lines in flight per connection; 1 is request/response (default: 1)",
-      parsePositive,
-    )
-    .option(
-      "-r, --rate <lines/s>",
-      "load: pace sending to this many lines per second in total",
-      parseRate,
-    )
-    .option("--json", "print one JSON object (for machines)")
-    .addHelpText(
-      "after",
-      `
-Cases: ${ECHO_CASE_NAMES.join(", ")}.
+/** The definition of `linesock echo-test`. */
+export const spec: CommandSpec = {
+  name: "echo-test",
+  summary: "Test a line-echo server: conformance cases, or a verified load (--load)",
+  args: [TARGET_ARGUMENT],
+  options: [
+    ...targetOptions("test the echo server on this Unix socket"),
+    ...TLS_OPTIONS,
+    {
+      long: "case",
+      value: "NAMES",
+      help: "run only these cases (comma-separated, repeatable)",
+      parse: caseNames,
+      multiple: true,
+      complete: ECHO_CASE_NAMES,
+    },
+    {
+      long: "skip",
+      value: "NAMES",
+      help: "leave these cases out (comma-separated, repeatable)",
+      parse: caseNames,
+      multiple: true,
+      complete: ECHO_CASE_NAMES,
+    },
+    {
+      long: "buffer-size",
+      value: "SIZE",
+      help: "the buffer size the cases are built around",
+      parse: parseBufferSize,
+      default: 4096,
+    },
+    {
+      long: "clients",
+      value: "N",
+      help: "clients of the concurrent-clients case",
+      parse: parsePositive,
+      default: 8,
+    },
+    { long: "strict-bytes", help: "a failing invalid-utf8 case fails the run (otherwise: WARN)" },
+    {
+      long: "timeout",
+      value: "DURATION",
+      help: "time budget of each case; in load mode, longest wait for an echo before lines count " +
+        "as lost",
+      parse: parsePositiveDuration,
+      default: 5000,
+      defaultText: "5s",
+    },
+    { long: "load", help: "load mode: measure throughput and latency, verifying every byte" },
+    {
+      long: "connections",
+      short: "c",
+      value: "N",
+      help: "load: connections (default: 4)",
+      parse: parsePositive,
+    },
+    {
+      long: "count",
+      short: "n",
+      value: "N",
+      help: "load: lines in total (default: 100000)",
+      parse: parsePositive,
+    },
+    {
+      long: "duration",
+      short: "d",
+      value: "DURATION",
+      help: "load: send for this long instead",
+      parse: parsePositiveDuration,
+    },
+    {
+      long: "size",
+      short: "s",
+      value: "SIZE",
+      help: "load: bytes per line with its \\n, or a range such as 16..1024 (default: 64)",
+      parse: parseSizeRange,
+    },
+    {
+      long: "pipeline",
+      short: "P",
+      value: "N",
+      help: "load: lines in flight per connection; 1 is request/response (default: 1)",
+      parse: parsePositive,
+    },
+    {
+      long: "rate",
+      short: "r",
+      value: "LINES/S",
+      help: "load: pace sending to this many lines per second in total",
+      parse: parseRate,
+    },
+    { long: "json", help: "print one JSON object (for machines)" },
+  ],
+  aliases: [...TARGET_ALIASES, { name: "--lines", of: "count" }, { name: "-k", of: "pipeline" }],
+  examples: [],
+  notes: `Cases: ${ECHO_CASE_NAMES.join(", ")}.
 invalid-utf8 is the optional "bytes" class: a failure is WARN (exit 0) unless --strict-bytes.
 
 Exit statuses: 0 every selected case passed (load: every line came back exactly), 1 a case failed
@@ -128,16 +173,32 @@ Examples:
   linesock echo-test --port 7000 --case crlf-preserved,one-byte-at-a-time
   linesock echo-test --unix /run/echo.sock --json
   linesock echo-test --host localhost --port 7000 --ca ca.pem   over TLS, trusting a private CA
-  linesock echo-test --port 7000 --load -c 8 -k 64 -d 10s -s 16..1024
+  linesock echo-test --port 7000 --load -c 8 -P 64 -d 10s -s 16..1024
   linesock echo-test --port 7000 --rate 10000 -d 30s   latency under a fixed load`,
-    )
-    .action(async (options: EchoTestOptions) => {
-      const code = await runEchoTest(options);
-      if (code !== ExitCode.ok) throw new ExitError(code);
-    });
+};
+
+/**
+ * Runs `linesock echo-test`.
+ * @param parsed The parsed command line.
+ * @returns The exit status.
+ */
+export async function run(parsed: Parsed): Promise<number> {
+  const options = parsed.options as unknown as EchoTestOptions & {
+    count?: number;
+    case?: string[][];
+    skip?: string[][];
+  };
+  const rest = takeTarget(options, parsed.args);
+  if (rest.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(rest[0])}`);
+  return await runEchoTest({
+    ...options,
+    case: (options.case ?? []).flat(),
+    skip: (options.skip ?? []).flat(),
+    ...(options.count !== undefined ? { lines: options.count } : {}),
+  });
 }
 
-function collectNames(value: string, previous: string[]): string[] {
+function caseNames(value: string): string[] {
   const names = value.split(",").map((name) => name.trim()).filter((name) => name !== "");
   const known = new Set<string>(ECHO_CASE_NAMES);
   for (const name of names) {
@@ -147,7 +208,7 @@ function collectNames(value: string, previous: string[]): string[] {
       );
     }
   }
-  return [...previous, ...names];
+  return names;
 }
 
 function parseBufferSize(text: string): number {
@@ -191,7 +252,7 @@ async function runEchoTest(options: EchoTestOptions): Promise<number> {
     throw new UsageError("--case and --skip select conformance cases; they do not apply to --load");
   }
   if (options.lines !== undefined && options.duration !== undefined) {
-    throw new UsageError("give --lines or --duration, not both");
+    throw new UsageError("give --count or --duration, not both");
   }
   const remote = hasTarget(options);
   const resolved = resolveTarget(options);

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { Command, Option } from "commander";
+import type { CommandSpec, Parsed } from "./_cli/spec.ts";
 import { hostPort } from "../lib/address.ts";
 import { connect, type ConnectOptions, type LineConnection } from "../lib/client/client.ts";
 import { runExchange } from "../lib/client/conversation.ts";
@@ -20,9 +20,16 @@ import {
   ExitError,
   parseCount,
   replyTimeoutOption,
+  UsageError,
 } from "./_cli.ts";
-import { addTargetOptions, resolveTarget } from "./_target.ts";
-import { addTlsOptions, resolveTls, type TlsFlags } from "./_tls.ts";
+import {
+  resolveTarget,
+  takeTarget,
+  TARGET_ALIASES,
+  TARGET_ARGUMENT,
+  targetOptions,
+} from "./_target.ts";
+import { resolveTls, TLS_OPTIONS, type TlsFlags } from "./_tls.ts";
 
 interface ReplCliOptions extends TlsFlags {
   host: string;
@@ -40,51 +47,88 @@ interface ReplCliOptions extends TlsFlags {
   raw?: boolean;
 }
 
-/** Builds the `repl` subcommand. */
-export function replCommand(): Command {
-  return addTlsOptions(addTargetOptions(
-    new Command("repl")
-      .description(
-        "Interactive client: line editing, history, Tab completion, JSON mode, replies shown as they " +
-          "arrive, automatic reconnection. With stdin not a terminal it behaves like `send`.",
-      ),
-  ))
-    .addOption(connectTimeoutOption())
-    .option("--json", 'JSON mode: `add a=1 b=2` sends {"command":"add","args":{"a":1,"b":2}}')
-    .option("--timestamps", "prefix shown lines with the time")
-    .option("--no-time", "do not show round-trip times")
-    .option("--reconnect", "reconnect with backoff when the connection is lost", true)
-    .option("--no-reconnect", "do not reconnect by itself (:reconnect still works)")
-    .option("--no-probe", "do not ask the server for its commands (HELP) on connect")
-    .option("--no-history", "do not read or write the history file")
-    .option(
-      "--raw",
-      "print the server's control characters and escape sequences as they are (by default they " +
-        "are shown escaped, e.g. \\x1b, so a hostile server cannot drive the terminal)",
-    )
-    .addOption(
-      new Option("--history-size <n>", "history entries kept").argParser(parseCount).default(
-        DEFAULT_HISTORY_SIZE,
-      ),
-    )
-    .addOption(
-      replyTimeoutOption("without a terminal: after stdin ended, until the server closes", 0),
-    )
-    .addHelpText(
-      "after",
-      `
-Meta-commands (interactive): :help :quit :reconnect :json on|off :send FILE :time on|off
+/** The definition of `linesock repl`. */
+export const spec: CommandSpec = {
+  name: "repl",
+  summary: "Interactive client: line editing, history, completion, reconnection",
+  args: [TARGET_ARGUMENT],
+  options: [
+    ...targetOptions(),
+    ...TLS_OPTIONS,
+    connectTimeoutOption(),
+    {
+      long: "protocol",
+      value: "NAME",
+      help: 'what to speak: text, or json (`add a=1 b=2` sends {"command":"add",…})',
+      choices: ["text", "json"],
+      default: "text",
+    },
+    { long: "json", help: "JSON mode, the same as --protocol json" },
+    { long: "timestamps", help: "prefix shown lines with the time" },
+    { long: "time", negatable: true, default: true, help: "show round-trip times where known" },
+    {
+      long: "reconnect",
+      negatable: true,
+      default: true,
+      help: "reconnect with backoff when the connection is lost (:reconnect works either way)",
+    },
+    {
+      long: "probe",
+      negatable: true,
+      default: true,
+      help: "ask the server for its commands (HELP) on connect",
+    },
+    {
+      long: "history",
+      negatable: true,
+      default: true,
+      help: "read and write the history file",
+    },
+    {
+      long: "raw",
+      help: "print the server's control characters and escape sequences as they are (by default " +
+        "they are shown escaped, e.g. \\x1b, so a hostile server cannot drive the terminal)",
+    },
+    {
+      long: "history-size",
+      value: "N",
+      help: "history entries kept",
+      parse: parseCount,
+      default: DEFAULT_HISTORY_SIZE,
+    },
+    replyTimeoutOption("without a terminal: after stdin ended, until the server closes", 0),
+  ],
+  aliases: TARGET_ALIASES,
+  examples: [
+    ["linesock repl", "talk to tcp://127.0.0.1:1991"],
+    ["linesock repl tcp://[::1]:7000", "another server"],
+    ["linesock repl unix:///run/app.sock --protocol json", "JSON commands over a Unix socket"],
+    ["printf 'PING\\n' | linesock repl", "without a terminal: like send"],
+  ],
+  notes: `Meta-commands (interactive): :help :quit :reconnect :json on|off :send FILE :time on|off
   :timestamps on|off :history [TEXT] :commands; start a line with :: to send a line beginning with ':'.
   A line typed with a leading space is sent but kept out of history.
 History: $XDG_STATE_HOME/linesock/history (default ~/.local/state/linesock/history).
 Without a terminal on stdin: lines go out as they are read, replies are printed as they arrive, and
   the exit status is 1 when a reply was an error (ERR …; with --json a status that is not 0, or a
   line that is not a JSON response).`,
-    )
-    .action(async (options: ReplCliOptions) => {
-      const status = await repl(options);
-      if (status !== ExitCode.ok) throw new ExitError(status);
-    });
+};
+
+/**
+ * Runs `linesock repl`.
+ * @param parsed The parsed command line.
+ * @returns The exit status.
+ */
+export async function run(parsed: Parsed): Promise<number> {
+  const options = parsed.options as unknown as ReplCliOptions & { protocol: string };
+  const rest = takeTarget(options, parsed.args);
+  if (rest.length > 0) {
+    throw new UsageError(
+      `unexpected argument ${JSON.stringify(rest[0])} (repl reads lines from stdin)`,
+    );
+  }
+  if (options.protocol === "json") options.json = true;
+  return await repl(options);
 }
 
 async function repl(options: ReplCliOptions): Promise<number> {

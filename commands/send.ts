@@ -7,7 +7,7 @@
  * @module
  */
 import { argsFromPairs } from "./_json_args.ts";
-import { Command, InvalidArgumentError, Option } from "commander";
+import type { CommandSpec, Parsed } from "./_cli/spec.ts";
 import type { ConnectOptions, LineConnection } from "../lib/client/client.ts";
 import { DEFAULT_MAX_LINE_BYTES } from "../lib/framing/line_framer.ts";
 import { type RemoteError, TimeoutError } from "../lib/errors.ts";
@@ -19,7 +19,7 @@ import { isDisconnect } from "../lib/_disconnect.ts";
 import {
   connectTimeoutOption,
   ExitCode,
-  ExitError,
+  InvalidArgumentError,
   parseByteSize,
   parseCount,
   parseDuration,
@@ -27,8 +27,14 @@ import {
   replyTimeoutOption,
   UsageError,
 } from "./_cli.ts";
-import { addTargetOptions, resolveTarget } from "./_target.ts";
-import { addTlsOptions, resolveTls, type TlsFlags } from "./_tls.ts";
+import {
+  resolveTarget,
+  takeTarget,
+  TARGET_ALIASES,
+  TARGET_ARGUMENT,
+  targetOptions,
+} from "./_target.ts";
+import { resolveTls, TLS_OPTIONS, type TlsFlags } from "./_tls.ts";
 
 /** Parsed options of `send`. */
 interface SendOptions extends TlsFlags {
@@ -55,97 +61,134 @@ interface SendOptions extends TlsFlags {
 const encoder = new TextEncoder();
 const READ_CHUNK_BYTES = 64 * 1024;
 
-/** Builds the `send` subcommand. */
-export function sendCommand(): Command {
-  return addTlsOptions(addTargetOptions(
-    new Command("send")
-      .description(
-        "Send lines and print the replies as they arrive. Lines come from the arguments (one line " +
-          "each), --file, or standard input (streamed line by line).",
-      )
-      .argument("[lines...]", "lines to send; with --json: COMMAND key=value …"),
-  ))
-    .addOption(connectTimeoutOption())
-    .option("--retry <n>", "retry connecting n times with backoff (server starting)", parseCount, 0)
-    .option("-f, --file <path>", "send the lines of a file (- for standard input)")
-    .option(
-      "-n, --replies <n>",
-      "lockstep: after each line wait for n replies; exit when the last one arrives",
-      parsePositive,
-    )
-    .option("--until <regex>", "stop when a reply matches", parseRegex)
-    .addOption(
-      new Option(
-        "--wait <duration>",
-        "after the input, stop after this much silence unless the server closes (0: wait for the close)",
-      ).argParser(parseDuration).default(2000, "2s"),
-    )
-    .addOption(replyTimeoutOption("-n, --until, --json", DEFAULT_REPLY_TIMEOUT_MS))
-    .addOption(
-      new Option(
-        "--deadline <duration>",
-        "limit on the whole run, connecting included; exit 4 when it passes (0: no limit)",
-      ).argParser(parseDuration).default(0, "none"),
-    )
-    .option(
-      "--no-half-close",
-      "do not half-close after the input (servers that take it as a hang-up)",
-    )
-    .option(
-      "--json",
-      "JSON mode: send COMMAND key=value … (or JSON request lines) and print `message`",
-    )
-    .option(
-      "--args <json>",
-      "JSON mode: arguments as a JSON object (key=value pairs add to it)",
-      parseArgs,
-    )
-    .option(
-      "--raw",
-      "print replies unescaped even on a terminal (where control characters are shown as \\x1b " +
-        "…); with --json, print each whole response line",
-    )
-    .addOption(
-      new Option("--max-line <size>", "longest reply (and lockstep input) line")
-        .argParser(parseByteSize).default(DEFAULT_MAX_LINE_BYTES, "1MiB"),
-    )
-    .option("-q, --quiet", "no diagnostics on stderr except the reason for exit statuses 2 to 5")
-    .option("-v, --verbose", "more diagnostics on stderr (connection, counts, why it ended)")
-    .addHelpText(
-      "after",
-      `
-Ending (after the last input line):
-  default        half-close, print replies until the server closes or --wait of silence (exit 0)
-  -n N           wait for N replies to each line; exit as soon as the last one arrives
-  --until REGEX  stop as soon as a reply matches
-  --json         one response per request; exit as soon as the last one arrives
-  --deadline D   in any mode: stop after D in all, connecting included (exit 4)
-  --timeout D    where replies are awaited (-n, --until, --json): at most D for each one,
-                 counted from the line or the previous reply (exit 4)
+/** The definition of `linesock send`. */
+export const spec: CommandSpec = {
+  name: "send",
+  summary: "Send lines (arguments, --file or stdin) and print the replies as they arrive",
+  args: [
+    TARGET_ARGUMENT,
+    { name: "LINE", help: "lines to send; with --json: COMMAND key=value …", variadic: true },
+  ],
+  options: [
+    ...targetOptions(),
+    ...TLS_OPTIONS,
+    connectTimeoutOption(),
+    {
+      long: "retry",
+      value: "N",
+      help: "retry connecting N times with backoff (server starting)",
+      parse: parseCount,
+      default: 0,
+    },
+    {
+      long: "file",
+      short: "f",
+      value: "PATH",
+      help: "send the lines of a file (- for standard input)",
+      complete: "file",
+    },
+    {
+      long: "replies",
+      value: "N",
+      help: "lockstep: after each line wait for N replies; exit when the last one arrives",
+      parse: parsePositive,
+    },
+    { long: "until", value: "REGEX", help: "stop when a reply matches", parse: parseRegex },
+    {
+      long: "wait",
+      value: "DURATION",
+      help: "after the input, stop after this much silence unless the server closes (0: wait for " +
+        "the close)",
+      parse: parseDuration,
+      default: 2000,
+      defaultText: "2s",
+    },
+    replyTimeoutOption("--replies, --until, --json", DEFAULT_REPLY_TIMEOUT_MS),
+    {
+      long: "deadline",
+      value: "DURATION",
+      help: "limit on the whole run, connecting included; exit 4 when it passes (0: no limit)",
+      parse: parseDuration,
+      default: 0,
+      defaultText: "none",
+    },
+    {
+      long: "half-close",
+      negatable: true,
+      default: true,
+      help: "half-close after the input (--no-half-close: for servers that take it as a hang-up)",
+    },
+    {
+      long: "protocol",
+      value: "NAME",
+      help: "what to speak: text, or json (COMMAND key=value … become JSON requests)",
+      choices: ["text", "json"],
+      default: "text",
+    },
+    {
+      long: "json",
+      help: "JSON mode, the same as --protocol json",
+    },
+    {
+      long: "args",
+      value: "JSON",
+      help: "JSON mode: arguments as a JSON object (key=value pairs add to it)",
+      parse: parseArgs,
+    },
+    {
+      long: "raw",
+      help: "print replies unescaped even on a terminal (where control characters are shown as " +
+        "\\x1b …); in JSON mode, print each whole response line",
+    },
+    {
+      long: "max-line",
+      value: "SIZE",
+      help: "longest reply (and lockstep input) line",
+      parse: parseByteSize,
+      default: DEFAULT_MAX_LINE_BYTES,
+      defaultText: "1MiB",
+    },
+  ],
+  aliases: [...TARGET_ALIASES, { name: "-n", of: "replies" }],
+  examples: [
+    ["linesock send PING 'ECHO hi'", "two lines to tcp://127.0.0.1:1991"],
+    ["linesock send tcp://127.0.0.1:7000 PING", "another server (exactly what serve prints)"],
+    ["linesock send --replies 1 PING", "wait for one reply, exit as soon as it arrives"],
+    ["linesock send tls://localhost:7000 --ca ca.pem PING", "TLS, trusting a private CA"],
+    ["printf 'a\\nb\\n' | linesock send -p 7000", "lines from a pipe, as they arrive"],
+    ["linesock send -f requests.txt --until '^Done'", "stop when a reply matches"],
+    ["linesock send --protocol json echo text=hi count=3", "a JSON request"],
+    ["linesock send --protocol json sum --args '{\"values\": [1, 2]}'", "JSON arguments"],
+  ],
+  notes: `Ending (after the last input line):
+  default          half-close, print replies until the server closes or --wait of silence (exit 0)
+  --replies N      wait for N replies to each line; exit as soon as the last one arrives
+  --until REGEX    stop as soon as a reply matches
+  --protocol json  one response per request; exit as soon as the last one arrives
+  --deadline D     in any mode: stop after D in all, connecting included (exit 4)
+  --timeout D      where replies are awaited: at most D for each one, from the line or the
+                   previous reply (exit 4)
 
-Exit statuses: 0 ok, 1 the server answered with an error (ERR … / JSON status ≠ 0), 2 usage,
+Exit statuses: 0 ok, 1 the server answered with an error (ERR … / JSON status not 0), 2 usage,
 3 cannot connect (also: TLS certificate not accepted), 4 timed out, 5 connection lost before the
-expected replies.
+expected replies, 130 interrupted.`,
+};
 
-Examples:
-  linesock send PING "ECHO hi"
-  linesock send -n 1 PING
-  linesock send --ca ca.pem --host localhost -n 1 PING   TLS, trusting a private CA
-  printf 'a\\nb\\n' | linesock send --port 7000
-  linesock send -f requests.txt --until '^Done'
-  linesock send --json echo text=hi count=3
-  linesock send --json sum --args '{"values": [1, 2, 3]}'`,
-    )
-    .action(async (lines: string[], options: SendOptions) => {
-      const deadline = startDeadline(options.deadline);
-      let code: number;
-      try {
-        code = await runSend(lines, options, deadline);
-      } finally {
-        deadline.clear();
-      }
-      if (code !== ExitCode.ok) throw new ExitError(code);
-    });
+/**
+ * Runs `linesock send`.
+ * @param parsed The parsed command line.
+ * @returns The exit status.
+ */
+export async function run(parsed: Parsed): Promise<number> {
+  const options = parsed.options as unknown as SendOptions & { protocol: string };
+  const lines = takeTarget(options, parsed.args);
+  if (options.protocol === "json") options.json = true;
+  const deadline = startDeadline(options.deadline);
+  try {
+    return await runSend(lines, options, deadline);
+  } finally {
+    deadline.clear();
+  }
 }
 
 function parseRegex(text: string): RegExp {

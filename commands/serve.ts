@@ -8,35 +8,28 @@
  *
  * @module
  */
-import { Command, InvalidArgumentError, Option } from "commander";
+import { type CommandSpec, parse, type Parsed } from "./_cli/spec.ts";
+import { parseAddress, parsePortNumber } from "./_cli/target.ts";
 import type { LogLevel } from "@logtape/logtape";
-import type { ServeOptions, ServerStats } from "../lib/server/server.ts";
+import type { ServeOptions, ServerStats } from "../lib/server/serve.ts";
 import type { ServeConfig } from "../lib/workers/worker_pool.ts";
-import { DEFAULT_HOST, DEFAULT_PORT } from "../lib/address.ts";
-import { DEFAULT_MAX_LINE_BYTES } from "../lib/framing/line_framer.ts";
+import { CLI_SERVE_DEFAULTS, SERVE_DEFAULTS } from "../lib/server/defaults.ts";
 import {
   ExitCode,
   ExitError,
+  InvalidArgumentError,
   parseByteSize,
   parseCount,
   parseDuration,
-  parsePort,
   parsePositive,
   UsageError,
 } from "./_cli.ts";
 import { parseLevel, setUpLogging } from "./_logging.ts";
 
-/** The idle timeout of the line protocols when none is given (echo has none). */
-const DEFAULT_IDLE_TIMEOUT_MS = 5 * 60_000;
-const DEFAULT_GRACE_MS = 5000;
-const DEFAULT_WRITE_TIMEOUT_MS = 30_000;
-const DEFAULT_QUEUE = 64;
-/** Enough for 10,000 idle connections and more; each needs a descriptor (see `ulimit -n`). */
-const DEFAULT_MAX_CONNECTIONS = 16384;
-const DEFAULT_WRITE_BUFFER_BYTES = 1024 * 1024;
-/** The line timeout of the line protocols when none is given (echo has none). */
-const DEFAULT_LINE_TIMEOUT_MS = 30_000;
-const DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
+// Every default comes from lib/server/defaults.ts; the help shows it from there too.
+const DEFAULTS = SERVE_DEFAULTS;
+const LINE_DEFAULTS = CLI_SERVE_DEFAULTS.line;
+const ECHO_DEFAULTS = CLI_SERVE_DEFAULTS.echo;
 
 interface ServeFlags {
   host: string;
@@ -83,153 +76,330 @@ interface Stoppable {
   shutdown(): Promise<void>;
 }
 
-/** Builds the `serve` subcommand. */
-export function serveCommand(): Command {
-  return new Command("serve")
-    .description("Run a line server on TCP or a Unix socket")
-    .option("--host <host>", "TCP host to bind (IPv6 literals such as ::1 work)", DEFAULT_HOST)
-    .option("--port <port>", "TCP port; 0 picks a free one", parsePort, DEFAULT_PORT)
-    .option("--unix <path>", "listen on this Unix socket instead of TCP")
-    .option("--tls-cert <file>", "serve TLS with this PEM certificate (chain); needs --tls-key")
-    .option("--tls-key <file>", "the PEM private key of --tls-cert")
-    .addOption(
-      new Option(
-        "--tls-handshake-timeout <duration>",
-        "close a TLS client that has not completed its handshake this long; 0 = off",
-      ).argParser(parseDuration).default(DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS, "10s"),
-    )
-    .addOption(
-      new Option("--socket-mode <mode>", "Unix socket permission bits, octal")
-        .argParser(parseMode).default(0o600, "600"),
-    )
-    .option("--socket-group <group>", "Unix socket group, a name or a number")
-    .addOption(
-      new Option("--protocol <name>", "what the server speaks")
-        .choices(["echo", "text", "json"])
-        .default("text"),
-    )
-    .option("--name <name>", "what HELLO answers (default: the host name)")
-    .option("--greeting <text>", "a line sent to each client when it connects")
-    .option("--routes <file>", "JSON file of routes, tried before the built-in commands")
-    .option("--allow-shutdown", "let clients stop the server with SHUTDOWN")
-    .option(
-      "--max-clients <n>",
-      "clients served at once; later ones wait (default: no limit)",
-      parsePositive,
-    )
-    .addOption(
-      new Option("--queue <n>", "clients that may wait for a slot; beyond it: ERR busy")
-        .argParser(parseCount).default(DEFAULT_QUEUE),
-    )
-    .option(
-      "--queue-timeout <duration>",
-      "how long a client may wait for a slot; then ERR busy; 0 = off (default: the idle timeout)",
-      parseDuration,
-    )
-    .addOption(
-      new Option(
-        "--max-connections <n>",
-        "connections open at once; beyond it: ERR too many connections",
-      ).argParser(parsePositive).default(DEFAULT_MAX_CONNECTIONS),
-    )
-    .option(
-      "--idle-timeout <duration>",
-      "close a connection silent this long; 0 = off (default: 5m, echo: off)",
-      parseDuration,
-    )
-    .option(
-      "--line-timeout <duration>",
-      "a line must arrive whole this long after its first byte; 0 = off (default: 30s, echo: off)",
-      parseDuration,
-    )
-    .option(
-      "--max-per-address <n>",
-      "connections open at once from one client address (PROXY-aware; default: no limit)",
-      parsePositive,
-    )
-    .addOption(
-      new Option("--max-line <size>", "longest line accepted (not for echo)")
-        .argParser(parseByteSize).default(DEFAULT_MAX_LINE_BYTES, "1MiB"),
-    )
-    .option("--close-after <lines>", "close each connection after this many lines", parsePositive)
-    .addOption(
-      new Option("--grace <duration>", "how long shutdown waits for replies in flight")
-        .argParser(parseDuration).default(DEFAULT_GRACE_MS, "5s"),
-    )
-    .addOption(
-      new Option(
-        "--write-timeout <duration>",
-        "drop a client whose replies make no progress this long (it stopped reading); 0 = off",
-      ).argParser(parseDuration).default(DEFAULT_WRITE_TIMEOUT_MS, "30s"),
-    )
-    .addOption(
-      new Option(
-        "--write-buffer <size>",
-        "unsent replies per connection before the server stops reading from it",
-      ).argParser(parseByteSize).default(DEFAULT_WRITE_BUFFER_BYTES, "1MiB"),
-    )
-    .option("--invalid-reply <text>", "the reply to a line that is not UTF-8 (text protocol)")
-    .option("--max-exec <n>", "route programs running at once (default: 16)", parsePositive)
-    .option(
-      "--exec-env <names>",
-      "environment variables route programs inherit besides PATH, HOME, LANG, LC_ALL, LC_CTYPE, " +
-        "TZ, TMPDIR (comma-separated)",
-      parseNames,
-    )
-    .option(
-      "--log-level <level>",
-      "trace, debug, info, warning, error or fatal",
-      parseLevel,
-      "info",
-    )
-    .addOption(
-      new Option("--log-format <format>", "log format on stderr").choices(["text", "json"]).default(
-        "text",
-      ),
-    )
-    .option("--quiet", "log errors only")
-    .option(
-      "--workers <n>",
-      'accept loops on all cores: N workers sharing the TCP port (SO_REUSEPORT), or "auto"',
-      parseWorkers,
-    )
-    .option(
-      "--proxy-protocol",
-      "expect a PROXY protocol v1/v2 header on every connection (behind HAProxy and the like)",
-    )
-    .addOption(
-      new Option(
-        "--proxy-timeout <duration>",
-        "how long a client may take to send its PROXY header",
-      )
-        .argParser(parseDuration).default(5000, "5s"),
-    )
-    .addHelpText(
-      "after",
-      `
-Examples:
-  linesock serve                               text protocol on tcp://127.0.0.1:1991
-  linesock serve --port 0                      pick a free port (printed on the first line)
-  linesock serve --protocol echo --port 7000   byte-exact echo
-  linesock serve --host ::1 --name alpha       IPv6 loopback; HELLO answers "alpha"
-  linesock serve --unix /tmp/app.sock --protocol json --allow-shutdown
-  linesock serve --max-clients 1 --queue 4     one client at a time, four may wait
-  linesock serve --routes routes.json --greeting "welcome"
-  linesock serve --tls-cert server.pem --tls-key server-key.pem
-  linesock serve --protocol echo --workers auto    one accept loop per core
-  linesock serve --proxy-protocol --log-format json   behind HAProxy (send-proxy / send-proxy-v2)
-
-The first stdout line is "listening on tcp://HOST:PORT" or "listening on unix:///PATH"; logs go to
+/** The definition of `linesock serve`. */
+export const spec: CommandSpec = {
+  name: "serve",
+  summary: "Run a line server on TCP, TLS or a Unix socket",
+  args: [{
+    name: "ADDRESS",
+    help: "where to listen: tcp://HOST:PORT, tls://HOST:PORT (with --tls-cert) or unix:///PATH",
+  }],
+  options: [
+    {
+      long: "host",
+      value: "HOST",
+      help: "TCP host to bind (IPv6 literals such as ::1 work; HOST:PORT and URLs too)",
+      default: DEFAULTS.hostname,
+    },
+    {
+      long: "port",
+      short: "p",
+      value: "PORT",
+      help: "TCP port; 0 picks a free one",
+      parse: (text) => parsePortNumber(text, true),
+      default: DEFAULTS.port,
+    },
+    {
+      long: "unix",
+      short: "U",
+      value: "PATH",
+      help: "listen on this Unix socket instead of TCP",
+      complete: "file",
+    },
+    {
+      long: "tls-cert",
+      value: "FILE",
+      help: "serve TLS with this PEM certificate (chain); needs --tls-key",
+      complete: "file",
+    },
+    { long: "tls-key", value: "FILE", help: "the PEM private key of --tls-cert", complete: "file" },
+    {
+      long: "tls-handshake-timeout",
+      value: "DURATION",
+      help: "close a TLS client that has not completed its handshake this long; 0 = off",
+      parse: parseDuration,
+      default: DEFAULTS.tlsHandshakeTimeoutMs,
+      defaultText: durationText(DEFAULTS.tlsHandshakeTimeoutMs),
+    },
+    {
+      long: "socket-mode",
+      value: "MODE",
+      help: "Unix socket permission bits, octal",
+      parse: parseMode,
+      default: DEFAULTS.socketMode,
+      defaultText: DEFAULTS.socketMode.toString(8),
+    },
+    { long: "socket-group", value: "GROUP", help: "Unix socket group, a name or a number" },
+    {
+      long: "protocol",
+      value: "NAME",
+      help: "what the server speaks",
+      choices: ["echo", "text", "json"],
+      default: "text",
+    },
+    { long: "name", value: "NAME", help: "what HELLO answers (default: the host name)" },
+    { long: "greeting", value: "TEXT", help: "a line sent to each client when it connects" },
+    {
+      long: "routes",
+      value: "FILE",
+      help: "JSON file of routes, tried before the built-in commands",
+      complete: "file",
+    },
+    { long: "allow-shutdown", help: "let clients stop the server with SHUTDOWN" },
+    {
+      long: "max-clients",
+      value: "N",
+      help: "clients served at once; later ones wait (default: no limit)",
+      parse: parsePositive,
+    },
+    {
+      long: "queue",
+      value: "N",
+      help: "clients that may wait for a slot; beyond it: ERR busy",
+      parse: parseCount,
+      default: DEFAULTS.queue,
+    },
+    {
+      long: "queue-timeout",
+      value: "DURATION",
+      help: "how long a client may wait for a slot; then ERR busy; 0 = off (default: the idle " +
+        "timeout)",
+      parse: parseDuration,
+    },
+    {
+      long: "max-connections",
+      value: "N",
+      help: "connections open at once; beyond it: ERR too many connections",
+      parse: parsePositive,
+      default: DEFAULTS.maxConnections,
+    },
+    {
+      long: "idle-timeout",
+      value: "DURATION",
+      help: "close a connection silent this long; 0 = off " +
+        `(default: ${durationText(LINE_DEFAULTS.idleTimeoutMs)}, ` +
+        `echo: ${durationText(ECHO_DEFAULTS.idleTimeoutMs)})`,
+      parse: parseDuration,
+    },
+    {
+      long: "line-timeout",
+      value: "DURATION",
+      help: "a line must arrive whole this long after its first byte; 0 = off " +
+        `(default: ${durationText(LINE_DEFAULTS.lineTimeoutMs)}, ` +
+        `echo: ${durationText(ECHO_DEFAULTS.lineTimeoutMs)})`,
+      parse: parseDuration,
+    },
+    {
+      long: "max-per-address",
+      value: "N",
+      help: "connections open at once from one client address (PROXY-aware; default: no limit)",
+      parse: parsePositive,
+    },
+    {
+      long: "max-line",
+      value: "SIZE",
+      help: "longest line accepted (not for echo)",
+      parse: parseByteSize,
+      default: DEFAULTS.maxLineBytes,
+      defaultText: sizeText(DEFAULTS.maxLineBytes),
+    },
+    {
+      long: "close-after",
+      value: "LINES",
+      help: "close each connection after this many lines",
+      parse: parsePositive,
+    },
+    {
+      long: "grace",
+      value: "DURATION",
+      help: "how long shutdown waits for replies in flight",
+      parse: parseDuration,
+      default: DEFAULTS.graceMs,
+      defaultText: durationText(DEFAULTS.graceMs),
+    },
+    {
+      long: "write-timeout",
+      value: "DURATION",
+      help: "drop a client whose replies make no progress this long (it stopped reading); 0 = off",
+      parse: parseDuration,
+      default: DEFAULTS.writeTimeoutMs,
+      defaultText: durationText(DEFAULTS.writeTimeoutMs),
+    },
+    {
+      long: "write-buffer",
+      value: "SIZE",
+      help: "unsent replies per connection before the server stops reading from it",
+      parse: parseByteSize,
+      default: DEFAULTS.writeBufferBytes,
+      defaultText: sizeText(DEFAULTS.writeBufferBytes),
+    },
+    {
+      long: "invalid-reply",
+      value: "TEXT",
+      help: "the reply to a line that is not UTF-8 (text protocol)",
+    },
+    {
+      long: "max-exec",
+      value: "N",
+      help: "route programs running at once (default: 16)",
+      parse: parsePositive,
+    },
+    {
+      long: "exec-env",
+      value: "NAMES",
+      help: "environment variables route programs inherit besides PATH, HOME, LANG, LC_ALL, " +
+        "LC_CTYPE, TZ, TMPDIR (comma-separated)",
+      parse: parseNames,
+    },
+    {
+      long: "log-level",
+      value: "LEVEL",
+      help: "trace, debug, info, warning, error or fatal (-v: debug, -vv: trace)",
+      parse: parseLevel,
+      default: "info",
+      complete: ["trace", "debug", "info", "warning", "error", "fatal"],
+    },
+    {
+      long: "log-format",
+      value: "FORMAT",
+      help: "log format on stderr",
+      choices: ["text", "json"],
+      default: "text",
+    },
+    { long: "json", help: "print the summary at exit as one JSON object (the counters)" },
+    {
+      long: "workers",
+      value: "N",
+      help: 'accept loops on all cores: N workers sharing the TCP port (SO_REUSEPORT), or "auto"',
+      parse: parseWorkers,
+    },
+    {
+      long: "proxy-protocol",
+      help:
+        "expect a PROXY protocol v1/v2 header on every connection (behind HAProxy and the like)",
+    },
+    {
+      long: "proxy-timeout",
+      value: "DURATION",
+      help: "how long a client may take to send its PROXY header",
+      parse: parseDuration,
+      default: DEFAULTS.proxyHeaderTimeoutMs,
+      defaultText: durationText(DEFAULTS.proxyHeaderTimeoutMs),
+    },
+  ],
+  aliases: [{ name: "-u", of: "unix" }],
+  examples: [
+    ["linesock serve", "text protocol on tcp://127.0.0.1:1991"],
+    ["linesock serve tcp://[::1]:7000", "listen where a URL says (the form clients take)"],
+    ["linesock serve -p 0", "pick a free port (printed on the first line)"],
+    ["linesock serve --protocol echo -p 7000", "byte-exact echo"],
+    ["linesock serve --host ::1 --name alpha", 'IPv6 loopback; HELLO answers "alpha"'],
+    ["linesock serve -U /tmp/app.sock --protocol json --allow-shutdown", ""],
+    ["linesock serve --max-clients 1 --queue 4", "one client at a time, four may wait"],
+    ['linesock serve --routes routes.json --greeting "welcome"', ""],
+    ["linesock serve --tls-cert server.pem --tls-key server-key.pem", ""],
+    ["linesock serve --protocol echo --workers auto", "one accept loop per core"],
+    [
+      "linesock serve --proxy-protocol --log-format json",
+      "behind HAProxy (send-proxy / send-proxy-v2)",
+    ],
+  ],
+  notes:
+    `The first stdout line is "listening on tcp://HOST:PORT" or "listening on unix:///PATH"; logs go to
 stderr. SIGINT, SIGTERM or Ctrl-D (when stdin is a terminal) stop the server gracefully and print a
 summary line; a second signal exits at once with status 130 (SIGINT) or 143 (SIGTERM).`,
-    )
-    .action(async function (this: Command, flags: ServeFlags) {
-      await runServe(flags, (name) => this.getOptionValueSource(name) === "cli");
-    });
+};
+
+/**
+ * Runs `linesock serve` until it is stopped.
+ * @param parsed The parsed command line.
+ * @returns The exit status.
+ */
+export async function run(parsed: Parsed): Promise<number> {
+  const flags = parsed.options as unknown as ServeFlags & { verbose?: number; json?: boolean };
+  if (flags.verbose) flags.logLevel = flags.verbose > 1 ? "trace" : "debug";
+  const given = takeListenAddress(flags, parsed);
+  await runServe(flags, given);
+  return 0;
+}
+
+/**
+ * Starts a server from `serve`'s arguments in this process, quietly (for `linesock test --serve`).
+ * @param argv The arguments, as after `linesock serve` (`--port 0` unless given).
+ * @returns Its address and a way to stop it.
+ */
+export async function startEmbedded(
+  argv: readonly string[],
+): Promise<{ url: string; stop(): Promise<void> }> {
+  const parsed = parse(spec, argv);
+  const flags = parsed.options as unknown as ServeFlags;
+  const given = takeListenAddress(flags, parsed);
+  if (!given("port") && flags.unix === undefined) flags.port = 0;
+  flags.quiet = true;
+  const { server } = await startServing(flags, given);
+  return { url: server.url, stop: () => server.shutdown() };
+}
+
+/** The listen address from the first argument, if one is given there; returns `given`. */
+function takeListenAddress(
+  flags: ServeFlags,
+  parsed: Parsed,
+): (option: string) => boolean {
+  const explicit = new Set(parsed.given);
+  const [first, ...rest] = parsed.args;
+  if (rest.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(rest[0])}`);
+  const fromHost = flags.host !== DEFAULTS.hostname && /:/.test(flags.host) &&
+    !/^[0-9a-f:]+$/i.test(flags.host);
+  const address = first ?? (fromHost ? flags.host : undefined);
+  if (address !== undefined) {
+    if (first !== undefined && (explicit.has("host") || explicit.has("port") || flags.unix)) {
+      throw new UsageError(`${first} names the address already: drop --host, --port and --unix`);
+    }
+    const target = parseAddress(address, true);
+    if (target.kind === "unix") {
+      flags.unix = target.path;
+      explicit.delete("host");
+      explicit.add("unix");
+    } else {
+      flags.host = target.hostname;
+      if (target.port !== undefined) {
+        if (explicit.has("port") && flags.port !== target.port) {
+          throw new UsageError(`--host ${address} and --port ${flags.port} disagree`);
+        }
+        flags.port = target.port;
+        explicit.add("port");
+      }
+      explicit.add("host");
+      if (target.tls && flags.tlsCert === undefined) {
+        throw new UsageError(`${address}: tls:// needs --tls-cert and --tls-key`);
+      }
+    }
+  }
+  return (option) => explicit.has(option);
 }
 
 async function runServe(flags: ServeFlags, given: (option: string) => boolean): Promise<void> {
   setUpLogging({ level: flags.quiet ? "error" : flags.logLevel, format: flags.logFormat });
+  const { server } = await startServing(flags, given);
+  console.log(`listening on ${server.url}`);
+  const stopOnSignals = handleSignals(server);
+  const stopOnCtrlD = Deno.stdin.isTerminal() ? watchTerminal(server) : undefined;
+  try {
+    await server.finished;
+    await server.shutdown();
+  } finally {
+    stopOnSignals();
+    stopOnCtrlD?.abort();
+  }
+  const json = (flags as { json?: boolean }).json;
+  console.log(json ? JSON.stringify({ summary: server.stats }) : summarize(server.stats));
+}
+
+/** Checks the flags and starts the server (or the workers). */
+async function startServing(
+  flags: ServeFlags,
+  given: (option: string) => boolean,
+): Promise<{ server: Stoppable }> {
   if (flags.unix !== undefined && (given("host") || given("port"))) {
     throw new UsageError("--unix cannot be combined with --host or --port");
   }
@@ -282,10 +452,11 @@ async function runServe(flags: ServeFlags, given: (option: string) => boolean): 
     throw new UsageError("--proxy-timeout needs --proxy-protocol");
   }
 
+  const protocolDefaults = flags.protocol === "echo" ? ECHO_DEFAULTS : LINE_DEFAULTS;
   const serveOptions: Omit<ServeOptions, "signal" | "listener"> = {
     maxLineBytes: flags.maxLine,
-    idleTimeoutMs: flags.idleTimeout ?? (flags.protocol === "echo" ? 0 : DEFAULT_IDLE_TIMEOUT_MS),
-    lineTimeoutMs: flags.lineTimeout ?? (flags.protocol === "echo" ? 0 : DEFAULT_LINE_TIMEOUT_MS),
+    idleTimeoutMs: flags.idleTimeout ?? protocolDefaults.idleTimeoutMs,
+    lineTimeoutMs: flags.lineTimeout ?? protocolDefaults.lineTimeoutMs,
     ...(flags.maxPerAddress !== undefined ? { maxConnectionsPerAddress: flags.maxPerAddress } : {}),
     graceMs: flags.grace,
     writeTimeoutMs: flags.writeTimeout,
@@ -331,7 +502,7 @@ async function runServe(flags: ServeFlags, given: (option: string) => boolean): 
   };
 
   const [{ serve }, { protocolFromConfig, serveWorkers }, { RoutesError }] = await Promise.all([
-    import("../lib/server/server.ts"),
+    import("../lib/server/serve.ts"),
     import("../lib/workers/worker_pool.ts"),
     import("../lib/routes/routes.ts"),
   ]);
@@ -346,17 +517,7 @@ async function runServe(flags: ServeFlags, given: (option: string) => boolean): 
   const server: Stoppable = flags.workers === undefined
     ? await serve(serveOptions, protocol)
     : await serveWorkers(config, flags.workers);
-  console.log(`listening on ${server.url}`);
-  const stopOnSignals = handleSignals(server);
-  const stopOnCtrlD = Deno.stdin.isTerminal() ? watchTerminal(server) : undefined;
-  try {
-    await server.finished;
-    await server.shutdown();
-  } finally {
-    stopOnSignals();
-    stopOnCtrlD?.abort();
-  }
-  console.log(summarize(server.stats));
+  return { server };
 }
 
 /** The first SIGINT/SIGTERM shuts down gracefully; a second one exits at once. */
@@ -402,6 +563,21 @@ export function summarize(stats: Readonly<ServerStats>): string {
     `${stats.errors} errors` +
     (stats.acceptErrors > 0 ? `, ${stats.acceptErrors} failed accepts` : "") +
     (stats.workerRestarts > 0 ? `, ${stats.workerRestarts} worker restarts` : "");
+}
+
+/** A default duration as `--help` shows it: `5m`, `30s`, `500ms`, or `off` for 0. */
+function durationText(ms: number): string {
+  if (ms === 0) return "off";
+  if (ms % 60_000 === 0) return `${ms / 60_000}m`;
+  if (ms % 1000 === 0) return `${ms / 1000}s`;
+  return `${ms}ms`;
+}
+
+/** A default size as `--help` shows it: `1MiB`, `64KiB`, or bytes. */
+function sizeText(bytes: number): string {
+  if (bytes % (1024 * 1024) === 0) return `${bytes / (1024 * 1024)}MiB`;
+  if (bytes % 1024 === 0) return `${bytes / 1024}KiB`;
+  return String(bytes);
 }
 
 /** Reads a PEM file; a missing or unreadable file is a usage error naming it. */

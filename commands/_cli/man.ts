@@ -50,7 +50,6 @@ export function manPage(
     ...specs.map((spec) =>
       `.B linesock ${roff(spec.name)}\n[\\fIoptions\\fR] ${roff(usageArgs(spec))}\n.br`
     ),
-    ".B linesock completions\n\\fIbash\\fR|\\fIzsh\\fR|\\fIfish\\fR",
     ".SH DESCRIPTION",
     "A line server with ready protocols, routes, limits, TLS and workers, and the clients that " +
     "talk to it or to any line server. Targets are written the way \\fBserve\\fR prints them: " +

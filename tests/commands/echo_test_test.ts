@@ -152,7 +152,7 @@ Deno.test("echo-test load mode (CLI)", async (t) => {
       "3000",
       "-s",
       "16..1024",
-      "-k",
+      "-P",
       "16",
     ]);
     assert.equal(result.code, 0, result.stderr);
@@ -194,7 +194,7 @@ Deno.test("echo-test load mode (CLI)", async (t) => {
       "1",
       "-n",
       "2000",
-      "-k",
+      "-P",
       "50",
     ]);
     assert.equal(result.code, 1, result.stderr);

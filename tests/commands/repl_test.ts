@@ -464,7 +464,7 @@ Deno.test("repl without a terminal behaves like send", async (t) => {
   await t.step("--help shows durations with their unit", async () => {
     const result = await runCli("repl", ["--help"]);
     assert.equal(result.code, 0);
-    assert.match(result.stdout, /--connect-timeout <duration>[\s\S]*?\(default:\s+10s\)/);
+    assert.match(result.stdout, /--connect-timeout DURATION[\s\S]*?\(default:\s+10s\)/);
   });
 
   await t.step("an error reply gives exit status 1", async () => {
@@ -567,11 +567,11 @@ Deno.test("repl without a terminal and send: one engine, one set of rules", asyn
       const help = (await runCli(command, ["--help"])).stdout.replace(/\s+/g, " ");
       assert.match(
         help,
-        /--connect-timeout <duration> give up connecting after this long \(0: no limit\)/,
+        /--connect-timeout DURATION give up connecting after this long \(0: no limit\)/,
       );
       assert.match(
         help,
-        /--timeout <duration> longest wait for each awaited reply, counted from the line or the previous reply/,
+        /--timeout DURATION longest wait for each awaited reply, counted from the line or the previous reply/,
       );
     }
   });

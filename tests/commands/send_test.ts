@@ -234,7 +234,7 @@ Deno.test("send: input forms against the real linesock server", async (t) => {
           ["--args", "[1]", "--json", "x"],
           ["--deadline", "soon", "PING"],
           ["--port", "70000", "PING"],
-          ["-n", "0", "PING"],
+          ["--replies", "0", "PING"],
           ["--json", "echo", "novalue"],
         ]
       ) {
@@ -321,7 +321,7 @@ Deno.test("send: ending rules", async (t) => {
       const result = await runCli("send", [
         "--port",
         `${(server.addr as Deno.NetAddr).port}`,
-        "-n",
+        "--replies",
         "2",
         "--wait",
         "0",
@@ -480,7 +480,7 @@ Deno.test("send: exit statuses", async (t) => {
       `${server.port}`,
       "--max-line",
       "64",
-      "-n",
+      "--replies",
       "1",
       "big",
       "small",
@@ -509,7 +509,7 @@ Deno.test("send: exit statuses", async (t) => {
     const result = await runCli("send", [
       "--port",
       `${server.port}`,
-      "-n",
+      "--replies",
       "1",
       "--timeout",
       "300ms",
@@ -527,7 +527,7 @@ Deno.test("send: exit statuses", async (t) => {
       context.close();
       return got(line);
     });
-    const result = await runCli("send", ["--port", `${server.port}`, "-n", "2", "PING"]);
+    const result = await runCli("send", ["--port", `${server.port}`, "--replies", "2", "PING"]);
     assert.equal(result.code, 5);
     assert.equal(result.stdout, "got PING\n");
     assert.match(
@@ -593,7 +593,14 @@ Deno.test("send: --deadline stops a server that dribbles a line every 200 ms for
 
 Deno.test("send: --deadline also ends a run waiting for its input (-n 1, stdin open)", async () => {
   await using server = await startTestServer((line) => got(line));
-  await using send = spawnSend(["--port", `${server.port}`, "-n", "1", "--deadline", "1500ms"]);
+  await using send = spawnSend([
+    "--port",
+    `${server.port}`,
+    "--replies",
+    "1",
+    "--deadline",
+    "1500ms",
+  ]);
   await send.write("a\n");
   await send.waitForStdout("got a\n");
   // stdin stays open (finish() would close it): the run waits for the next line until the deadline.
@@ -609,7 +616,7 @@ Deno.test("send: --deadline also ends a run waiting for its input (-n 1, stdin o
 
 Deno.test("send: --retry reaches a server started after the first failure", async () => {
   const port = freePort();
-  await using send = spawnSend(["--port", `${port}`, "--retry", "30", "-n", "1", "PING"]);
+  await using send = spawnSend(["--port", `${port}`, "--retry", "30", "--replies", "1", "PING"]);
   await send.waitForStderr("retry 1 of 30");
   await using late = await serve({ port }, (line) => got(line));
   const status = await send.finish();

@@ -482,11 +482,11 @@ Deno.test("linesock serve", async (t) => {
       const flat = help.stdout.replace(/\s+/g, " ");
       for (
         const pattern of [
-          /--write-timeout <duration> [^-]*\(default: 30s\)/,
-          /--write-buffer <size> [^-]*\(default: 1MiB\)/,
-          /--queue <n> [^-]*\(default: 64\)/,
-          /--max-connections <n> [^-]*\(default: 16384\)/,
-          /--queue-timeout <duration>/,
+          /--write-timeout DURATION [^-]*\(default: 30s\)/,
+          /--write-buffer SIZE [^-]*\(default: 1MiB\)/,
+          /--queue N [^-]*\(default: 64\)/,
+          /--max-connections N [^-]*\(default: 16384\)/,
+          /--queue-timeout DURATION/,
         ]
       ) {
         assert.match(flat, pattern);

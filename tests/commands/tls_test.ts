@@ -45,7 +45,14 @@ Deno.test({
     await t.step(
       "send: trusted certificate, lockstep and the default half-close ending",
       async () => {
-        const lockstep = await runCli("send", ["--port", port(good), ...ca, "-n", "1", "hello"]);
+        const lockstep = await runCli("send", [
+          "--port",
+          port(good),
+          ...ca,
+          "--replies",
+          "1",
+          "hello",
+        ]);
         assert.equal(lockstep.stdout, "hello\n");
         assert.equal(lockstep.code, 0, lockstep.stderr);
         assert.equal(lockstep.stderr, "");
@@ -60,18 +67,18 @@ Deno.test({
 
     await t.step("send: untrusted certificates exit 3 with one line", async () => {
       assertCannotConnect(
-        await runCli("send", ["--port", port(good), "--tls", "-n", "1", "hi"]),
+        await runCli("send", ["--port", port(good), "--tls", "--replies", "1", "hi"]),
         UNTRUSTED,
       );
       assertCannotConnect(
-        await runCli("send", ["--port", port(selfSigned), ...ca, "-n", "1", "hi"]),
+        await runCli("send", ["--port", port(selfSigned), ...ca, "--replies", "1", "hi"]),
         UNTRUSTED,
       );
     });
 
     await t.step("send: a wrong name exits 3; --servername localhost then works", async () => {
       assertCannotConnect(
-        await runCli("send", ["--port", port(nameOnly), ...ca, "-n", "1", "hi"]),
+        await runCli("send", ["--port", port(nameOnly), ...ca, "--replies", "1", "hi"]),
         WRONG_NAME,
       );
       const named = await runCli("send", [
@@ -80,7 +87,7 @@ Deno.test({
         ...ca,
         "--servername",
         "localhost",
-        "-n",
+        "--replies",
         "1",
         "hi",
       ]);
@@ -119,7 +126,7 @@ Deno.test({
     await t.step("send: an expired certificate exits 3", async () => {
       await using expired = await serveTls(certs.expired);
       assertCannotConnect(
-        await runCli("send", ["--port", port(expired), ...ca, "-n", "1", "hi"]),
+        await runCli("send", ["--port", port(expired), ...ca, "--replies", "1", "hi"]),
         /certificate has expired$/,
       );
     });
@@ -166,7 +173,7 @@ Deno.test({
           "2000",
           "-c",
           "2",
-          "-k",
+          "-P",
           "8",
           "--json",
         ], { timeoutMs: 60_000 });
@@ -214,7 +221,14 @@ Deno.test({
         conn.close();
       }
       await good.waitForStderr(/corrupt message|InvalidContentType/);
-      const after = await runCli("send", ["--port", port(good), ...ca, "-n", "1", "still here"]);
+      const after = await runCli("send", [
+        "--port",
+        port(good),
+        ...ca,
+        "--replies",
+        "1",
+        "still here",
+      ]);
       assert.equal(after.stdout, "still here\n");
       assert.equal(after.code, 0, after.stderr);
     });
