@@ -6,6 +6,7 @@
  * @module
  */
 import type { CommandSpec, Parsed } from "./_cli/spec.ts";
+import { colorWanted } from "./_cli/color.ts";
 import { DEFAULT_HOST, formatAddress } from "../lib/address.ts";
 import {
   ECHO_CASE_NAMES,
@@ -303,7 +304,7 @@ async function runConformance(
   embedded: boolean,
 ): Promise<number> {
   const nameWidth = Math.max(...ECHO_CASE_NAMES.map((name) => name.length));
-  const color = !options.json && Deno.stdout.isTerminal() && !Deno.env.get("NO_COLOR");
+  const color = !options.json && colorWanted(Deno.stdout.isTerminal());
   if (!options.json) {
     console.log(
       `echo-test ${targetUrl(target)}${tlsNote(target)}${

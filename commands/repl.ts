@@ -12,7 +12,9 @@ import { runExchange } from "../lib/client/conversation.ts";
 import { TimeoutError } from "../lib/errors.ts";
 import { DEFAULT_HISTORY_SIZE, defaultHistoryPath, HistoryStore } from "./_repl/history_store.ts";
 import { encodeJsonRequest, JsonInputError } from "./_repl/json_request.ts";
-import { formatTimestamp, wantsColor } from "./_repl/render.ts";
+import { formatTimestamp } from "./_repl/render.ts";
+import { colorWanted } from "./_cli/color.ts";
+import type { ConversationRecorder } from "./_test/recorder.ts";
 import { runInteractive } from "./_repl/session.ts";
 import {
   connectTimeoutOption,
@@ -45,6 +47,7 @@ interface ReplCliOptions extends TlsFlags {
   historySize: number;
   timeout: number;
   raw?: boolean;
+  record?: string;
 }
 
 /** The definition of `linesock repl`. */
@@ -97,6 +100,12 @@ export const spec: CommandSpec = {
       default: DEFAULT_HISTORY_SIZE,
     },
     replyTimeoutOption("without a terminal: after stdin ended, until the server closes", 0),
+    {
+      long: "record",
+      value: "FILE",
+      help: "write the session as a conversation file that linesock test replays",
+      complete: "file",
+    },
   ],
   aliases: TARGET_ALIASES,
   examples: [
@@ -138,15 +147,31 @@ async function repl(options: ReplCliOptions): Promise<number> {
   if (tls) connectOptions.tls = tls;
   const where = "path" in target ? `unix:${target.path}` : hostPort(target.hostname, target.port);
   const interactive = Deno.stdin.isTerminal() && Deno.stdout.isTerminal();
-  if (!interactive) {
-    // Byte for byte, as `send` prints.
-    const conn = await connect({ ...connectOptions, stripCR: false });
-    try {
-      return await scripted(conn, options);
-    } finally {
-      await conn[Symbol.asyncDispose]();
+  const recorder = options.record === undefined
+    ? undefined
+    : new (await import("./_test/recorder.ts")).ConversationRecorder(where);
+  try {
+    if (!interactive) {
+      // Byte for byte, as `send` prints.
+      const conn = await connect({ ...connectOptions, stripCR: false });
+      try {
+        return await scripted(conn, options, recorder);
+      } finally {
+        await conn[Symbol.asyncDispose]();
+      }
     }
+    return await interactiveSession(options, connectOptions, where, recorder);
+  } finally {
+    if (recorder) await Deno.writeTextFile(options.record!, recorder.text());
   }
+}
+
+async function interactiveSession(
+  options: ReplCliOptions,
+  connectOptions: ConnectOptions,
+  where: string,
+  recorder: ConversationRecorder | undefined,
+): Promise<number> {
   const conn = await connect(connectOptions);
   const history = new HistoryStore(
     options.history ? defaultHistoryPath() : undefined,
@@ -158,7 +183,7 @@ async function repl(options: ReplCliOptions): Promise<number> {
     where,
     json: options.json ?? false,
     render: {
-      color: wantsColor(true, Deno.env.get("NO_COLOR")),
+      color: colorWanted(true),
       timestamps: options.timestamps ?? false,
       roundTrip: options.time,
       raw: options.raw ?? false,
@@ -166,6 +191,7 @@ async function repl(options: ReplCliOptions): Promise<number> {
     reconnect: options.reconnect,
     probe: options.probe,
     history,
+    ...(recorder ? { record: recorder } : {}),
   });
 }
 
@@ -174,7 +200,11 @@ async function repl(options: ReplCliOptions): Promise<number> {
  * encoded as typed commands), replies are printed as they arrive, then a half-close and the replies
  * until the server closes; `--timeout` bounds each wait for a reply after stdin ended.
  */
-async function scripted(conn: LineConnection, options: ReplCliOptions): Promise<number> {
+async function scripted(
+  conn: LineConnection,
+  options: ReplCliOptions,
+  recorder: ConversationRecorder | undefined,
+): Promise<number> {
   const warn = (message: string) => console.error(`linesock: ${message}`);
   const decoder = new TextDecoder();
   let invalidInput = false;
@@ -207,7 +237,15 @@ async function scripted(conn: LineConnection, options: ReplCliOptions): Promise<
       waitMs: 0,
       timeoutMs: options.timeout,
       onTooLong: (error) => warn(error.message),
+      ...(recorder
+        ? {
+          onSent: (bytes: Uint8Array) => recorder.sent(bytes),
+          onReply: (reply: { bytes: Uint8Array }) => recorder.received(reply.bytes),
+          onHalfClose: () => recorder.halfClosed(),
+        }
+        : {}),
     });
+    if (recorder && result.ending === "closed") recorder.closed();
   } catch (error) {
     if (error instanceof TimeoutError) {
       throw new ExitError(

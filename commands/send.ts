@@ -54,6 +54,7 @@ interface SendOptions extends TlsFlags {
   args?: Record<string, unknown>;
   raw?: boolean;
   maxLine: number;
+  record?: string;
   quiet?: boolean;
   verbose?: boolean;
 }
@@ -139,6 +140,12 @@ export const spec: CommandSpec = {
       long: "raw",
       help: "print replies unescaped even on a terminal (where control characters are shown as " +
         "\\x1b …); in JSON mode, print each whole response line",
+    },
+    {
+      long: "record",
+      value: "FILE",
+      help: "write the session as a conversation file that linesock test replays",
+      complete: "file",
     },
     {
       long: "max-line",
@@ -382,6 +389,9 @@ async function runSend(lines: string[], options: SendOptions, deadline: Deadline
   deadline.onPass = () => connection.close();
   detail(`connected to ${connection.remote}`);
   let result: ExchangeResult;
+  const recorder = options.record === undefined
+    ? undefined
+    : new (await import("./_test/recorder.ts")).ConversationRecorder(connection.remote);
   try {
     result = await runExchange(connection, {
       input: prepend(first.value, input.chunks, deadline.passed),
@@ -399,7 +409,18 @@ async function runSend(lines: string[], options: SendOptions, deadline: Deadline
       onRemoteError: options.json ? (error) => note(describeRemoteError(error)) : undefined,
       onTooLong: (error) =>
         note(`a reply was longer than --max-line (${error.limit} bytes) and was left out`),
+      ...(recorder
+        ? {
+          onSent: (bytes: Uint8Array) => recorder.sent(bytes),
+          onReply: (reply: { bytes: Uint8Array }) => recorder.received(reply.bytes),
+          onHalfClose: () => recorder.halfClosed(),
+        }
+        : {}),
     });
+    if (recorder) {
+      if (result.ending === "closed") recorder.closed();
+      await Deno.writeTextFile(options.record!, recorder.text());
+    }
   } catch (error) {
     if (deadline.error) throw deadline.error;
     // Whoever reads our output went away (`send … | head -1`): nothing more to do or say.

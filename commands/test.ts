@@ -12,7 +12,7 @@ import { parsePortNumber, resolveTarget } from "./_cli/target.ts";
 import { ExitCode, parseDuration, parsePositive } from "./_cli.ts";
 import { resolveTls } from "./_tls.ts";
 import { DEFAULT_HOST, DEFAULT_PORT } from "../lib/address.ts";
-import type { Conversation } from "./_test/conversation.ts";
+import { type Conversation, escapeBytes } from "./_test/conversation.ts";
 import type { ConversationResult } from "./_test/runner.ts";
 
 /** The definition of `linesock test`. */
@@ -206,26 +206,14 @@ async function rewrite(
   for (const update of [...updates].sort((a, b) => b.line - a.line)) {
     const old = lines[update.line - 1]!;
     const name = /^([A-Za-z][\w-]*)(?=<)/.exec(old)?.[1] ?? "";
-    const replacement = update.received.map((line) => `${name}< ${escapeLine(line)}`);
+    const replacement = update.received.map((line) =>
+      `${name}< ${escapeBytes(new TextEncoder().encode(line))}`
+    );
     lines.splice(update.line - 1, 1, ...replacement);
     diff.push(`@@ line ${update.line} @@`, `- ${old}`, ...replacement.map((line) => `+ ${line}`));
   }
   await Deno.writeTextFile(path, lines.join("\n"));
   return diff.join("\n");
-}
-
-/** A received line written back into a conversation file (its escapes made visible). */
-function escapeLine(line: string): string {
-  return line.replace(/\\/g, "\\\\").replace(/\$/g, "\\$").replace(
-    // deno-lint-ignore no-control-regex
-    /[\x00-\x08\x0b-\x1f\x7f]/g,
-    (char) =>
-      char === "\r"
-        ? "\\r"
-        : char === "\t"
-        ? "\\t"
-        : `\\x${char.charCodeAt(0).toString(16).padStart(2, "0")}`,
-  );
 }
 
 /** Splits `--serve`'s value into arguments (spaces separate; quotes group). */

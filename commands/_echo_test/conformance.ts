@@ -28,6 +28,7 @@
  *
  * @module
  */
+import { countNewlines as countAll } from "../../lib/framing/_count_newlines.ts";
 import { describeSocketError } from "./_socket_errors.ts";
 import { firstDifference } from "./_byte_compare.ts";
 import { invalidUtf8Lines, numberedLines, patternLine, utf8AcrossBoundaries } from "./_payloads.ts";
@@ -528,11 +529,7 @@ function buildCases(bufferSize: number): EchoCase[] {
 }
 
 function countNewlines(bytes: Uint8Array, end: number): number {
-  let lines = 0;
-  for (let at = bytes.indexOf(0x0a); at !== -1 && at < end; at = bytes.indexOf(0x0a, at + 1)) {
-    lines++;
-  }
-  return lines;
+  return countAll(bytes.subarray(0, end));
 }
 
 /** `14 of 40 bytes`, or `3 of 1000 lines (300 of 100000 bytes)` when several lines are expected. */

@@ -22,16 +22,6 @@ const STYLE = {
 } as const;
 
 /**
- * Whether colour is wanted: a terminal, and `NO_COLOR` unset or empty (https://no-color.org).
- * @param isTerminal Whether the output is a terminal.
- * @param noColor The value of `NO_COLOR`.
- * @returns `true` for colour.
- */
-export function wantsColor(isTerminal: boolean, noColor: string | undefined): boolean {
-  return isTerminal && (noColor === undefined || noColor === "");
-}
-
-/**
  * A duration for people: `0.42 ms`, `12 ms`, `1.50 s`.
  * @param ms Milliseconds.
  * @returns The text.

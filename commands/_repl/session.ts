@@ -48,6 +48,8 @@ export interface InteractiveOptions {
   probe: boolean;
   /** The history store (already loaded). */
   history: HistoryStore;
+  /** Records what is sent and received (`--record`). */
+  record?: { sent(bytes: Uint8Array): void; received(line: Uint8Array): void } | undefined;
 }
 
 /** The id of the JSON `help` request sent on connect; its response is not shown. */
@@ -350,6 +352,7 @@ class InteractiveSession {
       return;
     }
     if (this.#consumeProbe(conversation, reply)) return;
+    this.#options.record?.received(reply.bytes);
     // The text protocol's answer to a command it does not know is that line's only reply.
     const oldest = conversation.ledger.oldest;
     const countKnown = oldest !== undefined && typeof oldest.expectation === "object" &&
@@ -429,6 +432,7 @@ class InteractiveSession {
         if (echo) this.#print(this.#renderer.sent(wire));
       }
       if (this.#probe) this.#probe.userSent = true;
+      this.#options.record?.sent(new TextEncoder().encode(`${wire}\n`));
       conversation.enqueue(wire, expectation, { line: wire, probe: false });
     }
     const generation = this.#generation;

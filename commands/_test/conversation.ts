@@ -239,3 +239,33 @@ export function jsonContains(value: unknown, subset: unknown): boolean {
     Object.hasOwn(value, key) && jsonContains((value as Record<string, unknown>)[key], item)
   );
 }
+
+/**
+ * Writes bytes as a conversation file line shows them: escapes for `\`, `$`, control characters
+ * and bytes that are not UTF-8, so that {@linkcode expand} gives the same bytes back.
+ * @param bytes A line without its `\n`.
+ * @returns The text to put after `> ` or `< `.
+ */
+export function escapeBytes(bytes: Uint8Array): string {
+  let text: string | undefined;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    // Not UTF-8: every byte on its own, those above ASCII as \xHH.
+  }
+  const hex = (code: number) => `\\x${code.toString(16).padStart(2, "0")}`;
+  const one = (char: string): string => {
+    const code = char.codePointAt(0)!;
+    if (char === "\\") return "\\\\";
+    if (char === "$") return "\\$";
+    if (char === "\r") return "\\r";
+    if (char === "\t") return "\\t";
+    if (code === 0) return "\\0";
+    if (code < 0x20 || code === 0x7f) return hex(code);
+    return char;
+  };
+  if (text !== undefined) return [...text].map(one).join("");
+  return [...bytes].map((byte) => byte < 0x80 ? one(String.fromCharCode(byte)) : hex(byte)).join(
+    "",
+  );
+}

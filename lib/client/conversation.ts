@@ -50,6 +50,7 @@
  *
  * @module
  */
+import { countNewlines } from "../framing/_count_newlines.ts";
 import {
   type JsonResponse,
   type LineConnection,
@@ -516,6 +517,12 @@ export interface ExchangeOptions {
   onRemoteError?: ((error: RemoteError) => void) | undefined;
   /** Called for each reply longer than the connection's limit (left out); the exchange carries on. */
   onTooLong?: ((error: LineTooLongError) => void) | undefined;
+  /** Called with the bytes sent, as they are handed to the connection (lines, or raw chunks). */
+  onSent?: ((bytes: Uint8Array) => void) | undefined;
+  /** Called for each reply received, before it is printed. */
+  onReply?: ((reply: Reply) => void) | undefined;
+  /** Called once the sending side was half-closed. */
+  onHalfClose?: (() => void) | undefined;
 }
 
 /** What a {@linkcode runExchange} did. */
@@ -671,6 +678,10 @@ class Exchange {
     const encoded = this.#options.encodeLine ? this.#options.encodeLine(line) : line;
     if (encoded === undefined) return undefined;
     this.#result.linesSent++;
+    if (this.#options.onSent) {
+      const bytes = typeof encoded === "string" ? new TextEncoder().encode(encoded) : encoded;
+      this.#options.onSent(concatNewline(bytes));
+    }
     return this.#conversation.enqueue(encoded, expectation);
   }
 
@@ -694,6 +705,7 @@ class Exchange {
             if (finished) return;
             if (chunk.length === 0) continue;
             connection.enqueueBytes(chunk);
+            this.#options.onSent?.(chunk);
             this.#result.linesSent += countNewlines(chunk);
             last = chunk[chunk.length - 1]!;
             // Awaiting each flush lets a server that reads slowly hold the input back (bounded memory).
@@ -701,11 +713,16 @@ class Exchange {
           }
           if (last !== LF) {
             connection.enqueueBytes(NEWLINE);
+            this.#options.onSent?.(NEWLINE);
             this.#result.linesSent++;
           }
         }
-        if (this.#options.halfClose ?? true) await connection.closeWrite();
-        else await connection.flush();
+        if (this.#options.halfClose ?? true) {
+          await connection.closeWrite();
+          this.#options.onHalfClose?.();
+        } else {
+          await connection.flush();
+        }
         this.#result.inputComplete = true;
       } catch (error) {
         // A write that fails because the server went away is not an input error: the replies decide.
@@ -814,6 +831,7 @@ class Exchange {
   /** Writes one reply and counts its error; checks it for `until`. */
   #print(reply: Reply): void {
     this.#result.replies++;
+    this.#options.onReply?.(reply);
     if (reply.error instanceof LineTooLongError) {
       this.#result.tooLong++;
       this.#options.onTooLong?.(reply.error);
@@ -901,10 +919,11 @@ async function* framedLines(
   yield* ready.splice(0);
 }
 
-function countNewlines(bytes: Uint8Array): number {
-  let count = 0;
-  for (let at = bytes.indexOf(LF); at !== -1; at = bytes.indexOf(LF, at + 1)) count++;
-  return count;
+function concatNewline(bytes: Uint8Array): Uint8Array {
+  const out = new Uint8Array(bytes.length + 1);
+  out.set(bytes);
+  out[bytes.length] = LF;
+  return out;
 }
 
 function withoutCR(line: Uint8Array): Uint8Array {

@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { runCli, startServer } from "../_util/cli.ts";
+import { cliCommand, HAS_TMUX, ptyEnv, startPty } from "../_util/pty.ts";
 
 const FIXTURES = fileURLToPath(new URL("../fixtures/conversations/", import.meta.url));
 
@@ -156,6 +157,62 @@ Deno.test("linesock test", async (t) => {
       assert.equal(await Deno.readTextFile(file), "> PING\n< PONG\n> PING\n< PANG\n");
       const again = await runCli("linesock", ["test", server.url, file]);
       assert.equal(again.code, 0, again.stdout);
+    });
+
+    await t.step("send --record, then test: green on that server, red on another", async () => {
+      await using text = await startServer(["--port", "0"]);
+      const recorded = `${dir}/recorded.conv`;
+      const sent = await runCli("send", [
+        text.url,
+        "--record",
+        recorded,
+        "PING",
+        "ECHO a\\b $x",
+        "HELLO",
+      ]);
+      assert.equal(sent.code, 0, sent.stderr);
+      const file = await Deno.readTextFile(recorded);
+      assert.match(file, /^# recorded by linesock/);
+      assert.match(file, /\n> PING\n> ECHO a\\\\b \\\$x\n/);
+      assert.match(file, /\n< PONG\n< a\\\\b \\\$x\n/);
+      assert.match(file, /\nhalfclose\n/);
+      const replay = await runCli("linesock", ["test", text.url, recorded]);
+      assert.equal(replay.code, 0, replay.stdout + replay.stderr);
+      await using json = await startServer(["--port", "0", "--protocol", "json"]);
+      const other = await runCli("linesock", ["test", json.url, recorded]);
+      assert.equal(other.code, 1, other.stdout);
+      assert.match(other.stdout, /^FAIL \S+recorded\.conv:\d+: a different line arrived/m);
+    });
+
+    await t.step({
+      name: "a repl session recorded in tmux replays green",
+      ignore: !HAS_TMUX,
+      async fn() {
+        await using text = await startServer(["--port", "0"]);
+        const recorded = `${dir}/repl.conv`;
+        const home = await Deno.makeTempDir();
+        try {
+          await using pty = await startPty(
+            cliCommand("repl", [text.url, "--record", recorded, "--no-history"]),
+            { env: ptyEnv(home, { NO_COLOR: "1" }) },
+          );
+          await pty.waitFor(/:\d+>$/m);
+          await pty.type("PING");
+          await pty.press("Enter");
+          await pty.waitFor("< PONG");
+          await pty.type("ECHO recorded in tmux");
+          await pty.press("Enter");
+          await pty.waitFor("< recorded in tmux");
+          await pty.press("C-d");
+          assert.equal(await pty.waitForExit(), 0);
+        } finally {
+          await Deno.remove(home, { recursive: true });
+        }
+        const file = await Deno.readTextFile(recorded);
+        assert.match(file, /\n> PING\n< PONG\n> ECHO recorded in tmux\n< recorded in tmux\n/);
+        const replay = await runCli("linesock", ["test", text.url, recorded]);
+        assert.equal(replay.code, 0, replay.stdout + replay.stderr);
+      },
     });
 
     await t.step("a malformed file exits 2 naming its line", async () => {

@@ -1,18 +1,8 @@
 import assert from "node:assert/strict";
-import { formatDuration, Renderer, wantsColor } from "../../../commands/_repl/render.ts";
+import { formatDuration, Renderer } from "../../../commands/_repl/render.ts";
 import { reconnectDelay } from "../../../commands/_repl/session.ts";
 
 Deno.test("Renderer", async (t) => {
-  await t.step(
-    "colour only on a terminal without NO_COLOR (an empty NO_COLOR does not count)",
-    () => {
-      assert.equal(wantsColor(true, undefined), true);
-      assert.equal(wantsColor(true, ""), true);
-      assert.equal(wantsColor(true, "1"), false);
-      assert.equal(wantsColor(false, undefined), false);
-    },
-  );
-
   await t.step("without colour, markers tell sent, received and notices apart", () => {
     const plain = new Renderer({ color: false, timestamps: false, roundTrip: true });
     assert.equal(plain.received(["PONG"], { roundTripMs: 1.234 }), "< PONG (1.23 ms)");
