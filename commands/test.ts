@@ -25,6 +25,7 @@ export const spec: CommandSpec = {
   ],
   options: [
     { long: "host", value: "HOST[:PORT]", help: "server host, or HOST:PORT, or a URL" },
+    { long: "target", value: "URL", help: "the server, as a URL or HOST:PORT (like --host)" },
     {
       long: "port",
       short: "p",
@@ -94,6 +95,7 @@ Exit statuses: 0 every file passed, 1 a file failed, 2 usage or a malformed file
 export async function run(parsed: Parsed): Promise<number> {
   const options = parsed.options as {
     host?: string;
+    target?: string;
     port?: number;
     unix?: string;
     tls?: boolean;
@@ -113,6 +115,10 @@ export async function run(parsed: Parsed): Promise<number> {
   const { runConversation } = await import("./_test/runner.ts");
   const report = await import("./_test/report.ts");
 
+  if (options.target !== undefined) {
+    if (options.host !== undefined) throw new UsageError("give --target or --host, not both");
+    options.host = options.target;
+  }
   const embedded = options.serve !== undefined;
   if (embedded && (options.host !== undefined || options.port !== undefined || options.unix)) {
     throw new UsageError("--serve starts the server: drop --host, --port and --unix");

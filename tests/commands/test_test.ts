@@ -64,8 +64,9 @@ Deno.test("linesock test", async (t) => {
         await using server = await startServer(["--port", "0", "--protocol", protocol]);
         const result = await runCli("linesock", [
           "test",
-          server.url,
           ...files.map((file) => `${FIXTURES}${file}`),
+          "--target",
+          server.url,
         ]);
         assert.equal(result.code, 0, result.stdout + result.stderr);
         for (const file of files) {
