@@ -12,6 +12,7 @@
  *
  * @module
  */
+import { editDistance } from "../../lib/_edit_distance.ts";
 
 /** What a shell may complete an option's value or an argument with. */
 export type Completion = "file" | "directory" | "none" | readonly string[];
@@ -262,22 +263,6 @@ function closest(word: string, candidates: readonly string[]): string | undefine
     if (distance < bestDistance) [best, bestDistance] = [candidate, distance];
   }
   return best;
-}
-
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, index) => index);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      current[j] = Math.min(
-        previous[j]! + 1,
-        current[j - 1]! + 1,
-        previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1),
-      );
-    }
-    previous = current;
-  }
-  return previous[b.length]!;
 }
 
 /** How an option reads in a table: `-p, --port PORT`. */

@@ -32,6 +32,7 @@
  *
  * @module
  */
+import { editDistance } from "../_edit_distance.ts";
 import { LinesockError } from "../errors.ts";
 import {
   type JsonEntry,
@@ -990,22 +991,6 @@ function nearest(key: string, allowed: readonly string[]): string | undefined {
     }
   }
   return bestDistance <= Math.max(1, Math.floor(key.length / 3)) ? best : undefined;
-}
-
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, index) => index);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      current[j] = Math.min(
-        previous[j]! + 1,
-        current[j - 1]! + 1,
-        previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1),
-      );
-    }
-    previous = current;
-  }
-  return previous[b.length]!;
 }
 
 /** V8 says "Invalid regular expression: /(/: Unterminated group"; keep the last part. */
