@@ -558,11 +558,18 @@ function watchTerminal(server: Stoppable): AbortController {
 
 /** One line about the server's life, printed on stdout at exit. */
 export function summarize(stats: Readonly<ServerStats>): string {
-  return `summary: ${stats.connections} connections, ${stats.linesIn} lines in, ` +
-    `${stats.linesOut} lines out, ${stats.bytesIn} bytes in, ${stats.bytesOut} bytes out, ` +
-    `${stats.errors} errors` +
-    (stats.acceptErrors > 0 ? `, ${stats.acceptErrors} failed accepts` : "") +
-    (stats.workerRestarts > 0 ? `, ${stats.workerRestarts} worker restarts` : "");
+  return `summary: ${count(stats.connections, "connection")}, ${
+    count(stats.linesIn, "line")
+  } in, ` +
+    `${count(stats.linesOut, "line")} out, ${count(stats.bytesIn, "byte")} in, ` +
+    `${count(stats.bytesOut, "byte")} out, ${count(stats.errors, "error")}` +
+    (stats.acceptErrors > 0 ? `, ${count(stats.acceptErrors, "failed accept")}` : "") +
+    (stats.workerRestarts > 0 ? `, ${count(stats.workerRestarts, "worker restart")}` : "");
+}
+
+/** `1 connection`, `2 connections`. */
+function count(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? "" : "s"}`;
 }
 
 /** A default duration as `--help` shows it: `5m`, `30s`, `500ms`, or `off` for 0. */

@@ -99,6 +99,25 @@ Deno.test("serve listens where its first argument says; --json prints the summar
   assert.equal(summary.summary.linesIn, 1);
 });
 
+Deno.test("the serve summary says 1 connection, 2 connections", async () => {
+  const { summarize } = await import("../../commands/serve.ts");
+  const stats = {
+    connections: 1,
+    open: 0,
+    linesIn: 2,
+    linesOut: 1,
+    bytesIn: 1,
+    bytesOut: 0,
+    errors: 1,
+    acceptErrors: 0,
+    workerRestarts: 0,
+  };
+  assert.equal(
+    summarize(stats),
+    "summary: 1 connection, 2 lines in, 1 line out, 1 byte in, 0 bytes out, 1 error",
+  );
+});
+
 Deno.test("usage errors: unknown options, bad values, old spellings", async (t) => {
   await t.step("an unknown option suggests the right one", async () => {
     const result = await runCli("send", ["--conect-timeout", "1s", "PING"]);
