@@ -55,6 +55,7 @@ interface SendOptions extends TlsFlags {
   raw?: boolean;
   maxLine: number;
   record?: string;
+  jsonOutput?: boolean;
   quiet?: boolean;
   verbose?: boolean;
 }
@@ -68,7 +69,11 @@ export const spec: CommandSpec = {
   summary: "Send lines (arguments, --file or stdin) and print the replies as they arrive",
   args: [
     TARGET_ARGUMENT,
-    { name: "LINE", help: "lines to send; with --json: COMMAND key=value …", variadic: true },
+    {
+      name: "LINE",
+      help: "lines to send; with --protocol json: COMMAND key=value …",
+      variadic: true,
+    },
   ],
   options: [
     ...targetOptions(),
@@ -104,7 +109,7 @@ export const spec: CommandSpec = {
       default: 2000,
       defaultText: "2s",
     },
-    replyTimeoutOption("--replies, --until, --json", DEFAULT_REPLY_TIMEOUT_MS),
+    replyTimeoutOption("--replies, --until, --protocol json", DEFAULT_REPLY_TIMEOUT_MS),
     {
       long: "deadline",
       value: "DURATION",
@@ -128,7 +133,8 @@ export const spec: CommandSpec = {
     },
     {
       long: "json",
-      help: "JSON mode, the same as --protocol json",
+      help:
+        'print each reply as one JSON object: {"line", "bytes", "rttMs"} (rttMs with --replies)',
     },
     {
       long: "args",
@@ -189,7 +195,9 @@ expected replies, 130 interrupted.`,
 export async function run(parsed: Parsed): Promise<number> {
   const options = parsed.options as unknown as SendOptions & { protocol: string };
   const lines = takeTarget(options, parsed.args);
-  if (options.protocol === "json") options.json = true;
+  // --json is output for machines; the wire protocol is --protocol (SendOptions.json below).
+  options.jsonOutput = options.json === true;
+  options.json = options.protocol === "json";
   const deadline = startDeadline(options.deadline);
   try {
     return await runSend(lines, options, deadline);
@@ -253,7 +261,7 @@ function chooseInput(lines: string[], options: SendOptions): InputSource {
     };
   }
   const noInput = "nothing to send: give lines as arguments, use --file PATH, or pipe lines in" +
-    (options.json ? " (with --json: COMMAND key=value …)" : "");
+    (options.json ? " (with --protocol json: COMMAND key=value …)" : "");
   if (options.file !== undefined && options.file !== "-") {
     return {
       chunks: readFile(options.file),
@@ -346,7 +354,9 @@ function startDeadline(ms: number): Deadline {
 
 function validate(options: SendOptions): void {
   resolveTarget(options);
-  if (!options.json && options.args !== undefined) throw new UsageError("--args needs --json");
+  if (!options.json && options.args !== undefined) {
+    throw new UsageError("--args needs --protocol json");
+  }
 }
 
 /**
@@ -401,6 +411,7 @@ async function runSend(lines: string[], options: SendOptions, deadline: Deadline
       replies: options.replies,
       until: options.until,
       json: options.json,
+      jsonOutput: options.jsonOutput,
       raw: options.raw,
       halfClose: options.halfClose,
       waitMs: options.wait,

@@ -491,6 +491,11 @@ export interface ExchangeOptions {
    * the `\n` is kept. Off, replies are written byte for byte. @default {false}
    */
   escapeControls?: boolean | undefined;
+  /**
+   * Print each reply as one JSON object, `{"line": …, "bytes": …, "rttMs": …}` (`rttMs` where the
+   * reply is known to answer a line: lockstep mode), instead of the line itself. @default {false}
+   */
+  jsonOutput?: boolean | undefined;
   /** Text written before each reply (a timestamp). */
   prefix?: (() => string) | undefined;
   /** Turns each input line into the line sent (`undefined`: skip it). Without it: sent as it is. */
@@ -803,8 +808,7 @@ class Exchange {
           );
         }
         // In order: a request's `id` is not relied upon here (requests are sent as they are given).
-        ledger.credit();
-        this.#print(reply);
+        this.#print(reply, ledger.credit()?.roundTripMs);
         if (this.#matched) return "until";
       }
       await this.#out.flush();
@@ -829,7 +833,7 @@ class Exchange {
   }
 
   /** Writes one reply and counts its error; checks it for `until`. */
-  #print(reply: Reply): void {
+  #print(reply: Reply, roundTripMs?: number): void {
     this.#result.replies++;
     this.#options.onReply?.(reply);
     if (reply.error instanceof LineTooLongError) {
@@ -846,6 +850,15 @@ class Exchange {
       this.#result.remoteErrors++;
       this.#result.firstRemoteError ??= reply.error;
       this.#options.onRemoteError?.(reply.error);
+    }
+    if (this.#options.jsonOutput) {
+      // JSON escapes every control character: safe on a terminal as it is.
+      this.#out.enqueue(JSON.stringify({
+        line: reply.text,
+        bytes: reply.bytes.length,
+        ...(roundTripMs !== undefined ? { rttMs: Math.round(roundTripMs * 1000) / 1000 } : {}),
+      }));
+      return;
     }
     if (this.#options.json && !this.#options.raw) {
       this.#printMessage(reply);

@@ -221,3 +221,29 @@ Deno.test({
     }
   },
 });
+
+Deno.test("send --json: one JSON object per reply, with the round-trip time in lockstep", async () => {
+  await using server = await startServer(["--port", "0"]);
+  const lockstep = await runCli("send", [
+    server.url,
+    "--json",
+    "--replies",
+    "1",
+    "PING",
+    "ECHO a\tb",
+  ]);
+  assert.equal(lockstep.code, 0, lockstep.stderr);
+  const replies = lockstep.stdout.trim().split("\n").map((line) => JSON.parse(line));
+  assert.deepEqual(replies.map(({ line, bytes }) => ({ line, bytes })), [
+    { line: "PONG", bytes: 4 },
+    { line: "a\tb", bytes: 3 },
+  ]);
+  for (const reply of replies) assert.ok(reply.rttMs >= 0 && reply.rttMs < 10_000, reply.rttMs);
+  const stream = await runCli("send", [server.url, "--json", "PING"]);
+  assert.deepEqual(JSON.parse(stream.stdout), { line: "PONG", bytes: 4 });
+  // The wire protocol is --protocol json; --json then still prints objects.
+  await using json = await startServer(["--port", "0", "--protocol", "json"]);
+  const wire = await runCli("send", [json.url, "--protocol", "json", "--json", "ping"]);
+  assert.equal(wire.code, 0, wire.stderr);
+  assert.equal(JSON.parse(JSON.parse(wire.stdout).line).message, "pong");
+});

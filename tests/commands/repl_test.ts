@@ -524,14 +524,19 @@ Deno.test("repl without a terminal and send: one engine, one set of rules", asyn
     }
   });
 
-  await t.step("--json: a line that is not a JSON response is an error, as in send", async () => {
-    await using text = await server(() => "hello");
-    const repl = await runCli("repl", ["--port", port(text), "--json"], { stdin: "ping\n" });
-    const send = await runCli("send", ["--port", port(text), "--json", "ping"]);
-    assert.equal(repl.stdout, "hello\n");
-    assert.equal(repl.code, 1, repl.stderr);
-    assert.equal(send.code, 1, send.stderr);
-  });
+  await t.step(
+    "JSON mode: a line that is not a JSON response is an error, as in send",
+    async () => {
+      await using text = await server(() => "hello");
+      const repl = await runCli("repl", ["--port", port(text), "--protocol", "json"], {
+        stdin: "ping\n",
+      });
+      const send = await runCli("send", ["--port", port(text), "--protocol", "json", "ping"]);
+      assert.equal(repl.stdout, "hello\n");
+      assert.equal(repl.code, 1, repl.stderr);
+      assert.equal(send.code, 1, send.stderr);
+    },
+  );
 
   await t.step("replies byte for byte, as send prints them", async () => {
     await using crlf = await server((line) => `${line}\r`);

@@ -231,11 +231,11 @@ Deno.test("send: input forms against the real linesock server", async (t) => {
         const args of [
           ["--unix", "/tmp/x.sock", "--port", "1", "PING"],
           ["--until", "(", "PING"],
-          ["--args", "[1]", "--json", "x"],
+          ["--args", "[1]", "--protocol", "json", "x"],
           ["--deadline", "soon", "PING"],
           ["--port", "70000", "PING"],
           ["--replies", "0", "PING"],
-          ["--json", "echo", "novalue"],
+          ["--protocol", "json", "echo", "novalue"],
         ]
       ) {
         const result = await runCli("send", args);
@@ -636,20 +636,20 @@ Deno.test("send: JSON mode against the real linesock JSON server", async (t) => 
   await t.step(
     "key=value arguments (JSON when they parse); a string message prints raw",
     async () => {
-      const result = await runCli("send", ["--port", port, "--json", "echo", "text=hi there"]);
+      const result = await runCli("send", ["--port", port, "--protocol", "json", "echo", "text=hi there"]);
       assert.equal(result.code, 0, result.stderr);
       assert.equal(result.stdout, "hi there\n");
     },
   );
 
   await t.step("other messages print as pretty JSON; --raw prints the whole response", async () => {
-    const help = await runCli("send", ["--port", port, "--json", "help"]);
+    const help = await runCli("send", ["--port", port, "--protocol", "json", "help"]);
     assert.equal(help.code, 0, help.stderr);
     const commands = JSON.parse(help.stdout);
     assert.ok(Array.isArray(commands) && commands.includes("echo"), help.stdout);
     assert.equal(help.stdout, JSON.stringify(commands, null, 2) + "\n");
 
-    const raw = await runCli("send", ["--port", port, "--json", "--raw", "echo", "text=7"]);
+    const raw = await runCli("send", ["--port", port, "--protocol", "json", "--raw", "echo", "text=7"]);
     assert.equal(raw.code, 0, raw.stderr);
     // `7` parses as JSON, so the server gets a number; its echo is the whole response.
     const response = JSON.parse(raw.stdout);
@@ -660,7 +660,7 @@ Deno.test("send: JSON mode against the real linesock JSON server", async (t) => 
   await t.step(
     "a remote error: exit 1, the server's message on stderr, nothing on stdout",
     async () => {
-      const result = await runCli("send", ["--port", port, "--json", "no-such-command"]);
+      const result = await runCli("send", ["--port", port, "--protocol", "json", "no-such-command"]);
       assert.equal(result.code, 1);
       assert.equal(result.stdout, "");
       assert.match(result.stderr, /^linesock: remote error \(status 1\): .*no-such-command/);
@@ -668,7 +668,7 @@ Deno.test("send: JSON mode against the real linesock JSON server", async (t) => 
   );
 
   await t.step("several commands piped in as JSON lines (blank lines skipped)", async () => {
-    const result = await runCli("send", ["--port", port, "--json"], {
+    const result = await runCli("send", ["--port", port, "--protocol", "json"], {
       stdin:
         '{"command": "ping"}\n\n{"command": "nope"}\n{"command": "echo", "args": {"text": "x"}}',
     });
@@ -688,7 +688,8 @@ Deno.test("send: JSON mode arguments reach the server as typed values", async ()
   const result = await runCli("send", [
     "--port",
     `${server.port}`,
-    "--json",
+    "--protocol",
+    "json",
     "--args",
     '{"nested": {"a": [1, 2]}, "n": 1}',
     "calc",
