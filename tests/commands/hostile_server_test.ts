@@ -280,7 +280,13 @@ Deno.test("into a pipe, a hostile server's bytes stay exact", async (t) => {
       const ok = await runCli("send", ["--port", String(quiet.port), "--protocol", "json", "x"]);
       assert.equal(ok.code, 0, ok.stderr);
       assert.deepEqual(ok.stdoutBytes, encoder.encode(`${JSON_MESSAGE}\n`));
-      const failed = await runCli("send", ["--port", String(quiet.port), "--protocol", "json", "fail"]);
+      const failed = await runCli("send", [
+        "--port",
+        String(quiet.port),
+        "--protocol",
+        "json",
+        "fail",
+      ]);
       assert.equal(failed.code, 1);
       assert.equal(failed.stderr, `linesock: remote error (status 1): ${JSON_MESSAGE_SHOWN}\n`);
       const text = await runCli("send", ["--port", String(quiet.port), "ERRME"]);

@@ -636,7 +636,14 @@ Deno.test("send: JSON mode against the real linesock JSON server", async (t) => 
   await t.step(
     "key=value arguments (JSON when they parse); a string message prints raw",
     async () => {
-      const result = await runCli("send", ["--port", port, "--protocol", "json", "echo", "text=hi there"]);
+      const result = await runCli("send", [
+        "--port",
+        port,
+        "--protocol",
+        "json",
+        "echo",
+        "text=hi there",
+      ]);
       assert.equal(result.code, 0, result.stderr);
       assert.equal(result.stdout, "hi there\n");
     },
@@ -649,7 +656,15 @@ Deno.test("send: JSON mode against the real linesock JSON server", async (t) => 
     assert.ok(Array.isArray(commands) && commands.includes("echo"), help.stdout);
     assert.equal(help.stdout, JSON.stringify(commands, null, 2) + "\n");
 
-    const raw = await runCli("send", ["--port", port, "--protocol", "json", "--raw", "echo", "text=7"]);
+    const raw = await runCli("send", [
+      "--port",
+      port,
+      "--protocol",
+      "json",
+      "--raw",
+      "echo",
+      "text=7",
+    ]);
     assert.equal(raw.code, 0, raw.stderr);
     // `7` parses as JSON, so the server gets a number; its echo is the whole response.
     const response = JSON.parse(raw.stdout);
@@ -660,7 +675,13 @@ Deno.test("send: JSON mode against the real linesock JSON server", async (t) => 
   await t.step(
     "a remote error: exit 1, the server's message on stderr, nothing on stdout",
     async () => {
-      const result = await runCli("send", ["--port", port, "--protocol", "json", "no-such-command"]);
+      const result = await runCli("send", [
+        "--port",
+        port,
+        "--protocol",
+        "json",
+        "no-such-command",
+      ]);
       assert.equal(result.code, 1);
       assert.equal(result.stdout, "");
       assert.match(result.stderr, /^linesock: remote error \(status 1\): .*no-such-command/);
