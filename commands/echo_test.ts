@@ -19,6 +19,7 @@ import {
   describeEchoTarget,
   type EchoTarget,
   type EmbeddedEcho,
+  openEchoConnection,
   startEmbeddedEcho,
 } from "./_echo_test/target.ts";
 import {
@@ -305,6 +306,8 @@ async function runConformance(
 ): Promise<number> {
   const nameWidth = Math.max(...ECHO_CASE_NAMES.map((name) => name.length));
   const color = !options.json && colorWanted(Deno.stdout.isTerminal());
+  // A server that cannot be reached is one error line (exit 3), not a table header and then that.
+  if (!embedded) (await openEchoConnection(target, options.timeout)).close();
   if (!options.json) {
     console.log(
       `echo-test ${targetUrl(target)}${tlsNote(target)}${

@@ -132,6 +132,18 @@ Deno.test("usage errors: unknown options, bad values, old spellings", async (t) 
     assert.equal(result.code, 2);
     assert.match(result.stderr, /^linesock: -p: expected a port number/);
   });
+  await t.step("echo-test against a closed port: one error line, no table header", async () => {
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = String((listener.addr as Deno.NetAddr).port);
+    listener.close();
+    const result = await runCli("echo-test", ["-p", port]);
+    assert.equal(result.code, 3);
+    assert.equal(result.stdout, "");
+    assert.match(
+      result.stderr,
+      /^linesock: Cannot connect to 127\.0\.0\.1:\d+: connection refused\n$/,
+    );
+  });
   await t.step("-q and stackable -v on every subcommand", async () => {
     for (const command of ["serve", "send", "repl", "test", "echo-test"]) {
       const help = await runCli("linesock", [command, "--help"]);
