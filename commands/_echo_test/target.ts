@@ -21,7 +21,7 @@
  */
 import { DEFAULT_HOST, hostPort } from "../../lib/address.ts";
 import { echoProtocol } from "../../lib/protocols/echo.ts";
-import { serve, type Server } from "../../lib/server/server.ts";
+import { serve, type Server } from "../../lib/server/mod.ts";
 import {
   type ClientTlsOptions,
   openTransport,

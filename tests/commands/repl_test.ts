@@ -8,7 +8,7 @@ import {
   type LineProtocol,
   serve,
   type Server,
-} from "../../lib/server/server.ts";
+} from "../../lib/server/mod.ts";
 import { runCli, startServer } from "../_util/cli.ts";
 import { cliCommand, HAS_TMUX, type Pty, ptyEnv, startPty } from "../_util/pty.ts";
 

@@ -13,7 +13,7 @@ import {
   type Reply,
   serve,
   type Server,
-} from "../../lib/server/server.ts";
+} from "../../lib/server/mod.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();

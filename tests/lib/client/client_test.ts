@@ -8,7 +8,7 @@ import {
   RemoteError,
   TimeoutError,
 } from "../../../lib/errors.ts";
-import { serve } from "../../../lib/server/server.ts";
+import { serve } from "../../../lib/server/mod.ts";
 
 const encoder = new TextEncoder();
 const portOf = (server: { addr: Deno.Addr }) => (server.addr as Deno.NetAddr).port;

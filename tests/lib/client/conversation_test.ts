@@ -12,7 +12,7 @@ import {
   ReplyLedger,
 } from "../../../lib/client/conversation.ts";
 import { LineTooLongError, RemoteError } from "../../../lib/errors.ts";
-import { serve } from "../../../lib/server/server.ts";
+import { serve } from "../../../lib/server/mod.ts";
 
 const encoder = new TextEncoder();
 

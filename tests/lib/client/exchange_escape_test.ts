@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { connect } from "../../../lib/client/client.ts";
 import { type ExchangeOptions, runExchange } from "../../../lib/client/conversation.ts";
-import { type LineProtocol, serve } from "../../../lib/server/server.ts";
+import { type LineProtocol, serve } from "../../../lib/server/mod.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();

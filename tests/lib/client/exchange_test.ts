@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { connect } from "../../../lib/client/client.ts";
 import { ConnectionLostError, TimeoutError } from "../../../lib/errors.ts";
 import { type ExchangeOptions, runExchange } from "../../../lib/client/conversation.ts";
-import { type LineHandler, type LineProtocol, serve } from "../../../lib/server/server.ts";
+import { type LineHandler, type LineProtocol, serve } from "../../../lib/server/mod.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();

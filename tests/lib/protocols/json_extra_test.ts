@@ -10,7 +10,7 @@ import { RemoteError } from "../../../lib/errors.ts";
 import { jsonProtocol } from "../../../lib/protocols/json.ts";
 import { Routes, RoutesError } from "../../../lib/routes/routes.ts";
 import { runExchange } from "../../../lib/client/conversation.ts";
-import { serve } from "../../../lib/server/server.ts";
+import { serve } from "../../../lib/server/mod.ts";
 import { describeJsonResponse } from "../../../commands/_repl/json_request.ts";
 
 const context = { peer: "unix", connectionId: 1, lineNumber: 1 };
