@@ -6,37 +6,11 @@
  * itself; tests/reliability/attacks_test.ts, clients that reset while their program runs.)
  */
 import assert from "node:assert/strict";
+import { alive, allGone } from "../_util/process.ts";
 import { runCli, startServer } from "../_util/cli.ts";
 import { exchange } from "../_util/line_session.ts";
 import { settleChildren } from "../../bench/_reliability/process_probe.ts";
 import { DEFAULT_PROGRAM_ENV } from "../../lib/routes/program_runner.ts";
-
-/** Whether a process is alive: it exists and is not a zombie. */
-function alive(pid: number): boolean {
-  let stat: string;
-  try {
-    stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
-  const state = stat.charAt(stat.lastIndexOf(")") + 2);
-  return state !== "Z" && state !== "X";
-}
-
-/** Polls until none of `pids` is alive; fails when some still is at `deadline` (performance.now). */
-async function allGone(pids: number[], deadline: number): Promise<void> {
-  for (;;) {
-    const living = pids.filter(alive);
-    if (living.length === 0) return;
-    if (performance.now() > deadline) {
-      for (const pid of living) Deno.kill(pid, "SIGKILL");
-      assert.fail(`still alive: ${living.join(", ")}`);
-    }
-    // The pause between two polls, not a synchronisation: the loop checks the processes.
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
 
 const HOSTILE = `say a; touch MARK1 && $(touch MARK2) \`touch MARK3\` 'q' "dq" | tee MARK4 > MARK5`;
 

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { alive, allGone, withEnv } from "../../_util/process.ts";
 import { exists } from "../../_util/fs.ts";
 import { fileURLToPath } from "node:url";
 import {
@@ -32,45 +33,6 @@ function replyLines(action: RouteAction | undefined): string[] {
 async function runLines(action: RouteAction | undefined): Promise<string[]> {
   assert.equal(action?.kind, "run");
   return await Array.fromAsync(action.lines);
-}
-
-/** Whether a process is alive: it exists and is not a zombie. */
-function alive(pid: number): boolean {
-  let stat: string;
-  try {
-    stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
-  const state = stat.charAt(stat.lastIndexOf(")") + 2);
-  return state !== "Z" && state !== "X";
-}
-
-/** Polls until none of `pids` is alive; fails when some still is at `deadline` (performance.now). */
-async function allGone(pids: number[], deadline: number): Promise<void> {
-  for (;;) {
-    const living = pids.filter(alive);
-    if (living.length === 0) return;
-    if (performance.now() > deadline) {
-      for (const pid of living) Deno.kill(pid, "SIGKILL");
-      assert.fail(`still alive: ${living.join(", ")}`);
-    }
-    // The pause between two polls, not a synchronisation: the loop checks the processes.
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
-/** Sets an environment variable of this process for the duration of `body`. */
-async function withEnv(name: string, value: string, body: () => Promise<void>): Promise<void> {
-  const before = Deno.env.get(name);
-  Deno.env.set(name, value);
-  try {
-    await body();
-  } finally {
-    if (before === undefined) Deno.env.delete(name);
-    else Deno.env.set(name, before);
-  }
 }
 
 /** Parses text expected to be invalid and returns the error. */
