@@ -6,7 +6,7 @@
  * itself; tests/reliability/attacks_test.ts, clients that reset while their program runs.)
  */
 import assert from "node:assert/strict";
-import { alive, allGone } from "../_util/process.ts";
+import { allGone } from "../_util/process.ts";
 import { runCli, startServer } from "../_util/cli.ts";
 import { exchange } from "../_util/line_session.ts";
 import { settleChildren } from "../../bench/_reliability/process_probe.ts";
