@@ -89,13 +89,6 @@ export function parsePositive(text: string): number {
   return value;
 }
 
-/** Parses a TCP port (0 to 65535). */
-export function parsePort(text: string): number {
-  const value = parseCount(text);
-  if (value > 65535) throw new InvalidArgumentError("expected a port from 0 to 65535");
-  return value;
-}
-
 /** A default duration as `--help` shows it: `10s`, `500ms`, or `none` for 0 (no limit). */
 function showDuration(ms: number): string {
   if (ms === 0) return "none";

@@ -157,8 +157,7 @@ export async function run(parsed: Parsed): Promise<number> {
   if (embedded) {
     const { startEmbedded } = await import("./serve.ts");
     server = await startEmbedded(splitArgs(options.serve!));
-    const { resolveTarget: again } = await import("./_cli/target.ts");
-    target = again({}, [server.url], { hostname: DEFAULT_HOST, port: DEFAULT_PORT }).target;
+    target = resolveTarget({}, [server.url], { hostname: DEFAULT_HOST, port: DEFAULT_PORT }).target;
   }
   try {
     const tls = await resolveTls(
