@@ -70,6 +70,8 @@ export function reconnectDelay(attempt: number): number {
 }
 
 /** The built-in names Tab completes before the server said anything. */
+/** Why a connection ended when the server closed it without an error. */
+const CLOSED_BY_SERVER = "closed by the server";
 const BUILT_IN_COMMANDS = { text: ["HELP"], json: ["help"] } as const;
 
 /** What the repl keeps about each line it sent. */
@@ -129,6 +131,12 @@ class InteractiveSession {
   #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   #reconnectAttempt = 0;
   #lastFailure = "";
+  /** Lines the user sent on the current connection. */
+  #userLines = 0;
+  /** Connections in a row that the server closed before the user sent anything on them. */
+  #idleCloses = 0;
+  /** Lines typed while parked (see #lost), sent once the connection is back. */
+  #pending: string[] | undefined;
   #connecting = false;
   #interruptArmed = false;
   #closing = false;
@@ -194,12 +202,16 @@ class InteractiveSession {
     const generation = ++this.#generation;
     this.#reconnectAttempt = 0;
     this.#lastFailure = "";
+    this.#userLines = 0;
     if (this.#options.probe) this.#sendProbe();
     this.#readLoop(conversation, generation);
+    const pending = this.#pending;
+    this.#pending = undefined;
+    if (pending?.length) this.#sendLines(pending, false);
   }
 
   async #readLoop(conversation: Conversation<LineInfo>, generation: number): Promise<void> {
-    let reason = "closed by the server";
+    let reason = CLOSED_BY_SERVER;
     try {
       for (;;) {
         // Text with replacement characters instead of an error: the user should see what arrived.
@@ -215,12 +227,24 @@ class InteractiveSession {
   }
 
   #lost(reason: string): void {
+    const idle = reason === CLOSED_BY_SERVER && this.#userLines === 0;
+    this.#idleCloses = idle ? this.#idleCloses + 1 : 0;
     this.#detach();
     if (this.#closing) return;
     this.#print(
       this.#renderer.notice(`connection to ${this.#options.where} lost: ${reason}`, "warning"),
     );
-    if (this.#options.reconnect) {
+    if (this.#options.reconnect && this.#idleCloses >= 2) {
+      // A server that closes idle connections (--idle-timeout) would otherwise be reconnected to
+      // forever, a few lines each time: wait for the user instead, and say why once.
+      this.#pending = [];
+      if (this.#idleCloses === 2) {
+        this.#print(this.#renderer.notice(
+          "the server closed the connection again before anything was sent: it closes idle " +
+            "connections; reconnecting when you send a line (:reconnect to try now)",
+        ));
+      }
+    } else if (this.#options.reconnect) {
       this.#print(this.#renderer.notice("reconnecting… (:quit to leave; your history is kept)"));
       this.#scheduleReconnect();
     } else {
@@ -273,6 +297,12 @@ class InteractiveSession {
         this.#print(this.#renderer.notice(message, "warning"));
       }
       this.#lastFailure = message;
+      if (this.#pending) {
+        // Parked: the lines typed were for a server that is not there; keep waiting for the user.
+        if (this.#pending.length) this.#print(this.#renderer.notice("nothing sent", "warning"));
+        this.#pending = [];
+        return;
+      }
       if (this.#options.reconnect) this.#scheduleReconnect();
     } finally {
       this.#connecting = false;
@@ -404,6 +434,11 @@ class InteractiveSession {
   /** Sends lines as typed (JSON mode encodes them); `echo` shows each one as sent. */
   #sendLines(lines: string[], echo: boolean): void {
     const conversation = this.#conversation;
+    if (!conversation && this.#pending) {
+      this.#pending.push(...lines);
+      void this.#tryConnect(false);
+      return;
+    }
     if (!conversation) {
       this.#print(this.#renderer.notice(
         `not connected, nothing sent (${
@@ -432,6 +467,7 @@ class InteractiveSession {
         if (echo) this.#print(this.#renderer.sent(wire));
       }
       if (this.#probe) this.#probe.userSent = true;
+      this.#userLines++;
       this.#options.record?.sent(new TextEncoder().encode(`${wire}\n`));
       conversation.enqueue(wire, expectation, { line: wire, probe: false });
     }
