@@ -25,13 +25,23 @@ export interface SubcommandModule {
 
 /** Every subcommand, each loaded only when it runs. */
 export const SUBCOMMANDS: Record<string, () => Promise<SubcommandModule>> = {
-  serve: () => import("./commands/serve.ts"),
-  send: () => import("./commands/send.ts"),
-  repl: () => import("./commands/repl.ts"),
-  test: () => import("./commands/test.ts"),
-  "echo-test": () => import("./commands/echo_test.ts"),
-  completions: () => import("./commands/completions.ts"),
+  serve: () => load("serve.ts"),
+  send: () => load("send.ts"),
+  repl: () => load("repl.ts"),
+  test: () => load("test.ts"),
+  "echo-test": () => load("echo_test.ts"),
+  completions: () => load("completions.ts"),
 };
+
+/**
+ * Loads `commands/<file>`. The specifier is computed on purpose: Deno loads every statically written
+ * `import("…")` target (and its npm packages) at start-up, which cost `linesock send` each other
+ * subcommand's modules. `deno task compile` names each file with `--include` instead
+ * (tests/compile_includes_test.ts keeps the lists in step).
+ */
+function load(file: string): Promise<SubcommandModule> {
+  return import(new URL(`./commands/${file}`, import.meta.url).href);
+}
 
 /** The exit statuses every subcommand uses. */
 export const EXIT_STATUSES: readonly (readonly [number, string])[] = [

@@ -13,7 +13,8 @@
  * @module
  */
 import { NaiveLineSplitStream } from "./baselines/naive_line_split_stream.ts";
-import { decodeLine, LineDecoderStream } from "../lib/framing/line_decoder.ts";
+import { decodeLine } from "../lib/framing/line_decoder.ts";
+import { LineDecoderStream } from "../lib/framing/line_decoder_stream.ts";
 import { LineFramer } from "../lib/framing/line_framer.ts";
 import { LineSplitter } from "../lib/framing/line_splitter.ts";
 

@@ -35,6 +35,7 @@ import {
   targetOptions,
 } from "./_target.ts";
 import { resolveTls, TLS_OPTIONS, type TlsFlags } from "./_tls.ts";
+import { startTimer } from "../lib/_timer.ts";
 
 /** Parsed options of `send`. */
 interface SendOptions extends TlsFlags {
@@ -334,12 +335,13 @@ function startDeadline(ms: number): Deadline {
   const passed = Promise.withResolvers<never>();
   passed.promise.catch(() => {});
   let error: TimeoutError | undefined;
+  // The runtime's own timer: the global setTimeout's first use costs milliseconds of start-up.
   const timer = ms > 0
-    ? setTimeout(() => {
+    ? startTimer(ms, () => {
       error = new TimeoutError("the whole run (--deadline)", ms);
       deadline.onPass();
       passed.reject(error);
-    }, ms)
+    })
     : undefined;
   const deadline: Deadline = {
     passed: passed.promise,
@@ -347,7 +349,7 @@ function startDeadline(ms: number): Deadline {
       return error;
     },
     onPass: () => {},
-    clear: () => clearTimeout(timer),
+    clear: () => timer?.cancel(),
   };
   return deadline;
 }

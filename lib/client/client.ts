@@ -48,6 +48,7 @@ import { LineWriter } from "../framing/line_writer.ts";
 import { type ClientTlsOptions, openTransport, type Transport } from "./transport.ts";
 import { DEFAULT_CONNECT_TIMEOUT_MS } from "./_defaults.ts";
 import { describeDisconnect, isDisconnect } from "../_disconnect.ts";
+import { startTimer, type Timer } from "../_timer.ts";
 
 /** Options of {@linkcode connect}. */
 export interface ConnectOptions {
@@ -498,7 +499,7 @@ async function waitFor<T>(
   onLate?: (value: T) => void,
 ): Promise<T> {
   if (timeoutMs === undefined && signal === undefined) return await promise;
-  let timer: ReturnType<typeof setTimeout> | undefined;
+  let timer: Timer | undefined;
   let onAbort: (() => void) | undefined;
   let timedOut = false;
   try {
@@ -506,10 +507,10 @@ async function waitFor<T>(
       promise,
       new Promise<never>((_, reject) => {
         if (timeoutMs !== undefined) {
-          timer = setTimeout(() => {
+          timer = startTimer(timeoutMs, () => {
             timedOut = true;
             reject(new TimeoutError(what, timeoutMs));
-          }, timeoutMs);
+          });
         }
         if (signal !== undefined) {
           onAbort = () => reject(signal.reason);
@@ -519,7 +520,7 @@ async function waitFor<T>(
       }),
     ]);
   } finally {
-    clearTimeout(timer);
+    timer?.cancel();
     if (onAbort) signal?.removeEventListener("abort", onAbort);
     if (timedOut && onLate) promise.then(onLate, () => {});
   }

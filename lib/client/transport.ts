@@ -29,6 +29,7 @@ import { DEFAULT_HOST, DEFAULT_PORT, hostPort } from "../address.ts";
 import { ConnectError, TimeoutError } from "../errors.ts";
 import { DEFAULT_CONNECT_TIMEOUT_MS } from "./_defaults.ts";
 import { isDisconnect } from "../_disconnect.ts";
+import { startTimer, type Timer } from "../_timer.ts";
 
 /** A connected byte stream: the part of a `Deno.Conn` that linesock uses. */
 export interface Transport {
@@ -118,15 +119,15 @@ export async function openTransport(options: TransportOptions): Promise<Transpor
   const timeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
   const giveUp = new AbortController();
   const attempt = open(options, giveUp.signal);
-  let timer: ReturnType<typeof setTimeout> | undefined;
+  let timer: Timer | undefined;
   const expired = new Promise<never>((_, reject) => {
     // 0 is no limit (connecting then ends only when the system gives up).
     if (timeoutMs <= 0) return;
-    timer = setTimeout(() => {
+    timer = startTimer(timeoutMs, () => {
       const error = new TimeoutError(`connect to ${target}`, timeoutMs);
       giveUp.abort(error);
       reject(error);
-    }, timeoutMs);
+    });
   });
   try {
     return await Promise.race([attempt, expired]);
@@ -136,7 +137,7 @@ export async function openTransport(options: TransportOptions): Promise<Transpor
     if (error instanceof TimeoutError) throw error;
     throw new ConnectError(target, describeConnectFailure(error), { cause: error });
   } finally {
-    clearTimeout(timer);
+    timer?.cancel();
   }
 }
 

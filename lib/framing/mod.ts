@@ -27,5 +27,6 @@
 export * from "./line_framer.ts";
 export * from "./line_splitter.ts";
 export * from "./line_decoder.ts";
+export * from "./line_decoder_stream.ts";
 export * from "./line_writer.ts";
 export * from "./connection_reader.ts";

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { InvalidEncodingError } from "../../../lib/errors.ts";
-import { decodeLine, LineDecoderStream } from "../../../lib/framing/line_decoder.ts";
+import { decodeLine } from "../../../lib/framing/line_decoder.ts";
+import { LineDecoderStream } from "../../../lib/framing/line_decoder_stream.ts";
 import { LineSplitter, type LineSplitterOptions } from "../../../lib/framing/line_splitter.ts";
 import { chunkings, collect, testTransformStream } from "../../_helpers/transform.ts";
 
