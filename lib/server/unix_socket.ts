@@ -22,7 +22,7 @@
  *
  * @module
  */
-import { dirname, join } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { LinesockError, ListenError } from "../errors.ts";
 import { describeListenFailure } from "./_listen_failure.ts";
 
@@ -72,7 +72,12 @@ export async function listenUnix(
 ): Promise<UnixSocketListener> {
   let privateDir: string;
   try {
-    privateDir = await Deno.makeTempDir({ dir: dirname(path), prefix: ".linesock-" });
+    // The name says which socket it stages, so that listenersOf() can tell a live server from
+    // /proc/net/unix, where a socket is listed under the name it was bound to.
+    privateDir = await Deno.makeTempDir({
+      dir: dirname(path),
+      prefix: `${STAGING_PREFIX}${basename(path)}-`,
+    });
   } catch (error) {
     throw new ListenError(`unix://${path}`, describeListenFailure(error, "directory"), {
       cause: error,
@@ -128,12 +133,12 @@ async function placeSocket(staging: string, path: string): Promise<void> {
       return;
     } catch (error) {
       if (error instanceof Deno.errors.AlreadyExists && attempt === 0) {
-        await removeStaleSocket(path);
+        await removeStaleSocket(path, staging);
         continue;
       }
       if (error instanceof Deno.errors.AlreadyExists) throw new AddressInUseError(path);
       if (isLinkUnsupported(error)) {
-        await removeStaleSocket(path);
+        await removeStaleSocket(path, staging);
         await Deno.rename(staging, path);
         return;
       }
@@ -150,7 +155,7 @@ function isLinkUnsupported(error: unknown): boolean {
 }
 
 /** Removes `path` if it is a socket nobody listens on; refuses to touch anything else. */
-async function removeStaleSocket(path: string): Promise<void> {
+async function removeStaleSocket(path: string, staging: string): Promise<void> {
   const info = await Deno.lstat(path).catch((error) => {
     if (error instanceof Deno.errors.NotFound) return undefined;
     throw error;
@@ -161,6 +166,9 @@ async function removeStaleSocket(path: string): Promise<void> {
       `Cannot listen on unix://${path}: the path exists and is not a socket`,
     );
   }
+  // Where the kernel lists its listeners, a live one is found without connecting to it (a probe
+  // connection would count in that server's statistics as a client).
+  if (await isListedAsListening(path, staging)) throw new AddressInUseError(path);
   try {
     const probe = await Deno.connect({ transport: "unix", path });
     probe.close();
@@ -172,4 +180,42 @@ async function removeStaleSocket(path: string): Promise<void> {
     throw error;
   }
   throw new AddressInUseError(path);
+}
+
+const STAGING_PREFIX = ".linesock-";
+/** The flag of a listening socket in /proc/net/unix (`__SO_ACCEPTCON`). */
+const ACCEPTING = 0x10000;
+
+/**
+ * Whether Linux's /proc/net/unix lists a listener bound to `path`, or to a linesock staging name for
+ * it (`<dir>/.linesock-<name>-XXXXXX/s`, linked to `path` since), other than the caller's own
+ * staging socket. False when the table cannot be
+ * read (another system, no permission) or lists none: the caller then probes by connecting. A
+ * listener in another network namespace is not listed either; the probe finds it.
+ */
+async function isListedAsListening(path: string, ownStaging: string): Promise<boolean> {
+  let table: string;
+  try {
+    table = await Deno.readTextFile("/proc/net/unix");
+  } catch {
+    return false;
+  }
+  const target = resolve(path);
+  const dir = dirname(target);
+  const prefix = join(dir, `${STAGING_PREFIX}${basename(target)}-`);
+  const own = resolve(ownStaging);
+  for (const row of table.split("\n").slice(1)) {
+    const fields = row.trim().split(/\s+/);
+    const bound = fields[7];
+    if (bound === undefined || (parseInt(fields[3]!, 16) & ACCEPTING) === 0) continue;
+    const name = resolve(bound);
+    if (name === own) continue;
+    if (name === target) return true;
+    if (
+      name.startsWith(prefix) && name.endsWith("/s") && !name.slice(prefix.length, -2).includes("/")
+    ) {
+      return true;
+    }
+  }
+  return false;
 }
