@@ -7,8 +7,10 @@
  * Ignored, with the reason in its name, when `haproxy` is not installed (`.ci/run` installs Debian's).
  */
 import assert from "node:assert/strict";
-import { startServer, within } from "../_util/cli.ts";
-import { LineSession } from "../_util/line_session.ts";
+import { startServer, within } from "../_support/cli.ts";
+import { LineSession } from "../_support/line_session.ts";
+import { unusedPort } from "../_support/ports.ts";
+import { ignoredName } from "../_support/tools.ts";
 
 async function haproxyVersion(): Promise<string | undefined> {
   try {
@@ -17,24 +19,6 @@ async function haproxyVersion(): Promise<string | undefined> {
   } catch {
     return undefined;
   }
-}
-
-/**
- * A port that is free now, below Linux's ephemeral range (32768–60999): port 0 and the outgoing
- * connections of tests running in parallel take ports from that range, and could take this one
- * between our check and HAProxy's bind.
- */
-function freePort(): number {
-  for (let attempt = 0; attempt < 100; attempt++) {
-    const port = 20_000 + Math.floor(Math.random() * 12_000);
-    try {
-      using _listener = Deno.listen({ hostname: "127.0.0.1", port });
-      return port;
-    } catch (error) {
-      if (!(error instanceof Deno.errors.AddrInUse)) throw error;
-    }
-  }
-  throw new Error("no free port found below the ephemeral range");
 }
 
 /** Starts HAProxy in the foreground and waits for its start-up line (bounded). */
@@ -86,9 +70,10 @@ async function startHaproxy(configPath: string): Promise<AsyncDisposable> {
 const version = await haproxyVersion();
 
 Deno.test({
-  name: version === undefined
-    ? "linesock behind HAProxy (ignored: haproxy is not installed)"
-    : "linesock behind HAProxy",
+  name: ignoredName(
+    "linesock behind HAProxy",
+    version === undefined ? "haproxy is not installed" : undefined,
+  ),
   ignore: version === undefined,
   async fn(t) {
     const dir = await Deno.makeTempDir({ prefix: "linesock-haproxy-" });
@@ -122,7 +107,7 @@ Deno.test({
       let frontPort = 0;
       let haproxy: AsyncDisposable | undefined;
       for (let attempt = 1; haproxy === undefined; attempt++) {
-        frontPort = freePort();
+        frontPort = unusedPort();
         await writeConfig(frontPort);
         try {
           haproxy = await startHaproxy(config);

@@ -7,8 +7,9 @@
  * proves that the checks can fail). Into a pipe, output stays byte for byte.
  */
 import assert from "node:assert/strict";
-import { runCli } from "../_util/cli.ts";
-import { cliCommand, HAS_TMUX, type Pty, ptyEnv, startPty } from "../_util/pty.ts";
+import { runCli } from "../_support/cli.ts";
+import { cliCommand, type Pty, ptyEnv, startPty, TMUX_MISSING } from "../_support/pty.ts";
+import { ignoredName } from "../_support/tools.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -163,8 +164,8 @@ async function assertUntouched(terminal: Terminal) {
 }
 
 Deno.test({
-  name: "a hostile server cannot drive the terminal",
-  ignore: !HAS_TMUX,
+  name: ignoredName("a hostile server cannot drive the terminal", TMUX_MISSING),
+  ignore: TMUX_MISSING !== undefined,
   async fn(t) {
     const home = await Deno.makeTempDir({ prefix: "linesock-hostile-" });
     await using server = startHostileServer();

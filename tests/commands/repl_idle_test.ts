@@ -5,14 +5,18 @@
  */
 import assert from "node:assert/strict";
 import { serve } from "../../lib/server/mod.ts";
-import { cliCommand, HAS_TMUX, ptyEnv, startPty } from "../_util/pty.ts";
+import { cliCommand, ptyEnv, startPty, TMUX_MISSING } from "../_support/pty.ts";
+import { ignoredName } from "../_support/tools.ts";
 
 const IDLE_TIMEOUT_MS = 400;
 const PARKED = "it closes idle connections; reconnecting when you send a line";
 
 Deno.test({
-  name: "repl: a server that closes idle connections is not reconnected to forever",
-  ignore: !HAS_TMUX,
+  name: ignoredName(
+    "repl: a server that closes idle connections is not reconnected to forever",
+    TMUX_MISSING,
+  ),
+  ignore: TMUX_MISSING !== undefined,
   async fn() {
     const home = await Deno.makeTempDir({ prefix: "linesock-repl-idle-" });
     await using server = await serve(

@@ -9,8 +9,10 @@ import {
   serve,
   type Server,
 } from "../../lib/server/mod.ts";
-import { runCli, startServer } from "../_util/cli.ts";
-import { cliCommand, HAS_TMUX, type Pty, ptyEnv, startPty } from "../_util/pty.ts";
+import { runCli, startServer } from "../_support/cli.ts";
+import { cliCommand, type Pty, ptyEnv, startPty, TMUX_MISSING } from "../_support/pty.ts";
+import { unusedPort } from "../_support/ports.ts";
+import { ignoredName } from "../_support/tools.ts";
 
 interface TextServer extends AsyncDisposable {
   server: Server;
@@ -63,13 +65,6 @@ function startJsonServer(): Promise<Server> {
   });
 }
 
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
-}
-
 const ESC = String.fromCharCode(27);
 
 /** The SGR codes set right before the first `text` on a screen captured with escapes. */
@@ -93,8 +88,8 @@ async function cursorRow(pty: Pty): Promise<string> {
 }
 
 Deno.test({
-  name: "repl in a terminal",
-  ignore: !HAS_TMUX,
+  name: ignoredName("repl in a terminal", TMUX_MISSING),
+  ignore: TMUX_MISSING !== undefined,
   async fn(t) {
     const home = await Deno.makeTempDir({ prefix: "linesock-repl-home-" });
     const historyFile = `${home}/state/linesock/history`;
@@ -240,7 +235,7 @@ Deno.test({
       });
 
       await t.step(
-        "JSON mode: typed commands become requests, responses are readable",
+        "JSON mode: typed commands become requests (a= sends an empty string, a bare 5 is refused), responses are readable",
         async () => {
           await using json = await startJsonServer();
           const port = (json.addr as Deno.NetAddr).port;
@@ -258,8 +253,10 @@ Deno.test({
           await pty.type("nope x=1");
           await pty.press("Enter");
           await pty.waitFor("< error 1: unknown command: nope");
+          // `a=` is the empty string, not a missing value: the request says so.
           await pty.type("add a=");
           await pty.press("Enter");
+          await pty.waitFor('> {"command":"add","args":{"a":""},"id":3}');
           await pty.type("add 5");
           await pty.press("Enter");
           await pty.waitFor("! expected name=value, got 5");
@@ -273,7 +270,7 @@ Deno.test({
       );
 
       await t.step("server restart: says so, reconnects by itself, keeps history", async () => {
-        const port = freePort();
+        const port = unusedPort();
         const first = await startTextServer(port);
         await using pty = await repl(port);
         const here = `127.0.0.1:${port}`;
@@ -304,7 +301,7 @@ Deno.test({
       });
 
       await t.step("cannot connect at start: exit status 3", async () => {
-        await using pty = await repl(freePort());
+        await using pty = await repl(unusedPort());
         assert.equal(await pty.waitForExit(), 3);
         const output = (await pty.screen({ history: true })).join("\n");
         assert.match(output, /linesock: Cannot connect to 127\.0\.0\.1:\d+: connection refused/);
@@ -333,8 +330,8 @@ const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * takes milliseconds.
  */
 Deno.test({
-  name: "repl: round-trip times are right or absent",
-  ignore: !HAS_TMUX,
+  name: ignoredName("repl: round-trip times are right or absent", TMUX_MISSING),
+  ignore: TMUX_MISSING !== undefined,
   async fn(t) {
     const home = await Deno.makeTempDir({ prefix: "linesock-repl-home-" });
     const GAP_MS = 1500;
@@ -451,6 +448,25 @@ Deno.test("repl without a terminal behaves like send", async (t) => {
     assert.equal(result.code, 0, result.stderr);
   });
 
+  await t.step("the last stdin line without \\n is sent and answered, --json too", async () => {
+    const result = await runCli("repl", ["--port", port], { stdin: "PING\nSHOUT last" });
+    assert.equal(result.stdout, "PONG\nLAST\n");
+    assert.equal(result.code, 0, result.stderr);
+    await using json = await startJsonServer();
+    const typed = await runCli("repl", [
+      "--port",
+      String((json.addr as Deno.NetAddr).port),
+      "--json",
+    ], {
+      stdin: "ping\nadd a=1 b=2",
+    });
+    assert.equal(
+      typed.stdout,
+      '{"status":0,"message":"pong","id":1}\n{"status":0,"message":3,"id":2}\n',
+    );
+    assert.equal(typed.code, 0, typed.stderr);
+  });
+
   await t.step("--unix with --host or --port is a usage error, as in send", async () => {
     for (const extra of [["--host", "127.0.0.1"], ["--port", port]]) {
       const result = await runCli("repl", ["--unix", "/nonexistent.sock", ...extra], {
@@ -495,7 +511,7 @@ Deno.test("repl without a terminal behaves like send", async (t) => {
   });
 
   await t.step("cannot connect: exit status 3", async () => {
-    const result = await runCli("repl", ["--port", String(freePort())], { stdin: "PING\n" });
+    const result = await runCli("repl", ["--port", String(unusedPort())], { stdin: "PING\n" });
     assert.equal(result.code, 3);
     assert.match(result.stderr, /Cannot connect to 127\.0\.0\.1:\d+: connection refused/);
   });

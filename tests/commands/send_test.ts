@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
-import { runCli, startServer, taskArgs, within } from "../_util/cli.ts";
+import { runCli, startServer, taskArgs, within } from "../_support/cli.ts";
 import {
   type ConnectionContext,
   type LineProtocol,
@@ -14,6 +14,7 @@ import {
   serve,
   type Server,
 } from "../../lib/server/mod.ts";
+import { unusedPort } from "../_support/ports.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -48,14 +49,6 @@ async function startTestServer(
       await server.shutdown();
     },
   };
-}
-
-/** A port nothing listens on: bind one, then close it. */
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = listener.addr.port;
-  listener.close();
-  return port;
 }
 
 /** A `send` process whose stdin we write and whose output we watch as it arrives. */
@@ -210,6 +203,25 @@ Deno.test("send: input forms against the real linesock server", async (t) => {
         assert.equal(result.stdout, "PONG\na b\n");
       }
     });
+
+    await t.step(
+      "the last input line without \\n is sent and answered: stream, --replies and json modes",
+      async () => {
+        for (const args of [[], ["--replies", "1"], ["--until", "^last$"]]) {
+          const result = await runCli("send", ["--port", `${text.port}`, ...args], {
+            stdin: "PING\nECHO last",
+          });
+          assert.equal(result.code, 0, `${args.join(" ")}: ${result.stderr}`);
+          assert.equal(result.stdout, "PONG\nlast\n", args.join(" "));
+        }
+        await using json = await startServer(["--port", "0", "--protocol", "json"]);
+        const result = await runCli("send", ["--port", `${json.port}`, "--protocol", "json"], {
+          stdin: '{"command": "ping"}\n{"command": "echo", "args": {"text": "last"}}',
+        });
+        assert.equal(result.code, 0, result.stderr);
+        assert.equal(result.stdout, "pong\nlast\n");
+      },
+    );
 
     await t.step("no input at all is a usage error that says so", async () => {
       const none = await runCli("send", ["--port", `${text.port}`]); // stdin is /dev/null
@@ -494,7 +506,7 @@ Deno.test("send: exit statuses", async (t) => {
   });
 
   await t.step("3: nothing listening, one clear line and no stack trace", async () => {
-    const port = freePort();
+    const port = unusedPort();
     const result = await runCli("send", ["--port", `${port}`, "PING"]);
     assert.equal(result.code, 3);
     assert.equal(
@@ -615,7 +627,7 @@ Deno.test("send: --deadline also ends a run waiting for its input (-n 1, stdin o
 });
 
 Deno.test("send: --retry reaches a server started after the first failure", async () => {
-  const port = freePort();
+  const port = unusedPort();
   await using send = spawnSend(["--port", `${port}`, "--retry", "30", "--replies", "1", "PING"]);
   await send.waitForStderr("retry 1 of 30");
   await using late = await serve({ port }, (line) => got(line));
@@ -649,28 +661,33 @@ Deno.test("send: JSON mode against the real linesock JSON server", async (t) => 
     },
   );
 
-  await t.step("other messages print as pretty JSON; --raw prints the whole response", async () => {
-    const help = await runCli("send", ["--port", port, "--protocol", "json", "help"]);
-    assert.equal(help.code, 0, help.stderr);
-    const commands = JSON.parse(help.stdout);
-    assert.ok(Array.isArray(commands) && commands.includes("echo"), help.stdout);
-    assert.equal(help.stdout, JSON.stringify(commands, null, 2) + "\n");
+  await t.step(
+    "other messages print as pretty JSON; --raw prints the whole response; text=7 reaches the server as the number 7",
+    async () => {
+      const help = await runCli("send", ["--port", port, "--protocol", "json", "help"]);
+      assert.equal(help.code, 0, help.stderr);
+      const commands = JSON.parse(help.stdout);
+      assert.ok(Array.isArray(commands) && commands.includes("echo"), help.stdout);
+      assert.equal(help.stdout, JSON.stringify(commands, null, 2) + "\n");
 
-    const raw = await runCli("send", [
-      "--port",
-      port,
-      "--protocol",
-      "json",
-      "--raw",
-      "echo",
-      "text=7",
-    ]);
-    assert.equal(raw.code, 0, raw.stderr);
-    // `7` parses as JSON, so the server gets a number; its echo is the whole response.
-    const response = JSON.parse(raw.stdout);
-    assert.equal(response.status, 0);
-    assert.equal(raw.stdout.split("\n").length, 2);
-  });
+      const raw = await runCli("send", [
+        "--port",
+        port,
+        "--protocol",
+        "json",
+        "--raw",
+        "echo",
+        "text=7",
+      ]);
+      assert.equal(raw.code, 0, raw.stderr);
+      // `7` parses as JSON, so the server gets the number 7 and echoes it back as the number 7 (not
+      // the string "7"); --raw prints that whole response, one line, as the server sent it.
+      assert.match(raw.stdout, /^\{.*\}\n$/);
+      const response = JSON.parse(raw.stdout);
+      assert.equal(response.status, 0);
+      assert.strictEqual(response.message, 7);
+    },
+  );
 
   await t.step(
     "a remote error: exit 1, the server's message on stderr, nothing on stdout",

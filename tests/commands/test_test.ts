@@ -4,8 +4,9 @@
  */
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { runCli, startServer } from "../_util/cli.ts";
-import { cliCommand, HAS_TMUX, ptyEnv, startPty } from "../_util/pty.ts";
+import { runCli, startServer } from "../_support/cli.ts";
+import { cliCommand, ptyEnv, startPty, TMUX_MISSING } from "../_support/pty.ts";
+import { ignoredName } from "../_support/tools.ts";
 
 const FIXTURES = fileURLToPath(new URL("../fixtures/conversations/", import.meta.url));
 
@@ -186,8 +187,8 @@ Deno.test("linesock test", async (t) => {
     });
 
     await t.step({
-      name: "a repl session recorded in tmux replays green",
-      ignore: !HAS_TMUX,
+      name: ignoredName("a repl session recorded in tmux replays green", TMUX_MISSING),
+      ignore: TMUX_MISSING !== undefined,
       async fn() {
         await using text = await startServer(["--port", "0"]);
         const recorded = `${dir}/repl.conv`;

@@ -1,6 +1,13 @@
 import assert from "node:assert/strict";
-import { type CliResult, runCli, type RunningServer, startServer, within } from "../_util/cli.ts";
-import { type CertPair, makeTestCertificates, OPENSSL_MISSING } from "../_util/tls.ts";
+import {
+  type CliResult,
+  runCli,
+  type RunningServer,
+  startServer,
+  within,
+} from "../_support/cli.ts";
+import { type CertPair, makeTestCertificates, OPENSSL_MISSING } from "../_support/tls.ts";
+import { ignoredName } from "../_support/tools.ts";
 
 /** `serve` over TLS with `pair`, speaking `protocol`, on a free port. */
 function serveTls(pair: CertPair, protocol = "echo"): Promise<RunningServer> {
@@ -31,7 +38,7 @@ const WRONG_NAME = /certificate is for localhost, not 127\.0\.0\.1 — use --ser
 const WARNING = /^linesock: WARNING: --insecure: the server's certificate is NOT verified/m;
 
 Deno.test({
-  name: "TLS end to end (CLI)",
+  name: ignoredName("TLS end to end (CLI)", OPENSSL_MISSING),
   ignore: OPENSSL_MISSING !== undefined,
   async fn(t) {
     await using certs = await makeTestCertificates();

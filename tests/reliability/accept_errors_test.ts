@@ -5,25 +5,17 @@
  * it must serve again.
  */
 import assert from "node:assert/strict";
-import { taskArgs, within } from "../_util/cli.ts";
-import { exchange } from "../_util/line_session.ts";
+import { taskArgs, within } from "../_support/cli.ts";
+import { exchange } from "../_support/line_session.ts";
+import { hasTool } from "../_support/tools.ts";
 
 const FD_LIMIT = 64;
 const FLOOD = 120;
 
-function hasProgram(name: string): boolean {
-  try {
-    return new Deno.Command(name, { args: ["--version"], stdout: "null", stderr: "null" })
-      .outputSync().success;
-  } catch {
-    return false;
-  }
-}
-
 /** `serve --port 0` under the descriptor limit, with its stdout lines and stderr text. */
 function spawnLimitedServe(): Deno.ChildProcess {
   const serve = [Deno.execPath(), ...taskArgs("serve"), "--port", "0"];
-  const [command, args] = hasProgram("prlimit")
+  const [command, args] = hasTool("prlimit")
     ? ["prlimit", [`--nofile=${FD_LIMIT}:${FD_LIMIT}`, ...serve]]
     : ["sh", ["-c", `ulimit -n ${FD_LIMIT} && exec "$@"`, "sh", ...serve]];
   return new Deno.Command(command, {

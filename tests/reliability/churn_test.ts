@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { startServer } from "../_util/cli.ts";
-import { exchange } from "../_util/line_session.ts";
+import { startServer } from "../_support/cli.ts";
+import { exchange } from "../_support/line_session.ts";
 import { connectCloseCycles, resetsMidLine } from "../../bench/_reliability/churn.ts";
 import { countDescriptors, settleDescriptors } from "../../bench/_reliability/process_probe.ts";
 

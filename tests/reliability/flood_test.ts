@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { startServer } from "../_util/cli.ts";
-import { LineSession } from "../_util/line_session.ts";
+import { startServer } from "../_support/cli.ts";
+import { LineSession } from "../_support/line_session.ts";
 import { PING, type Protocol, runFlood } from "../../bench/_reliability/flood.ts";
 import { mib } from "../../bench/_reliability/process_probe.ts";
 

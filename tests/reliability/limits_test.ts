@@ -4,8 +4,8 @@
  * and --idle-timeout.
  */
 import assert from "node:assert/strict";
-import { startServer, within } from "../_util/cli.ts";
-import { exchange, LineSession } from "../_util/line_session.ts";
+import { startServer, within } from "../_support/cli.ts";
+import { exchange, LineSession } from "../_support/line_session.ts";
 
 /** Reads and discards until the server closes; returns the byte count (bounded by `ms`). */
 async function drainToEnd(conn: Deno.Conn, ms: number): Promise<number> {

@@ -6,9 +6,9 @@
  * itself; tests/reliability/attacks_test.ts, clients that reset while their program runs.)
  */
 import assert from "node:assert/strict";
-import { allGone } from "../_util/process.ts";
-import { runCli, startServer } from "../_util/cli.ts";
-import { exchange } from "../_util/line_session.ts";
+import { allGone } from "../_support/process.ts";
+import { runCli, startServer } from "../_support/cli.ts";
+import { exchange } from "../_support/line_session.ts";
 import { settleChildren } from "../../bench/_reliability/process_probe.ts";
 import { DEFAULT_PROGRAM_ENV } from "../../lib/routes/program_runner.ts";
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { startServer } from "../_util/cli.ts";
-import { exchange } from "../_util/line_session.ts";
+import { startServer } from "../_support/cli.ts";
+import { exchange } from "../_support/line_session.ts";
 import { DRIP_LINE, openDrippers } from "../../bench/_reliability/drippers.ts";
 
 const DRIPPERS = 100;

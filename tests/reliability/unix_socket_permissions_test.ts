@@ -4,8 +4,8 @@
  * which needs root and `runuser`; elsewhere the test is ignored, with the reason printed.
  */
 import assert from "node:assert/strict";
-import { startServer } from "../_util/cli.ts";
-import { exchange } from "../_util/line_session.ts";
+import { startServer } from "../_support/cli.ts";
+import { exchange } from "../_support/line_session.ts";
 
 const PROBE_USER = "linesock-probe";
 

@@ -12,8 +12,9 @@ import {
   type TransportOptions,
 } from "../../../lib/mod.ts";
 import { runEchoConformance } from "../../../commands/_echo_test/conformance.ts";
-import { within } from "../../_util/cli.ts";
-import { type CertPair, makeTestCertificates, OPENSSL_MISSING } from "../../_util/tls.ts";
+import { within } from "../../_support/cli.ts";
+import { type CertPair, makeTestCertificates, OPENSSL_MISSING } from "../../_support/tls.ts";
+import { ignoredName } from "../../_support/tools.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -94,7 +95,7 @@ function halfClosingServer(pair: { cert: string; key: string }) {
 }
 
 Deno.test({
-  name: "openTransport over TLS",
+  name: ignoredName("openTransport over TLS", OPENSSL_MISSING),
   ignore: OPENSSL_MISSING !== undefined,
   async fn(t) {
     await using certs = await makeTestCertificates();

@@ -3,7 +3,7 @@ import { InvalidEncodingError } from "../../../lib/errors.ts";
 import { decodeLine } from "../../../lib/framing/line_decoder.ts";
 import { LineDecoderStream } from "../../../lib/framing/line_decoder_stream.ts";
 import { LineSplitter, type LineSplitterOptions } from "../../../lib/framing/line_splitter.ts";
-import { chunkings, collect, testTransformStream } from "../../_helpers/transform.ts";
+import { chunkings, collect, testTransformStream } from "../../_support/transform.ts";
 
 const encoder = new TextEncoder();
 

@@ -3,7 +3,7 @@ import fc from "fast-check";
 import { LineTooLongError } from "../../../lib/errors.ts";
 import { LineFramer, type LineFramerOptions } from "../../../lib/framing/line_framer.ts";
 import { LineSplitter, type LineSplitterOptions } from "../../../lib/framing/line_splitter.ts";
-import { chunkings, collect, testTransformStream } from "../../_helpers/transform.ts";
+import { chunkings, collect, testTransformStream } from "../../_support/transform.ts";
 
 const encoder = new TextEncoder();
 const latin1 = new TextDecoder("latin1");

@@ -3,7 +3,7 @@ import { AddressInUseError, listenUnix } from "../../../lib/server/unix_socket.t
 import { ListenError } from "../../../lib/errors.ts";
 import { serve } from "../../../lib/server/mod.ts";
 import { textProtocol } from "../../../lib/protocols/text.ts";
-import { exchange } from "../../_util/line_session.ts";
+import { exchange } from "../../_support/line_session.ts";
 
 const mode = async (path: string) => (await Deno.lstat(path)).mode! & 0o777;
 

@@ -7,8 +7,8 @@ import {
   serveWorkers,
 } from "../../../lib/workers/worker_pool.ts";
 import { protocolFromConfig as fromProtocols } from "../../../lib/protocols/config.ts";
-import { exchange, LineSession } from "../../_util/line_session.ts";
-import { within } from "../../_util/cli.ts";
+import { exchange, LineSession } from "../../_support/line_session.ts";
+import { within } from "../../_support/cli.ts";
 import { LinesockError } from "../../../lib/errors.ts";
 
 /** Captures linesock's log records (as the CLI's stderr sink would get them). */
