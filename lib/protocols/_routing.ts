@@ -5,7 +5,8 @@
  * @module
  */
 import type { ConnectionContext } from "../server/connection_context.ts";
-import type { RouteContext, Routes } from "../routes/routes.ts";
+import type { LineProtocol, ReplyLine } from "../server/protocol.ts";
+import type { FarewellKind, RouteContext, Routes } from "../routes/routes.ts";
 
 /** The message of a refused SHUTDOWN, in both protocols. */
 export const SHUTDOWN_NOT_ALLOWED = "shutdown not allowed (start the server with --allow-shutdown)";
@@ -20,20 +21,59 @@ export function defaultServerName(): string {
   }
 }
 
-/** What routes see of a connection. */
-export function routeContext(context: ConnectionContext): RouteContext {
+/** What routes see of a connection; `name` is the server's name (`{name}`). */
+export function routeContext(context: ConnectionContext, name: string): RouteContext {
   return {
     peer: context.peer,
     connectionId: context.id,
     lineNumber: context.lineNumber,
+    name,
+    connections: context.connections,
     // A program started for a line dies with its connection.
     signal: context.signal,
   };
 }
 
-/** Route commands that `help` can list. */
-export function routeCommandNames(routes: Routes | undefined): readonly string[] {
-  return routes?.commands ?? [];
+/**
+ * The hooks of a routes file's greeting and farewells, for a protocol: `onConnect` (the greeting,
+ * or `greeting` when given: the command line's, which wins), `onEnd` (the close farewell) and
+ * `onShutdown`. Only those the file (or `greeting`) needs are there, so a protocol without them
+ * pays nothing.
+ * @param routes The routes, if any.
+ * @param name The server's name.
+ * @param greeting A literal greeting that replaces the file's.
+ * @returns The hooks to spread into the protocol.
+ */
+export function greetingAndFarewells(
+  routes: Routes | undefined,
+  name: string,
+  greeting: string | undefined,
+): Pick<LineProtocol, "onConnect" | "onEnd" | "onShutdown"> {
+  const hooks: Pick<LineProtocol, "onConnect" | "onEnd" | "onShutdown"> = {};
+  if (greeting !== undefined) hooks.onConnect = () => greeting;
+  else if (routes?.hasGreeting) {
+    hooks.onConnect = (context) => routes.greeting(routeContext(context, name));
+  }
+  if (routes?.hasFarewell("close")) {
+    hooks.onEnd = (context) => routes.farewell("close", routeContext(context, name));
+  }
+  if (routes?.hasFarewell("shutdown")) {
+    hooks.onShutdown = (context) => routes.farewell("shutdown", routeContext(context, name));
+  }
+  return hooks;
+}
+
+/**
+ * A routes file's farewell, or nothing.
+ * @returns The lines (possibly none).
+ */
+export function farewell(
+  routes: Routes | undefined,
+  kind: FarewellKind,
+  context: ConnectionContext,
+  name: string,
+): readonly ReplyLine[] {
+  return routes?.farewell(kind, routeContext(context, name)) ?? [];
 }
 
 /** Closes this connection and stops the server, once the current reply is queued. */

@@ -19,7 +19,9 @@
  * Built-in commands: `ping` (→ `"pong"`), `echo` (→ `args.text`), `time` (ISO 8601), `hello` (the
  * server's name), `help` (the command names, as an array) and, when allowed, `shutdown`. Command
  * names are case-insensitive (in ASCII letters only). User routes, when given, are tried before the
- * built-ins; a route's reply is the `message` (one string, or an array when it has several lines).
+ * built-ins (which a routes file may turn off with `"builtins": false`), and the file's fallback
+ * after them; a route's reply is the `message` (one string, or an array when it has several lines).
+ * A routes file's greeting and farewells are sent as the file writes them.
  * A request whose arrays and objects nest deeper than {@linkcode JSON_MAX_DEPTH} (64) levels is
  * refused with status 2 before it is parsed.
  *
@@ -51,22 +53,29 @@ import type { ConnectionContext } from "../server/connection_context.ts";
 import type { LineProtocol, Reply, ServerErrorKind } from "../server/protocol.ts";
 import {
   defaultServerName,
-  routeCommandNames,
+  greetingAndFarewells,
   routeContext,
   SHUTDOWN_NOT_ALLOWED,
   shutDownSoon,
 } from "./_routing.ts";
 import { fastPingReply } from "./_json_fast_ping.ts";
-import type { RouteAction, Routes } from "../routes/routes.ts";
+import type { RouteAction, RouteContext, Routes } from "../routes/routes.ts";
 
 /** Options of {@linkcode jsonProtocol}. */
 export interface JsonProtocolOptions {
-  /** What `hello` answers. @default {the host name} */
+  /** What `hello` answers (and `{name}`). @default {the routes file's "name", or the host name} */
   name?: string;
-  /** Whether `shutdown` stops the server (otherwise status 5). @default {false} */
+  /**
+   * Whether `shutdown` (and a route's `"shutdown": true`) stops the server (otherwise status 5).
+   * @default {the routes file's "allowShutdown", or false}
+   */
   allowShutdown?: boolean;
   /** User routes, matched by command before the built-ins. */
   routes?: Routes;
+  /** Whether the built-in commands answer. @default {the routes file's "builtins", or true} */
+  builtins?: boolean;
+  /** A line sent first on each connection, instead of the routes file's greeting. */
+  greeting?: string;
 }
 
 /** The statuses of JSON responses. */
@@ -95,6 +104,8 @@ export const JSON_COMMANDS: readonly string[] = ["ping", "echo", "time", "hello"
 export const JSON_MAX_DEPTH = 64;
 
 const EXAMPLE = 'like {"command": "ping"}';
+/** What {@linkcode jsonProtocol}'s built-in commands answer to a command that is none of them. */
+const NOT_BUILT_IN = Symbol("not built in");
 /** A built-in command name can only be printable ASCII. */
 const ASCII_NAME = /^[\x20-\x7e]*$/;
 const strictDecoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
@@ -105,18 +116,30 @@ const strictDecoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true })
  * @returns A protocol for {@linkcode serve}.
  */
 export function jsonProtocol(options: JsonProtocolOptions = {}): LineProtocol {
-  const name = options.name ?? defaultServerName();
-  const allowShutdown = options.allowShutdown ?? false;
-  const routes = options.routes !== undefined && options.routes.size > 0
-    ? options.routes
+  const given = options.routes;
+  const settings = given?.settings;
+  const name = options.name ?? settings?.name ?? defaultServerName();
+  const allowShutdown = options.allowShutdown ?? settings?.allowShutdown ?? false;
+  const builtins = options.builtins ?? settings?.builtins ?? true;
+  // A file with nothing for the json protocol is no file: the fast ping stays.
+  const routes = given !== undefined &&
+      (given.commandRouteCount > 0 || given.hasFallback || !builtins || given.hasGreeting ||
+        given.hasFarewell("close") || given.hasFarewell("idle") || given.hasFarewell("shutdown"))
+    ? given
     : undefined;
-  const commands = [...JSON_COMMANDS];
-  if (allowShutdown) commands.push("shutdown");
-  for (const command of routeCommandNames(routes)) {
+  const commands = builtins ? [...JSON_COMMANDS] : [];
+  if (builtins && allowShutdown) commands.push("shutdown");
+  for (const command of routes?.commands ?? []) {
     if (!commands.includes(command)) commands.push(command);
   }
+  const context = (connection: ConnectionContext): RouteContext => routeContext(connection, name);
+  const closeFarewell = routes?.hasFarewell("close") ?? false;
 
-  function builtIn(command: string, args: Record<string, unknown>, respond: Respond): Reply {
+  function builtIn(
+    command: string,
+    args: Record<string, unknown>,
+    respond: Respond,
+  ): Reply | typeof NOT_BUILT_IN {
     // ASCII letters only, as in the text protocol (toLowerCase alone maps the Kelvin sign to "k").
     const lower = command.toLowerCase();
     switch (lower === command || ASCII_NAME.test(command) ? lower : undefined) {
@@ -140,27 +163,55 @@ export function jsonProtocol(options: JsonProtocolOptions = {}): LineProtocol {
         if (allowShutdown) return respond(JsonStatus.ok, "shutting down", undefined, shutDownSoon);
         return respond(JsonStatus.notAllowed, SHUTDOWN_NOT_ALLOWED);
       default:
-        return respond(
-          JsonStatus.unknownCommand,
-          `unknown command: ${JSON.stringify(command.slice(0, 64))} (send {"command": "help"} ` +
-            `for the list)`,
-        );
+        return NOT_BUILT_IN;
     }
   }
 
-  function perform(action: RouteAction, respond: Respond): Reply | Promise<Reply> {
+  /** Routes, then the built-in commands, then the fallback. */
+  function dispatch(
+    command: string,
+    args: Record<string, unknown>,
+    respond: Respond,
+    connection: ConnectionContext,
+  ): Reply | Promise<Reply> {
+    if (routes !== undefined) {
+      const action = routes.matchCommand(command, args, context(connection));
+      if (action !== undefined) return perform(action, respond, connection);
+    }
+    if (builtins) {
+      const reply = builtIn(command, args, respond);
+      if (reply !== NOT_BUILT_IN) return reply;
+    }
+    const fallback = routes?.fallbackCommand(command, args, context(connection));
+    if (fallback !== undefined) return perform(fallback, respond, connection);
+    return respond(
+      JsonStatus.unknownCommand,
+      `unknown command: ${JSON.stringify(command.slice(0, 64))}` +
+        (builtins ? ` (send {"command": "help"} for the list)` : ""),
+    );
+  }
+
+  function perform(
+    action: RouteAction,
+    respond: Respond,
+    connection: ConnectionContext,
+  ): Reply | Promise<Reply> {
     // The route's "extra" goes with its successful responses; errors keep extra null.
     const extra = action.extra;
     switch (action.kind) {
       case "reply":
         return respond(JsonStatus.ok, linesMessage(action.lines), extra);
-      case "close":
-        return respond(
+      case "close": {
+        const response = respond(
           JsonStatus.ok,
           linesMessage(action.lines),
           extra,
           (context) => context.close("closed by route"),
         );
+        return closeFarewell
+          ? [response, ...routes!.farewell("close", context(connection))!]
+          : response;
+      }
       case "shutdown":
         if (!allowShutdown) return respond(JsonStatus.notAllowed, SHUTDOWN_NOT_ALLOWED);
         return respond(JsonStatus.ok, linesMessage(action.lines), extra, shutDownSoon);
@@ -180,15 +231,25 @@ export function jsonProtocol(options: JsonProtocolOptions = {}): LineProtocol {
         const pong = fastPingReply(line);
         if (pong !== undefined) return pong;
       }
-      return handle(line, context, routes, builtIn, perform);
+      return handle(line, context, dispatch);
     },
-    formatError(kind: ServerErrorKind, message: string) {
+    formatError(kind: ServerErrorKind, message: string, connection?: ConnectionContext) {
+      // The routes file's farewells are its own lines, as it wrote them.
+      if (routes !== undefined && connection !== undefined) {
+        if (kind === "idle_timeout" && routes.hasFarewell("idle")) {
+          return routes.farewell("idle", context(connection));
+        }
+        if (kind === "shutting_down" && routes.hasFarewell("shutdown")) {
+          return routes.farewell("shutdown", context(connection));
+        }
+      }
       const status =
         kind === "line_too_long" || kind === "invalid_encoding" || kind === "invalid_proxy_header"
           ? JsonStatus.malformed
           : JsonStatus.internal;
       return JSON.stringify({ status, message, extra: { error: kind } });
     },
+    ...greetingAndFarewells(routes, name, options.greeting),
   };
 }
 
@@ -203,9 +264,12 @@ type Respond = (
 function handle(
   line: Uint8Array,
   context: ConnectionContext,
-  routes: Routes | undefined,
-  builtIn: (command: string, args: Record<string, unknown>, respond: Respond) => Reply,
-  perform: (action: RouteAction, respond: Respond) => Reply | Promise<Reply>,
+  dispatch: (
+    command: string,
+    args: Record<string, unknown>,
+    respond: Respond,
+    context: ConnectionContext,
+  ) => Reply | Promise<Reply>,
 ): Reply | Promise<Reply> {
   let hasId = false;
   let id: unknown;
@@ -266,12 +330,7 @@ function handle(
   if (typeof args !== "object" || args === null || Array.isArray(args)) {
     return respond(JsonStatus.invalidArguments, '"args" must be a JSON object when given');
   }
-  const record = args as Record<string, unknown>;
-  if (routes !== undefined) {
-    const action = routes.matchCommand(command, record, routeContext(context));
-    if (action !== undefined) return perform(action, respond);
-  }
-  return builtIn(command, record, respond);
+  return dispatch(command, args as Record<string, unknown>, respond, context);
 }
 
 /**

@@ -1,5 +1,6 @@
 /**
- * The text protocol: case-insensitive commands, one reply line per line.
+ * The text protocol: case-insensitive commands, one reply line per line, and a routes file's
+ * protocol when given one.
  *
  * | line                            | reply                                                        |
  * | ------------------------------- | ------------------------------------------------------------ |
@@ -11,7 +12,7 @@
  * | `QUIT`, `CLOSE`, `DISCONNECT`   | `BYE`, then the connection closes                            |
  * | `SHUTDOWN`                      | `BYE shutting down` and the server stops, if allowed         |
  * | `[t]<text>`                     | `<text>`                                                     |
- * | `[d]`                           | `Done`, then the connection closes                           |
+ * | `[d]`                           | `Done!`, then the connection closes                          |
  * | empty line                      | `ERR empty line`                                             |
  * | anything else                   | `ERR unknown command: <word>`                                |
  * | invalid UTF-8                   | `ERR invalid encoding` (or the configured reply)             |
@@ -20,10 +21,16 @@
  * of blanks only is an empty line), and words after a command other than `ECHO` are ignored
  * (`PING now` gets `PONG`). `ECHO`'s text is everything after the one space or tab that follows it,
  * as sent (`"ECHO  a  b"` gets `" a  b"`). Command names are matched in ASCII letters only:
- * `ſHUTDOWN` (with U+017F, which upper-cases to `S`) is an unknown command. User routes, when given,
- * are tried before the built-ins, and see the line as sent. `PING` and `ECHO` are answered from the
- * line's bytes without decoding or allocating, so a pipelined `PING` load runs at the speed of the
- * framing.
+ * `ſHUTDOWN` (with U+017F, which upper-cases to `S`) is an unknown command. `[d]` is a command of
+ * its own only alone on its line (`[d]x` is an unknown command). `PING` and `ECHO` are answered from
+ * the line's bytes without decoding or allocating, so a pipelined `PING` load runs at the speed of
+ * the framing.
+ *
+ * With routes (a routes file, docs/routes.md): the routes are tried first and see the line as sent;
+ * then the built-in commands, unless the file says `"builtins": false`; then the file's fallback.
+ * The file's greeting, farewells (on close, idle timeout, shutdown) and its routes for a line that
+ * is not UTF-8 or too long apply too. `HELP` lists exactly the commands usable: the built-in ones
+ * (with `SHUTDOWN` when allowed) and those of the text routes.
  *
  * @example A text server
  * ```ts
@@ -34,7 +41,7 @@
  * const conn = await Deno.connect({ port: (server.addr as Deno.NetAddr).port });
  * await conn.write(new TextEncoder().encode("PING\nping\nHELLO\nECHO a b\n[t]x\nNOPE\n[d]\n"));
  * const reply = new TextDecoder().decode(await new Response(conn.readable).bytes());
- * assert.equal(reply, "PONG\npong\ndemo\na b\nx\nERR unknown command: NOPE\nDone\n");
+ * assert.equal(reply, "PONG\npong\ndemo\na b\nx\nERR unknown command: NOPE\nDone!\n");
  * ```
  *
  * @module
@@ -45,7 +52,8 @@ import type { LineProtocol, Reply, ServerErrorKind } from "../server/protocol.ts
 import {
   clip,
   defaultServerName,
-  routeCommandNames,
+  farewell,
+  greetingAndFarewells,
   routeContext,
   SHUTDOWN_NOT_ALLOWED,
   shutDownSoon,
@@ -54,14 +62,25 @@ import type { RouteAction, Routes } from "../routes/routes.ts";
 
 /** Options of {@linkcode textProtocol}. */
 export interface TextProtocolOptions {
-  /** What `HELLO` answers. @default {the host name} */
+  /** What `HELLO` answers (and `{name}`). @default {the routes file's "name", or the host name} */
   name?: string;
-  /** Whether `SHUTDOWN` stops the server (otherwise it is refused). @default {false} */
+  /**
+   * Whether `SHUTDOWN` (and a route's `"shutdown": true`) stops the server; otherwise it is refused.
+   * @default {the routes file's "allowShutdown", or false}
+   */
   allowShutdown?: boolean;
-  /** The reply to a line that is not valid UTF-8. @default {"ERR invalid encoding"} */
+  /**
+   * The reply to a line that is not valid UTF-8 (it wins over the routes file's
+   * `{"undecodable": true}` route).
+   * @default {"ERR invalid encoding"}
+   */
   invalidReply?: string;
   /** User routes, tried before the built-in commands. */
   routes?: Routes;
+  /** Whether the built-in commands answer. @default {the routes file's "builtins", or true} */
+  builtins?: boolean;
+  /** A line sent first on each connection, instead of the routes file's greeting. */
+  greeting?: string;
 }
 
 /** The built-in command names, as `HELP` lists them (without `SHUTDOWN`, which needs allowing). */
@@ -83,6 +102,8 @@ const PONG = encoder.encode("PONG");
 const PONG_LOWER = encoder.encode("pong");
 const SPACE = 0x20;
 const TAB = 0x09;
+/** What {@linkcode textProtocol}'s built-in commands answer to a line that is none of them. */
+const NOT_BUILT_IN = Symbol("not built in");
 
 /**
  * Creates the text protocol.
@@ -90,19 +111,33 @@ const TAB = 0x09;
  * @returns A protocol for {@linkcode serve}.
  */
 export function textProtocol(options: TextProtocolOptions = {}): LineProtocol {
-  const name = options.name ?? defaultServerName();
-  const allowShutdown = options.allowShutdown ?? false;
+  const given = options.routes;
+  const settings = given?.settings;
+  const name = options.name ?? settings?.name ?? defaultServerName();
+  const allowShutdown = options.allowShutdown ?? settings?.allowShutdown ?? false;
   const invalidReply = options.invalidReply ?? "ERR invalid encoding";
-  const routes = options.routes !== undefined && options.routes.size > 0
-    ? options.routes
+  const builtins = options.builtins ?? settings?.builtins ?? true;
+  // A file with nothing for the text protocol is no file: the fast path stays.
+  const routes = given !== undefined &&
+      (given.lineRouteCount > 0 || given.hasFallback || !builtins || given.hasGreeting ||
+        given.hasFarewell("close") || given.hasFarewell("idle") || given.hasFarewell("shutdown"))
+    ? given
     : undefined;
-  const builtIns = [...TEXT_COMMANDS];
-  if (allowShutdown) builtIns.splice(builtIns.indexOf("[t]"), 0, "SHUTDOWN");
-  const commands = [...builtIns];
-  for (const command of routeCommandNames(routes)) {
+  const textRoutes = routes === undefined
+    ? 0
+    : routes.lineRouteCount - (routes.hasUndecodable ? 1 : 0) - (routes.hasTooLong ? 1 : 0);
+  const undecodable = routes?.hasUndecodable && options.invalidReply === undefined
+    ? routes
+    : undefined;
+  // PING and ECHO from the bytes: only where no route could answer them first.
+  const fastPath = builtins && textRoutes === 0;
+  const commands = builtins ? [...TEXT_COMMANDS] : [];
+  if (builtins && allowShutdown) commands.splice(commands.indexOf("[t]"), 0, "SHUTDOWN");
+  for (const command of routes?.textCommands ?? []) {
     if (!commands.includes(command)) commands.push(command);
   }
   const help = `commands: ${commands.join(" ")}`;
+  const closeFarewell = routes?.hasFarewell("close") ?? false;
 
   /** Answers PING and ECHO straight from the bytes; `false` means "take the general path". */
   function answerFast(line: Uint8Array): Reply | false {
@@ -121,19 +156,31 @@ export function textProtocol(options: TextProtocolOptions = {}): LineProtocol {
   }
 
   function answer(text: string, context: ConnectionContext): Reply {
-    if (routes !== undefined) {
-      const action = routes.match(text, routeContext(context));
+    if (textRoutes > 0) {
+      const action = routes!.match(text, routeContext(context, name));
       if (action !== undefined) return perform(action, context);
     }
+    if (builtins) {
+      const reply = builtIn(text, context);
+      if (reply !== NOT_BUILT_IN) return reply;
+    }
+    const fallback = routes?.fallback(text, routeContext(context, name));
+    if (fallback !== undefined) return perform(fallback, context);
+    const word = commandWord(text);
+    return fail(context, word === "" ? "empty line" : `unknown command: ${clip(word)}`);
+  }
+
+  /** The built-in commands' answer, or NOT_BUILT_IN for a line that is none of them. */
+  function builtIn(text: string, context: ConnectionContext): Reply | typeof NOT_BUILT_IN {
     // Spaces and tabs before the command are skipped; the command word ends at the next one.
     let start = 0;
     while (start < text.length && isBlank(text.charCodeAt(start))) start++;
     if (text.length - start >= 3 && text[start] === "[" && text[start + 2] === "]") {
       const tag = text[start + 1];
       if (tag === "t" || tag === "T") return text.slice(start + 3);
-      if (tag === "d" || tag === "D") {
-        context.close("client sent [d]");
-        return "Done";
+      // [d] alone on its line (blanks around it aside): "[d]x" is no command.
+      if ((tag === "d" || tag === "D") && isBlankTail(text, start + 3)) {
+        return closing(context, "client sent [d]", "Done!");
       }
     }
     let end = start;
@@ -161,8 +208,7 @@ export function textProtocol(options: TextProtocolOptions = {}): LineProtocol {
       case "QUIT":
       case "CLOSE":
       case "DISCONNECT":
-        context.close(`client sent ${word.toUpperCase()}`);
-        return "BYE";
+        return closing(context, `client sent ${word.toUpperCase()}`, "BYE");
       case "SHUTDOWN":
         if (!allowShutdown) return fail(context, SHUTDOWN_NOT_ALLOWED);
         shutDownSoon(context);
@@ -170,29 +216,45 @@ export function textProtocol(options: TextProtocolOptions = {}): LineProtocol {
       case "":
         return fail(context, "empty line");
       default:
-        return fail(context, `unknown command: ${clip(word)}`);
+        return NOT_BUILT_IN;
     }
   }
 
-  function perform(action: RouteAction, context: ConnectionContext): Reply {
+  /** Closes the connection after `reply` (and the file's close farewell, if any). */
+  function closing(context: ConnectionContext, reason: string, reply: string): Reply {
+    context.close(reason);
+    return closeFarewell ? [reply, ...farewell(routes, "close", context, name)] : reply;
+  }
+
+  /** A route's action, for the actions that are done at once (not a program). */
+  function performNow(
+    action: Exclude<RouteAction, { kind: "run" }>,
+    context: ConnectionContext,
+  ): readonly string[] {
     switch (action.kind) {
       case "reply":
         return action.lines;
       case "close":
         context.close("closed by route");
-        return action.lines;
+        return closeFarewell
+          ? [...action.lines, ...farewell(routes, "close", context, name) as string[]]
+          : action.lines;
       case "shutdown":
-        if (!allowShutdown) return fail(context, SHUTDOWN_NOT_ALLOWED);
+        if (!allowShutdown) return [fail(context, SHUTDOWN_NOT_ALLOWED)];
         shutDownSoon(context);
         return action.lines;
-      case "run":
-        return programLines(action.lines, context);
     }
+  }
+
+  function perform(action: RouteAction, context: ConnectionContext): Reply {
+    return action.kind === "run"
+      ? programLines(action.lines, context)
+      : performNow(action, context);
   }
 
   return {
     onLine(line, context) {
-      if (routes === undefined) {
+      if (fastPath) {
         const fast = answerFast(line);
         if (fast !== false) return fast;
       }
@@ -200,14 +262,30 @@ export function textProtocol(options: TextProtocolOptions = {}): LineProtocol {
       try {
         text = decodeLine(line, context.lineNumber);
       } catch {
+        const action = undecodable?.matchUndecodable(routeContext(context, name));
+        if (action !== undefined) return perform(action, context);
         context.sendError("invalid_encoding", "invalid encoding");
         return undefined;
       }
       return answer(text, context);
     },
-    formatError(kind: ServerErrorKind, message: string) {
-      return kind === "invalid_encoding" ? invalidReply : `ERR ${message}`;
+    formatError(kind: ServerErrorKind, message: string, context?: ConnectionContext) {
+      if (kind === "invalid_encoding") return invalidReply;
+      if (routes !== undefined && context !== undefined) {
+        if (kind === "line_too_long" && routes.hasTooLong) {
+          const action = routes.matchTooLong(routeContext(context, name))!;
+          if (action.kind !== "run") return performNow(action, context);
+        }
+        if (kind === "idle_timeout" && routes.hasFarewell("idle")) {
+          return routes.farewell("idle", routeContext(context, name));
+        }
+        if (kind === "shutting_down" && routes.hasFarewell("shutdown")) {
+          return routes.farewell("shutdown", routeContext(context, name));
+        }
+      }
+      return `ERR ${message}`;
     },
+    ...greetingAndFarewells(routes, name, options.greeting),
   };
 }
 
@@ -229,6 +307,11 @@ function fail(context: ConnectionContext, message: string): string {
   return `ERR ${message}`;
 }
 
+/** The command word of a line: blanks before it skipped, up to the next blank. */
+function commandWord(text: string): string {
+  return /^[ \t]*([^ \t]*)/.exec(text)![1]!;
+}
+
 /** Whether `line` starts with the 4-letter word `a b c d` in any letter case. */
 function isWord(line: Uint8Array, a: number, b: number, c: number, d: number): boolean {
   // Setting bit 0x20 lower-cases an ASCII letter; for letters no other byte maps onto it.
@@ -239,6 +322,14 @@ function isWord(line: Uint8Array, a: number, b: number, c: number, d: number): b
 /** Space or tab: what separates and surrounds command words. */
 function isBlank(code: number): boolean {
   return code === SPACE || code === TAB;
+}
+
+/** Whether `text` from `start` on is only spaces and tabs. */
+function isBlankTail(text: string, start: number): boolean {
+  for (let index = start; index < text.length; index++) {
+    if (!isBlank(text.charCodeAt(index))) return false;
+  }
+  return true;
 }
 
 function isAscii(bytes: Uint8Array): boolean {

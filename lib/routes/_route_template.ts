@@ -7,8 +7,29 @@
  * @module
  */
 
-/** Built-in placeholders; which of them a template may use depends on its route's match kind. */
-export type FieldName = "line" | "rest" | "peer" | "id" | "lineNumber" | "command" | "args";
+/** Built-in placeholders; which of them a template may use depends on where it is. */
+export type FieldName =
+  | "line"
+  | "rest"
+  | "peer"
+  | "id"
+  | "lineNumber"
+  | "command"
+  | "args"
+  | "host"
+  | "name"
+  | "time"
+  | "connections";
+
+/** The fields every template has: the server's and the connection's. */
+export const CONNECTION_FIELDS: readonly FieldName[] = [
+  "peer",
+  "id",
+  "host",
+  "name",
+  "time",
+  "connections",
+];
 
 /** One `{…}` in a template. */
 export type Placeholder =
@@ -22,7 +43,10 @@ export type Template = readonly (string | Placeholder)[];
 
 /** What a template may refer to. */
 export interface TemplateScope {
-  /** Numbered groups `{1}`…`{groupCount}` exist; `{0}` (the whole match) always does. */
+  /**
+   * Numbered groups `{1}`…`{groupCount}` exist, and `{0}` (the whole match) does unless this is -1
+   * (a greeting, a farewell: nothing was matched).
+   */
   groupCount: number;
   /** Named capture groups of the route's regular expression. */
   namedGroups: ReadonlySet<string>;
@@ -45,6 +69,12 @@ export interface TemplateValues {
   lineNumber: number;
   command: string;
   args: Readonly<Record<string, unknown>>;
+  /** The machine's host name. */
+  host: string;
+  /** The server's name (`--name`). */
+  name: string;
+  /** Connections open on the server. */
+  connections: number;
 }
 
 /** A template is malformed or names a placeholder that its route does not provide. */
@@ -73,6 +103,10 @@ export const FIELD_NAMES: readonly FieldName[] = [
   "lineNumber",
   "command",
   "args",
+  "host",
+  "name",
+  "time",
+  "connections",
 ];
 
 /**
@@ -153,12 +187,12 @@ function resolvePlaceholder(name: string, scope: TemplateScope, at: number): Pla
     const index = Number(name);
     if (index > scope.groupCount) {
       const groups = scope.groupCount === 1
-        ? "1 capture group"
-        : `${scope.groupCount} capture groups`;
+        ? "the match has 1 capture group"
+        : scope.groupCount === -1
+        ? "nothing is matched here"
+        : `the match has ${scope.groupCount} capture groups`;
       throw new TemplateError(
-        `unknown placeholder {${name}}: the match has ${groups}; available here: ${
-          describeScope(scope)
-        }`,
+        `unknown placeholder {${name}}: ${groups}; available here: ${describeScope(scope)}`,
         at,
       );
     }
@@ -195,6 +229,10 @@ function renderPlaceholder(placeholder: Placeholder, values: TemplateValues): st
           return String(values.id);
         case "lineNumber":
           return String(values.lineNumber);
+        case "connections":
+          return String(values.connections);
+        case "time":
+          return new Date().toISOString();
         case "args":
           return JSON.stringify(values.args);
         default:

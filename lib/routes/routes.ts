@@ -1,14 +1,20 @@
 /**
- * User routes for `linesock serve`: an ordered table of rules, loaded from a JSON file, that match a
- * text line (exact text, prefix or regular expression) or a JSON command (exact name or regular
- * expression) and say what to do: reply with template lines, run a program, close the connection or
- * shut the server down. The first matching rule wins.
+ * User routes for `linesock serve`: a file that describes a whole line protocol. Its routes, an
+ * ordered table of rules, match a text line (exact text, a prefix, a regular expression, a line that
+ * is not UTF-8, a line that is too long) or a JSON command (exact name or regular expression) and
+ * say what to do: reply with template lines, run a program, close the connection or shut the server
+ * down; the first matching rule wins. Around them: a greeting, farewells (on close, idle timeout and
+ * shutdown), a fallback for lines nothing matched, whether the protocol's built-in commands answer,
+ * and a few server settings, or instead of all that, a program per connection (`"exec"`).
  *
- * The file is checked completely when it loads; every mistake is reported as a
- * {@linkcode RoutesError} naming the file, line, column and path of the offending value, and what
- * was expected: `routes.json:12:5: routes[2].match.regex: invalid regular expression: …`.
+ * The file is JSONC (comments and trailing commas allowed), described by a JSON Schema
+ * (docs/routes.schema.json: name it in `"$schema"` for editor completion). It is checked completely
+ * when it loads; every mistake is a {@linkcode RoutesError} naming the file, line, column and path
+ * of the offending value, and what was expected:
+ * `routes.jsonc:12:5: routes[2].match.regex: missing closing ): …`.
  *
- * The file format is described in `docs/routes.md`.
+ * Regular expressions run in linear time (RE2 semantics), so no pattern can make a line hang the
+ * server. The file format is described in `docs/routes.md`.
  *
  * @example Matching lines
  * ```ts
@@ -16,9 +22,9 @@
  * import assert from "node:assert/strict";
  *
  * const routes = Routes.parse(`{ "routes": [
- *   { "match": { "exact": "status" }, "reply": "OK all good" },
+ *   { "match": { "exact": "status" }, "reply": "OK all good" },  // a comment
  *   { "match": { "regex": "^add (?<a>\\\\d+) (?<b>\\\\d+)$" }, "reply": ["{a}+{b}", "from {peer}"] },
- *   { "match": { "prefix": "bye" }, "reply": "ACK bye{rest}", "close": true }
+ *   { "match": { "prefix": "bye" }, "reply": "ACK bye{rest}", "close": true },
  * ]}`);
  * const context = { peer: "127.0.0.1:5000", connectionId: 1, lineNumber: 1 };
  * assert.deepEqual(routes.match("status", context), { kind: "reply", lines: ["OK all good"] });
@@ -32,19 +38,10 @@
  *
  * @module
  */
-import { editDistance } from "../_edit_distance.ts";
-import { LinesockError } from "../errors.ts";
-import {
-  type JsonEntry,
-  type JsonNode,
-  JsonSyntaxError,
-  offsetInString,
-  parseJsonWithPositions,
-  positionAt,
-  toPlainValue,
-} from "./_json_positions.ts";
+import { type JsonPath, RoutesDocument } from "./_routes_document.ts";
 import {
   compileTemplate,
+  CONNECTION_FIELDS,
   FIELD_NAMES,
   type FieldName,
   renderTemplate,
@@ -53,6 +50,8 @@ import {
   type TemplateScope,
   type TemplateValues,
 } from "./_route_template.ts";
+import { compileRouteRegex, REGEX_FLAGS, RouteRegexError } from "./_route_regex.ts";
+import { programMissing } from "./_program_process.ts";
 import {
   DEFAULT_MAX_OUTPUT_BYTES,
   DEFAULT_PROGRAM_ENV,
@@ -61,6 +60,9 @@ import {
   runProgram,
   unreadableEnv,
 } from "./program_runner.ts";
+import { RoutesError } from "./routes_error.ts";
+
+export { RoutesError } from "./routes_error.ts";
 
 /** What a route sees of the connection a line came from. */
 export interface RouteContext {
@@ -68,8 +70,12 @@ export interface RouteContext {
   peer: string;
   /** The connection's number: the `{id}` placeholder. */
   connectionId: number;
-  /** The line's number on its connection (1-based): the `{lineNumber}` placeholder. */
+  /** The line's number on its connection (1-based; 0 for a greeting): `{lineNumber}`. */
   lineNumber: number;
+  /** The server's name: the `{name}` placeholder. @default {the file's "name", or the host name} */
+  name?: string;
+  /** Connections open on the server: the `{connections}` placeholder. @default {1} */
+  connections?: number;
   /**
    * Aborting it (e.g. when the connection closes) kills a program started for this line with its
    * process group, or takes it out of the line waiting for a program slot before it starts.
@@ -94,6 +100,47 @@ export type RouteAction =
    * an `ERR` reply.
    */
   | { kind: "run"; lines: AsyncIterable<string>; extra?: unknown };
+
+/** When a farewell is said: see {@linkcode Routes.farewell}. */
+export type FarewellKind = "close" | "idle" | "shutdown";
+
+/** The file's `"exec"`: a program per connection (see `execProtocol`). */
+export interface RoutesExec {
+  /** The program and its arguments. */
+  readonly argv: readonly string[];
+  /** Kill a connection's program after this many milliseconds. */
+  readonly timeoutMs?: number;
+  /** Programs running at once. */
+  readonly maxExec?: number;
+  /** The longest line the program may print, in bytes. */
+  readonly maxLineBytes?: number;
+  /** Environment variables set for the program. */
+  readonly env?: Readonly<Record<string, string>>;
+  /** The server's environment variables the program inherits. */
+  readonly inheritEnv?: readonly string[];
+  /** The program's working directory. */
+  readonly cwd?: string;
+}
+
+/** What the file says of the server around its routes; command-line flags override each. */
+export interface RoutesSettings {
+  /** `"protocol"`: the protocol the routes speak. */
+  readonly protocol?: "text" | "json";
+  /** `"name"`: the server's name (`{name}`, HELLO). */
+  readonly name?: string;
+  /** `"builtins"`: whether the protocol's built-in commands answer. */
+  readonly builtins: boolean;
+  /** `"allowShutdown"`: whether clients may shut the server down. */
+  readonly allowShutdown?: boolean;
+  /** `"maxClients"`: clients served at once. */
+  readonly maxClients?: number;
+  /** `"idleTimeout"`, in milliseconds (0: off). */
+  readonly idleTimeoutMs?: number;
+  /** `"maxLine"`, in bytes. */
+  readonly maxLineBytes?: number;
+  /** `"exec"`: a program per connection instead of routes. */
+  readonly exec?: RoutesExec;
+}
 
 /** Options of {@linkcode Routes.parse} and {@linkcode Routes.load}. */
 export interface RoutesOptions {
@@ -121,49 +168,34 @@ export interface RoutesOptions {
   programEnv?: readonly string[];
 }
 
-/** The routes file is unreadable or invalid. The message is one line, ready for the user. */
-export class RoutesError extends LinesockError {
-  /** The file, as given (`routes.json`), or `routes` for text without a name. */
-  readonly file: string;
-  /** The 1-based line of the problem (0 when the file could not be read). */
-  readonly line: number;
-  /** The 1-based column of the problem (0 when the file could not be read). */
-  readonly column: number;
-  /** The path of the offending value, e.g. `routes[2].match.regex` (empty for syntax errors). */
-  readonly path: string;
-  /** What is wrong and what was expected. */
-  readonly reason: string;
-
-  /**
-   * Creates the instance.
-   * @param file The file name.
-   * @param line The 1-based line, or 0.
-   * @param column The 1-based column, or 0.
-   * @param path The path of the value, or `""`.
-   * @param reason What is wrong.
-   * @param options Standard error options (`cause`).
-   */
-  constructor(
-    file: string,
-    line: number,
-    column: number,
-    path: string,
-    reason: string,
-    options?: ErrorOptions,
-  ) {
-    const where = line > 0 ? `${file}:${line}:${column}` : file;
-    super("INVALID_ROUTES", `${where}: ${path ? `${path}: ` : ""}${reason}`, options);
-    this.file = file;
-    this.line = line;
-    this.column = column;
-    this.path = path;
-    this.reason = reason;
-  }
-}
-
-type MatchKind = "exact" | "prefix" | "regex" | "command" | "commandRegex";
-const MATCH_KINDS: readonly MatchKind[] = ["exact", "prefix", "regex", "command", "commandRegex"];
-const ALLOWED_FLAGS = "imsuv";
+type MatchKind =
+  | "exact"
+  | "prefix"
+  | "regex"
+  | "command"
+  | "commandRegex"
+  | "undecodable"
+  | "tooLong";
+const MATCH_KINDS: readonly MatchKind[] = [
+  "exact",
+  "prefix",
+  "regex",
+  "command",
+  "commandRegex",
+  "undecodable",
+  "tooLong",
+];
+/** Keys of the file that a program per connection replaces. */
+const NOT_WITH_EXEC = [
+  "routes",
+  "fallback",
+  "greeting",
+  "farewell",
+  "builtins",
+  "protocol",
+  "allowShutdown",
+  "programEnv",
+];
 
 interface Matched {
   groups: (string | undefined)[];
@@ -176,7 +208,8 @@ type CompiledAction =
   | {
     kind: "run";
     argv: string[];
-    stdin: Template;
+    /** `undefined`: the line (text) or the arguments as JSON (commands). */
+    stdin: Template | undefined;
     timeoutMs: number;
     maxOutputBytes: number;
     inheritEnv: string[];
@@ -185,11 +218,29 @@ type CompiledAction =
   };
 
 interface CompiledRoute {
+  /** Its place in the file, for the hit counts (`routes[0]`, `fallback`). */
+  key: string;
   test(subject: string): Matched | undefined;
   action: CompiledAction;
-  /** The JSON response's `extra` (command routes only); `undefined` when the route has none. */
+  /** The JSON response's `extra`; `undefined` when the route has none. */
   extra?: unknown;
 }
+
+/** Every compiled part of a file. */
+interface Compiled {
+  lineRoutes: CompiledRoute[];
+  commandRoutes: CompiledRoute[];
+  undecodable: CompiledRoute | undefined;
+  tooLong: CompiledRoute | undefined;
+  fallback: CompiledRoute | undefined;
+  textCommands: string[];
+  commands: string[];
+  greeting: Template[] | undefined;
+  farewells: Partial<Record<FarewellKind, Template[]>>;
+  settings: RoutesSettings;
+}
+
+const NOTHING_MATCHED: Matched = { groups: [], named: undefined, rest: "" };
 
 /**
  * A checked route table. Create it with {@linkcode Routes.load} or {@linkcode Routes.parse}.
@@ -206,66 +257,62 @@ interface CompiledRoute {
  * assert.equal(action?.kind, "run");
  * assert.deepEqual(await Array.fromAsync(action.lines), ["HI; `X`"]);
  * ```
+ *
+ * @example A whole protocol: greeting, farewell, no built-in commands, a fallback
+ * ```ts
+ * import { Routes } from "@linesock/linesock";
+ * import assert from "node:assert/strict";
+ *
+ * const routes = Routes.parse(`{
+ *   "name": "alpha",
+ *   "greeting": "MSG Welcome to {name}, client {id}",
+ *   "farewell": { "idle": "MSG too quiet" },
+ *   "builtins": false,
+ *   "routes": [{ "match": { "exact": "HELLO" }, "reply": "MSG Hello from {name}" }],
+ *   "fallback": { "reply": "Command not found" },
+ * }`);
+ * const context = { peer: "unix", connectionId: 3, lineNumber: 1 };
+ * assert.deepEqual(routes.greeting(context), ["MSG Welcome to alpha, client 3"]);
+ * assert.deepEqual(routes.match("HELLO", context), { kind: "reply", lines: ["MSG Hello from alpha"] });
+ * assert.deepEqual(routes.fallback("hello", context), { kind: "reply", lines: ["Command not found"] });
+ * assert.deepEqual(routes.farewell("idle", context), ["MSG too quiet"]);
+ * assert.equal(routes.settings.builtins, false);
+ * ```
  */
 export class Routes {
   /** Where the routes came from (the file name given). */
   readonly source: string;
-  readonly #lineRoutes: CompiledRoute[];
-  readonly #commandRoutes: CompiledRoute[];
-  readonly #commands: string[];
+  /** What the file says of the server around its routes. */
+  readonly settings: RoutesSettings;
+  readonly #compiled: Compiled;
   readonly #limiter: ExecLimiter;
+  readonly #hits: Record<string, number> = {};
 
-  private constructor(
-    source: string,
-    lineRoutes: CompiledRoute[],
-    commandRoutes: CompiledRoute[],
-    commands: string[],
-    limiter: ExecLimiter,
-  ) {
+  private constructor(source: string, compiled: Compiled, limiter: ExecLimiter) {
     this.source = source;
-    this.#lineRoutes = lineRoutes;
-    this.#commandRoutes = commandRoutes;
-    this.#commands = commands;
+    this.settings = compiled.settings;
+    this.#compiled = compiled;
     this.#limiter = limiter;
+    for (const route of [...compiled.lineRoutes, ...compiled.commandRoutes]) {
+      this.#hits[route.key] = 0;
+    }
+    for (const route of [compiled.undecodable, compiled.tooLong, compiled.fallback]) {
+      if (route !== undefined) this.#hits[route.key] = 0;
+    }
   }
 
   /**
    * Checks and compiles a routes document.
-   * @param jsonText The JSON text of the routes file.
+   * @param text The JSONC text of the routes file.
    * @param source The file name used in error messages.
    * @param options Program limits.
    * @returns The route table.
    * @throws {RoutesError} On any mistake, with its line and column.
    */
-  static parse(jsonText: string, source = "routes", options: RoutesOptions = {}): Routes {
-    const checker: Checker = new Checker(jsonText, source, options);
-    let root: JsonNode;
-    try {
-      root = parseJsonWithPositions(jsonText);
-    } catch (error) {
-      if (!(error instanceof JsonSyntaxError)) throw error;
-      checker.fail(error.offset, "", `invalid JSON: ${error.message}`);
-    }
-    const lineRoutes: CompiledRoute[] = [];
-    const commandRoutes: CompiledRoute[] = [];
-    const commands: string[] = [];
-    for (const route of checker.routes(root)) {
-      if (route.onCommands) {
-        commandRoutes.push(route.compiled);
-        if (route.commandName !== undefined && !commands.includes(route.commandName)) {
-          commands.push(route.commandName);
-        }
-      } else {
-        lineRoutes.push(route.compiled);
-      }
-    }
-    return new Routes(
-      source,
-      lineRoutes,
-      commandRoutes,
-      commands,
-      options.limiter ?? new ExecLimiter(),
-    );
+  static parse(text: string, source = "routes", options: RoutesOptions = {}): Routes {
+    const document = RoutesDocument.parse(text, source);
+    const compiled = new Compiler(document, options).compile();
+    return new Routes(source, compiled, options.limiter ?? new ExecLimiter());
   }
 
   /**
@@ -289,22 +336,69 @@ export class Routes {
 
   /** The number of routes. */
   get size(): number {
-    return this.#lineRoutes.length + this.#commandRoutes.length;
+    return this.lineRouteCount + this.commandRouteCount;
   }
 
-  /** The number of routes that match text lines. */
+  /** The number of routes that match text lines (those of undecodable and too long lines too). */
   get lineRouteCount(): number {
-    return this.#lineRoutes.length;
+    const compiled = this.#compiled;
+    return compiled.lineRoutes.length + (compiled.undecodable ? 1 : 0) +
+      (compiled.tooLong ? 1 : 0);
   }
 
   /** The number of routes that match JSON commands. */
   get commandRouteCount(): number {
-    return this.#commandRoutes.length;
+    return this.#compiled.commandRoutes.length;
   }
 
-  /** The command names matched exactly by command routes, in file order (for `help`). */
+  /** The command names of command routes, in file order (for the json protocol's `help`). */
   get commands(): readonly string[] {
-    return this.#commands;
+    return this.#compiled.commands;
+  }
+
+  /**
+   * The command names of text routes, in file order (for the text protocol's `HELP`): an exact
+   * route's text, a prefix route's prefix without trailing blanks, or a route's `"help"`.
+   */
+  get textCommands(): readonly string[] {
+    return this.#compiled.textCommands;
+  }
+
+  /** Whether the file has a fallback. */
+  get hasFallback(): boolean {
+    return this.#compiled.fallback !== undefined;
+  }
+
+  /** Whether the file has a greeting. */
+  get hasGreeting(): boolean {
+    return this.#compiled.greeting !== undefined;
+  }
+
+  /** Whether the file has a route for lines that are not UTF-8. */
+  get hasUndecodable(): boolean {
+    return this.#compiled.undecodable !== undefined;
+  }
+
+  /** Whether the file has a route for lines that are too long. */
+  get hasTooLong(): boolean {
+    return this.#compiled.tooLong !== undefined;
+  }
+
+  /**
+   * Whether the file has a farewell of this kind.
+   * @param kind When it is said.
+   * @returns Whether {@linkcode farewell} gives lines for it.
+   */
+  hasFarewell(kind: FarewellKind): boolean {
+    return this.#compiled.farewells[kind] !== undefined;
+  }
+
+  /**
+   * How many lines (or JSON commands) each route answered so far, by its place in the file
+   * (`routes[0]`, …, `fallback`), for the server's metrics.
+   */
+  get hits(): Readonly<Record<string, number>> {
+    return this.#hits;
   }
 
   /** The limiter that programs of these routes share. */
@@ -319,19 +413,9 @@ export class Routes {
    * @returns The action, or `undefined` when no route matches.
    */
   match(line: string, context: RouteContext): RouteAction | undefined {
-    for (const route of this.#lineRoutes) {
+    for (const route of this.#compiled.lineRoutes) {
       const matched = route.test(line);
-      if (matched) {
-        return this.#act(route.action, {
-          ...matched,
-          line,
-          command: "",
-          args: {},
-          peer: context.peer,
-          id: context.connectionId,
-          lineNumber: context.lineNumber,
-        }, context.signal);
-      }
+      if (matched) return this.#act(route, matched, line, "", undefined, context);
     }
     return undefined;
   }
@@ -344,197 +428,373 @@ export class Routes {
    * @returns The action, or `undefined` when no route matches.
    */
   matchCommand(command: string, args: unknown, context: RouteContext): RouteAction | undefined {
-    for (const route of this.#commandRoutes) {
+    for (const route of this.#compiled.commandRoutes) {
       const matched = route.test(command);
-      if (matched) {
-        const argsObject = args !== null && typeof args === "object" && !Array.isArray(args)
-          ? args as Record<string, unknown>
-          : {};
-        const action = this.#act(route.action, {
-          ...matched,
-          line: "",
-          command,
-          args: argsObject,
-          peer: context.peer,
-          id: context.connectionId,
-          lineNumber: context.lineNumber,
-        }, context.signal);
-        return route.extra === undefined ? action : { ...action, extra: route.extra };
-      }
+      if (matched) return this.#act(route, matched, "", command, args, context);
     }
     return undefined;
   }
 
-  #act(action: CompiledAction, values: TemplateValues, signal?: AbortSignal): RouteAction {
+  /**
+   * The action of the `{"undecodable": true}` route, for a line that is not valid UTF-8.
+   * @param context The connection's facts.
+   * @returns The action, or `undefined` when the file has no such route.
+   */
+  matchUndecodable(context: RouteContext): RouteAction | undefined {
+    const route = this.#compiled.undecodable;
+    return route && this.#act(route, NOTHING_MATCHED, "", "", undefined, context);
+  }
+
+  /**
+   * The action of the `{"tooLong": true}` route, for a line longer than the server's limit.
+   * @param context The connection's facts.
+   * @returns The action, or `undefined` when the file has no such route.
+   */
+  matchTooLong(context: RouteContext): RouteAction | undefined {
+    const route = this.#compiled.tooLong;
+    return route && this.#act(route, NOTHING_MATCHED, "", "", undefined, context);
+  }
+
+  /**
+   * The fallback's action, for a text line that nothing else answered.
+   * @param line The line.
+   * @param context The connection's facts.
+   * @returns The action, or `undefined` when the file has no fallback.
+   */
+  fallback(line: string, context: RouteContext): RouteAction | undefined {
+    const route = this.#compiled.fallback;
+    if (route === undefined) return undefined;
+    return this.#act(
+      route,
+      { groups: [line], named: undefined, rest: "" },
+      line,
+      "",
+      undefined,
+      context,
+    );
+  }
+
+  /**
+   * The fallback's action, for a JSON command that nothing else answered.
+   * @param command The command's name.
+   * @param args Its arguments.
+   * @param context The connection's facts.
+   * @returns The action, or `undefined` when the file has no fallback.
+   */
+  fallbackCommand(command: string, args: unknown, context: RouteContext): RouteAction | undefined {
+    const route = this.#compiled.fallback;
+    if (route === undefined) return undefined;
+    return this.#act(
+      route,
+      { groups: [command], named: undefined, rest: "" },
+      "",
+      command,
+      args,
+      context,
+    );
+  }
+
+  /**
+   * The greeting's lines, rendered for a connection.
+   * @param context The connection's facts.
+   * @returns The lines, or `undefined` when the file has no greeting.
+   */
+  greeting(context: RouteContext): string[] | undefined {
+    const lines = this.#compiled.greeting;
+    return lines && this.#render(lines, context);
+  }
+
+  /**
+   * A farewell's lines, rendered for a connection.
+   * @param kind `close`: the client ended its input, or a route or command closed the connection;
+   *   `idle`: the idle timeout; `shutdown`: the server shuts down.
+   * @param context The connection's facts.
+   * @returns The lines, or `undefined` when the file has no such farewell.
+   */
+  farewell(kind: FarewellKind, context: RouteContext): string[] | undefined {
+    const lines = this.#compiled.farewells[kind];
+    return lines && this.#render(lines, context);
+  }
+
+  #render(lines: readonly Template[], context: RouteContext): string[] {
+    const values = this.#values(NOTHING_MATCHED, "", "", {}, context);
+    return lines.map((template) => renderTemplate(template, values));
+  }
+
+  #values(
+    matched: Matched,
+    line: string,
+    command: string,
+    args: Readonly<Record<string, unknown>>,
+    context: RouteContext,
+  ): TemplateValues {
+    return {
+      ...matched,
+      line,
+      command,
+      args,
+      peer: context.peer,
+      id: context.connectionId,
+      lineNumber: context.lineNumber,
+      host: hostName(),
+      name: context.name ?? this.settings.name ?? hostName(),
+      connections: context.connections ?? 1,
+    };
+  }
+
+  #act(
+    route: CompiledRoute,
+    matched: Matched,
+    line: string,
+    command: string,
+    rawArgs: unknown,
+    context: RouteContext,
+  ): RouteAction {
+    const args = rawArgs !== null && typeof rawArgs === "object" && !Array.isArray(rawArgs)
+      ? rawArgs as Record<string, unknown>
+      : {};
+    const values = this.#values(matched, line, command, args, context);
+    this.#hits[route.key]!++;
+    const action = route.action;
+    let rendered: RouteAction;
     if (action.kind !== "run") {
-      return {
+      rendered = {
         kind: action.kind,
         lines: action.lines.map((template) => renderTemplate(template, values)),
       };
+    } else {
+      const stdin = action.stdin !== undefined
+        ? renderTemplate(action.stdin, values)
+        : command !== ""
+        ? JSON.stringify(args)
+        : line;
+      rendered = {
+        kind: "run",
+        lines: runProgram({
+          argv: action.argv,
+          stdin,
+          timeoutMs: action.timeoutMs,
+          maxOutputBytes: action.maxOutputBytes,
+          inheritEnv: action.inheritEnv,
+          limiter: this.#limiter,
+          ...(action.env ? { env: action.env } : {}),
+          ...(action.cwd !== undefined ? { cwd: action.cwd } : {}),
+          ...(context.signal ? { signal: context.signal } : {}),
+        }),
+      };
     }
-    return {
-      kind: "run",
-      lines: runProgram({
-        argv: action.argv,
-        stdin: renderTemplate(action.stdin, values),
-        timeoutMs: action.timeoutMs,
-        maxOutputBytes: action.maxOutputBytes,
-        inheritEnv: action.inheritEnv,
-        limiter: this.#limiter,
-        ...(action.env ? { env: action.env } : {}),
-        ...(action.cwd !== undefined ? { cwd: action.cwd } : {}),
-        ...(signal ? { signal } : {}),
-      }),
-    };
+    return route.extra === undefined || command === ""
+      ? rendered
+      : { ...rendered, extra: route.extra };
   }
 }
 
-interface CheckedRoute {
-  compiled: CompiledRoute;
-  onCommands: boolean;
-  commandName: string | undefined;
+let cachedHost: string | undefined;
+
+/** The machine's host name (`localhost` when the server may not ask: no `--allow-sys`). */
+function hostName(): string {
+  if (cachedHost === undefined) {
+    try {
+      cachedHost = Deno.hostname();
+    } catch {
+      cachedHost = "localhost";
+    }
+  }
+  return cachedHost;
 }
 
-/** Walks the parsed document, checking each value where it stands. */
-class Checker {
-  readonly #text: string;
-  readonly #file: string;
+/** Turns a checked document into compiled routes, checking what the schema cannot say. */
+class Compiler {
+  readonly #document: RoutesDocument;
   readonly #options: RoutesOptions;
   /** What every program inherits: the default, the option and the file's `"programEnv"`. */
   #programEnv: string[];
 
-  constructor(text: string, file: string, options: RoutesOptions) {
-    this.#text = text;
-    this.#file = file;
+  constructor(document: RoutesDocument, options: RoutesOptions) {
+    this.#document = document;
     this.#options = options;
     this.#programEnv = [...DEFAULT_PROGRAM_ENV, ...options.programEnv ?? []];
   }
 
-  fail(offset: number, path: string, reason: string): never {
-    const { line, column } = positionAt(this.#text, offset);
-    throw new RoutesError(this.#file, line, column, path, reason);
+  fail(path: JsonPath, reason: string, options?: { key?: boolean; index?: number }): never {
+    this.#document.fail(path, reason, options);
   }
 
-  *routes(root: JsonNode): Generator<CheckedRoute> {
-    if (root.type !== "object") {
-      this.fail(root.start, "", `expected an object like {"routes": [...]}, got ${kindOf(root)}`);
+  compile(): Compiled {
+    const file = this.#document.value as FileShape;
+    const exec = file.exec === undefined ? undefined : this.#exec(file);
+    if (file.programEnv !== undefined) {
+      this.#programEnv = union(this.#programEnv, this.#envNames(file.programEnv, ["programEnv"]));
     }
-    const members = this.#members(root, "", ["routes", "programEnv", "comment"]);
-    this.#comment(members.get("comment"), "comment");
-    const programEnv = members.get("programEnv");
-    if (programEnv) {
-      this.#programEnv = union(this.#programEnv, this.#envNames(programEnv.value, "programEnv"));
+    const compiled: Compiled = {
+      lineRoutes: [],
+      commandRoutes: [],
+      undecodable: undefined,
+      tooLong: undefined,
+      fallback: undefined,
+      textCommands: [],
+      commands: [],
+      greeting: file.greeting === undefined
+        ? undefined
+        : this.#lines(file.greeting, ["greeting"], connectionScope()),
+      farewells: {},
+      settings: {
+        builtins: file.builtins ?? true,
+        ...(file.protocol !== undefined ? { protocol: file.protocol } : {}),
+        ...(file.name !== undefined ? { name: file.name } : {}),
+        ...(file.allowShutdown !== undefined ? { allowShutdown: file.allowShutdown } : {}),
+        ...(file.maxClients !== undefined ? { maxClients: file.maxClients } : {}),
+        ...(file.idleTimeout !== undefined
+          ? { idleTimeoutMs: this.#duration(file.idleTimeout, ["idleTimeout"], true) }
+          : {}),
+        ...(file.maxLine !== undefined
+          ? { maxLineBytes: this.#size(file.maxLine, ["maxLine"]) }
+          : {}),
+        ...(exec !== undefined ? { exec } : {}),
+      },
+    };
+    for (const kind of ["close", "idle", "shutdown"] as const) {
+      const lines = file.farewell?.[kind];
+      if (lines !== undefined) {
+        compiled.farewells[kind] = this.#lines(lines, ["farewell", kind], connectionScope());
+      }
     }
-    const list = members.get("routes");
-    if (!list) this.fail(root.start, "", 'missing key "routes" (an array of routes)');
-    if (list.value.type !== "array") {
-      this.fail(
-        list.value.start,
-        "routes",
-        `expected an array of routes, got ${kindOf(list.value)}`,
-      );
+    for (const [index, route] of (file.routes ?? []).entries()) {
+      this.#route(route, ["routes", index], compiled);
     }
-    for (const [index, node] of list.value.items.entries()) {
-      yield this.#route(node, `routes[${index}]`);
+    if (file.fallback !== undefined) {
+      const scope: TemplateScope = {
+        groupCount: 0,
+        namedGroups: new Set(),
+        fields: new Set([...CONNECTION_FIELDS, "lineNumber", "line", "command", "args"]),
+        args: true,
+      };
+      compiled.fallback = {
+        key: "fallback",
+        test: () => undefined,
+        action: this.#action(file.fallback, ["fallback"], scope, "fallback"),
+        ...(file.fallback.extra !== undefined ? { extra: file.fallback.extra } : {}),
+      };
     }
+    return compiled;
   }
 
-  #route(node: JsonNode, path: string): CheckedRoute {
-    if (node.type !== "object") {
-      this.fail(node.start, path, `expected a route object, got ${kindOf(node)}`);
+  #exec(file: FileShape): RoutesExec {
+    const exec = file.exec!;
+    for (const key of NOT_WITH_EXEC) {
+      if (Object.hasOwn(file, key)) {
+        this.fail(
+          [key],
+          `not used with "exec": a program per connection answers every line itself`,
+          { key: true },
+        );
+      }
     }
-    // "extra" belongs to JSON responses: only command rules may have it.
-    const forCommands = matchesCommands(node);
-    const extraEntry = node.entries.find((entry) => entry.key === "extra");
-    if (extraEntry && !forCommands) {
-      this.fail(
-        extraEntry.keyStart,
-        `${path}.extra`,
-        '"extra" is only for command rules ("command" or "commandRegex"): it is a field of the ' +
-          "json protocol's responses",
-      );
-    }
-    const members = this.#members(node, path, [
-      "match",
-      "reply",
-      "close",
-      "shutdown",
-      "run",
-      "comment",
-      ...(forCommands ? ["extra"] : []),
-    ]);
-    this.#comment(members.get("comment"), `${path}.comment`);
-    const match = members.get("match");
-    if (!match) this.fail(node.start, path, 'missing key "match"');
-    const matcher = this.#matcher(match.value, `${path}.match`);
-    const action = this.#action(node, members, path, matcher.scope);
-    const extra = extraEntry ? toPlainValue(extraEntry.value) : undefined;
+    const path = ["exec"];
+    const inheritEnv = exec.inheritEnv === undefined ? undefined : union(
+      [...DEFAULT_PROGRAM_ENV, ...this.#options.programEnv ?? []],
+      this.#envNames(exec.inheritEnv, [...path, "inheritEnv"]),
+    );
+    if (exec.env !== undefined) this.#env(exec.env, [...path, "env"]);
+    this.#program(exec.argv, [...path, "argv"], {
+      inheritEnv: inheritEnv ?? [...DEFAULT_PROGRAM_ENV, ...this.#options.programEnv ?? []],
+      env: exec.env,
+      cwd: exec.cwd,
+    });
     return {
-      compiled: { test: matcher.test, action, ...(extra !== undefined ? { extra } : {}) },
-      onCommands: matcher.onCommands,
-      commandName: matcher.commandName,
+      argv: exec.argv,
+      ...(exec.timeout !== undefined
+        ? { timeoutMs: this.#duration(exec.timeout, [...path, "timeout"], false) }
+        : {}),
+      ...(exec.maxExec !== undefined ? { maxExec: exec.maxExec } : {}),
+      ...(exec.maxLineBytes !== undefined
+        ? { maxLineBytes: this.#size(exec.maxLineBytes, [...path, "maxLineBytes"]) }
+        : {}),
+      ...(exec.env !== undefined ? { env: exec.env } : {}),
+      ...(inheritEnv !== undefined ? { inheritEnv } : {}),
+      ...(exec.cwd !== undefined ? { cwd: exec.cwd } : {}),
     };
   }
 
-  #matcher(node: JsonNode, path: string): {
-    test: (subject: string) => Matched | undefined;
-    scope: TemplateScope;
-    onCommands: boolean;
-    commandName: string | undefined;
-  } {
-    if (node.type !== "object") {
+  #route(route: RouteShape, path: JsonPath, compiled: Compiled): void {
+    const match = route.match;
+    const kind = MATCH_KINDS.find((candidate) => Object.hasOwn(match, candidate))!;
+    const onCommands = kind === "command" || kind === "commandRegex";
+    // "extra" belongs to JSON responses: only command rules may have it.
+    if (route.extra !== undefined && !onCommands) {
       this.fail(
-        node.start,
-        path,
-        `expected an object such as {"exact": "status"}, got ${kindOf(node)}`,
+        [...path, "extra"],
+        '"extra" is only for command rules ("command" or "commandRegex"): it is a field of the ' +
+          "json protocol's responses",
+        { key: true },
       );
     }
-    const members = this.#members(node, path, [...MATCH_KINDS, "ignoreCase", "flags"]);
-    let kind: MatchKind | undefined;
-    for (const entry of node.entries) {
-      if (!(MATCH_KINDS as readonly string[]).includes(entry.key)) continue;
-      if (kind !== undefined) {
-        this.fail(
-          entry.keyStart,
-          `${path}.${entry.key}`,
-          `a match has exactly one kind, and this one already has "${kind}"`,
-        );
+    const matchPath = [...path, "match"];
+    const { test, scope } = this.#matcher(match, kind, matchPath);
+    const special = kind === "undecodable" || kind === "tooLong";
+    const compiledRoute: CompiledRoute = {
+      key: `routes[${path[1]}]`,
+      test,
+      action: this.#action(route, path, scope, special ? kind : undefined),
+      ...(route.extra !== undefined ? { extra: route.extra } : {}),
+    };
+    if (special) {
+      if (compiled[kind] !== undefined) {
+        this.fail(matchPath, `a second {"${kind}": true} route would never be used`);
       }
-      kind = entry.key as MatchKind;
+      compiled[kind] = compiledRoute;
+      return;
     }
-    if (kind === undefined) {
-      this.fail(node.start, path, `expected one of ${MATCH_KINDS.map(quote).join(", ")}`);
-    }
-    const patternEntry = members.get(kind)!;
-    const pattern = this.#string(patternEntry.value, `${path}.${kind}`);
+    const pattern = match[kind] as string;
+    const name = route.help ??
+      (kind === "exact" || kind === "command"
+        ? pattern
+        : kind === "prefix"
+        ? pattern.trimEnd()
+        : undefined);
+    const names = onCommands ? compiled.commands : compiled.textCommands;
+    if (name !== undefined && name !== "" && !names.includes(name)) names.push(name);
+    (onCommands ? compiled.commandRoutes : compiled.lineRoutes).push(compiledRoute);
+  }
+
+  #matcher(match: MatchShape, kind: MatchKind, path: JsonPath): {
+    test: (subject: string) => Matched | undefined;
+    scope: TemplateScope;
+  } {
     const onCommands = kind === "command" || kind === "commandRegex";
-    const fields = new Set<FieldName>(["peer", "id", "lineNumber"]);
+    const fields = new Set<FieldName>([...CONNECTION_FIELDS, "lineNumber"]);
     if (onCommands) {
       fields.add("command");
       fields.add("args");
-    } else {
+    } else if (kind !== "undecodable" && kind !== "tooLong") {
       fields.add("line");
       if (kind !== "exact") fields.add("rest");
     }
     const scope: TemplateScope = {
-      groupCount: 0,
+      groupCount: kind === "undecodable" || kind === "tooLong" ? -1 : 0,
       namedGroups: new Set(),
       fields,
       args: onCommands,
     };
-
-    const ignoreCaseEntry = members.get("ignoreCase");
-    const flagsEntry = members.get("flags");
+    if (kind === "undecodable" || kind === "tooLong") {
+      for (const key of ["ignoreCase", "flags"]) {
+        if (Object.hasOwn(match, key)) {
+          this.fail([...path, key], `not used with "${kind}"`, { key: true });
+        }
+      }
+      return { test: () => undefined, scope };
+    }
+    const pattern = match[kind] as string;
     if (kind === "regex" || kind === "commandRegex") {
-      if (ignoreCaseEntry) {
+      if (match.ignoreCase !== undefined) {
         this.fail(
-          ignoreCaseEntry.keyStart,
-          `${path}.ignoreCase`,
+          [...path, "ignoreCase"],
           `not used with "${kind}": add "i" to "flags" instead`,
+          { key: true },
         );
       }
-      const flags = flagsEntry ? this.#flags(flagsEntry.value, `${path}.flags`) : "";
-      const regex = this.#regex(patternEntry.value, pattern, flags, `${path}.${kind}`, scope);
+      const flags = match.flags === undefined ? "" : this.#flags(match.flags, [...path, "flags"]);
+      const regex = this.#regex(pattern, flags, [...path, kind], scope);
       return {
         test(subject) {
           const found = regex.exec(subject);
@@ -546,20 +806,16 @@ class Checker {
           };
         },
         scope,
-        onCommands,
-        commandName: undefined,
       };
     }
-    if (flagsEntry) {
+    if (match.flags !== undefined) {
       this.fail(
-        flagsEntry.keyStart,
-        `${path}.flags`,
+        [...path, "flags"],
         `only used with "regex" or "commandRegex" (for "${kind}" use "ignoreCase": true)`,
+        { key: true },
       );
     }
-    const ignoreCase = ignoreCaseEntry
-      ? this.#boolean(ignoreCaseEntry.value, `${path}.ignoreCase`)
-      : false;
+    const ignoreCase = match.ignoreCase ?? false;
     const wanted = ignoreCase ? pattern.toLowerCase() : pattern;
     const fold = ignoreCase ? (text: string) => text.toLowerCase() : (text: string) => text;
     if (kind === "prefix") {
@@ -570,8 +826,6 @@ class Checker {
           return { groups: [head], named: undefined, rest: subject.slice(pattern.length) };
         },
         scope,
-        onCommands,
-        commandName: undefined,
       };
     }
     return {
@@ -581,230 +835,181 @@ class Checker {
           : undefined;
       },
       scope,
-      onCommands,
-      commandName: kind === "command" ? pattern : undefined,
     };
   }
 
-  #flags(node: JsonNode, path: string): string {
-    const flags = this.#string(node, path);
+  #flags(flags: string, path: JsonPath): string {
     for (const [index, flag] of [...flags].entries()) {
-      if (!ALLOWED_FLAGS.includes(flag)) {
+      if (!REGEX_FLAGS.includes(flag)) {
         this.fail(
-          offsetInString(this.#text, node as { start: number; value: string }, index),
           path,
-          `unsupported flag ${JSON.stringify(flag)}; allowed: ${[...ALLOWED_FLAGS].join(", ")}`,
+          `unsupported flag ${JSON.stringify(flag)}; allowed: ${[...REGEX_FLAGS].join(", ")}`,
+          { index },
         );
       }
       if (flags.indexOf(flag) !== index) {
-        this.fail(
-          offsetInString(this.#text, node as { start: number; value: string }, index),
-          path,
-          `flag ${JSON.stringify(flag)} is repeated`,
-        );
+        this.fail(path, `flag ${JSON.stringify(flag)} is repeated`, { index });
       }
-    }
-    if (flags.includes("u") && flags.includes("v")) {
-      this.fail(node.start, path, 'flags "u" and "v" cannot be combined');
     }
     return flags;
   }
 
   /** Compiles the regular expression and records its groups in the template scope. */
-  #regex(
-    node: JsonNode,
-    pattern: string,
-    flags: string,
-    path: string,
-    scope: TemplateScope,
-  ): RegExp {
-    let regex: RegExp;
-    let probe: RegExpExecArray;
+  #regex(pattern: string, flags: string, path: JsonPath, scope: TemplateScope) {
+    let regex;
     try {
-      regex = new RegExp(pattern, flags);
-      // An empty alternative always matches, which reveals how many groups there are, and their names.
-      probe = new RegExp(`(?:${pattern})|`, flags).exec("")!;
+      regex = compileRouteRegex(pattern, flags);
     } catch (error) {
-      this.fail(node.start, path, `invalid regular expression: ${regexProblem(error)}`);
+      if (!(error instanceof RouteRegexError)) throw error;
+      this.fail(path, `invalid regular expression: ${error.message}`, { index: error.index });
     }
-    scope.groupCount = probe.length - 1;
-    const named = new Set(Object.keys(probe.groups ?? {}));
-    for (const name of named) {
+    scope.groupCount = regex.groupCount;
+    for (const name of regex.groupNames) {
       if ((FIELD_NAMES as readonly string[]).includes(name)) {
         this.fail(
-          node.start,
           path,
           `the group name "${name}" hides the placeholder {${name}}; rename the group`,
+          { index: Math.max(0, pattern.indexOf(`<${name}>`) - 2) },
         );
       }
     }
-    scope.namedGroups = named;
+    scope.namedGroups = new Set(regex.groupNames);
     return regex;
   }
 
   #action(
-    node: JsonNode & { type: "object" },
-    members: Map<string, JsonEntry>,
-    path: string,
+    route: ActionShape,
+    path: JsonPath,
     scope: TemplateScope,
+    special: "undecodable" | "tooLong" | "fallback" | undefined,
   ): CompiledAction {
-    const reply = members.get("reply");
-    const run = members.get("run");
-    const closeEntry = members.get("close");
-    const shutdownEntry = members.get("shutdown");
-    const close = closeEntry ? this.#boolean(closeEntry.value, `${path}.close`) : false;
-    const shutdown = shutdownEntry ? this.#boolean(shutdownEntry.value, `${path}.shutdown`) : false;
+    const close = route.close ?? false;
+    const shutdown = route.shutdown ?? false;
+    const keys = Object.keys(route);
+    const later = (a: string, b: string) => keys.indexOf(a) > keys.indexOf(b) ? a : b;
     if (close && shutdown) {
-      const later = closeEntry!.keyStart > shutdownEntry!.keyStart ? closeEntry! : shutdownEntry!;
       this.fail(
-        later.keyStart,
-        `${path}.${later.key}`,
+        [...path, later("close", "shutdown")],
         '"close" and "shutdown" cannot both be set (a shutdown closes every connection)',
+        { key: true },
       );
     }
-    if (run) {
-      for (
-        const other of [reply, close ? closeEntry : undefined, shutdown ? shutdownEntry : undefined]
-      ) {
-        if (!other) continue;
-        const later = other.keyStart > run.keyStart ? other : run;
-        const earlier = later === run ? other : run;
+    if (route.run !== undefined) {
+      if (special === "undecodable" || special === "tooLong") {
         this.fail(
-          later.keyStart,
-          `${path}.${later.key}`,
-          `"${later.key}" cannot be combined with "${earlier.key}" in one route ` +
-            `(a program's output is the reply; use a second route to close or shut down)`,
+          [...path, "run"],
+          `"run" is not available for a line that is ${
+            special === "tooLong" ? "too long" : "not UTF-8"
+          }: there is no text to give the program`,
+          { key: true },
         );
       }
-      return this.#run(run.value, `${path}.run`, scope);
+      const others = ["reply", ...close ? ["close"] : [], ...shutdown ? ["shutdown"] : []];
+      for (const other of others) {
+        if (!Object.hasOwn(route, other)) continue;
+        const last = later(other, "run");
+        this.fail(
+          [...path, last],
+          `"${last}" cannot be combined with "${last === "run" ? other : "run"}" in one route ` +
+            `(a program's output is the reply; use a second route to close or shut down)`,
+          { key: true },
+        );
+      }
+      return this.#run(route.run, [...path, "run"], scope);
     }
-    if (!reply && !close && !shutdown) {
-      this.fail(
-        node.start,
-        path,
-        'expected an action: "reply", "run", "close": true or "shutdown": true',
-      );
+    if (route.reply === undefined && !close && !shutdown) {
+      this.fail(path, 'expected an action: "reply", "run", "close": true or "shutdown": true');
     }
-    const lines = reply ? this.#replyLines(reply.value, `${path}.reply`, scope) : [];
+    const lines = route.reply === undefined
+      ? []
+      : this.#lines(route.reply, [...path, "reply"], scope);
     return { kind: shutdown ? "shutdown" : close ? "close" : "reply", lines };
   }
 
-  #replyLines(node: JsonNode, path: string, scope: TemplateScope): Template[] {
-    if (node.type === "string") return [this.#replyLine(node, path, scope)];
-    if (node.type !== "array") {
-      this.fail(node.start, path, `expected a string or an array of strings, got ${kindOf(node)}`);
-    }
-    return node.items.map((item, index) => {
-      const itemPath = `${path}[${index}]`;
-      if (item.type !== "string") {
-        this.fail(item.start, itemPath, `expected a string, got ${kindOf(item)}`);
-      }
-      return this.#replyLine(item, itemPath, scope);
-    });
+  /** Reply lines: one template or an array of them, none with a line break. */
+  #lines(lines: string | string[], path: JsonPath, scope: TemplateScope): Template[] {
+    if (typeof lines === "string") return [this.#line(lines, path, scope)];
+    return lines.map((line, index) => this.#line(line, [...path, index], scope));
   }
 
-  #replyLine(
-    node: { type: "string"; start: number; value: string },
-    path: string,
-    scope: TemplateScope,
-  ): Template {
-    const lineBreak = node.value.search(/[\r\n]/);
+  #line(line: string, path: JsonPath, scope: TemplateScope): Template {
+    const lineBreak = line.search(/[\r\n]/);
     if (lineBreak !== -1) {
       this.fail(
-        offsetInString(this.#text, node, lineBreak),
         path,
         "a reply line cannot contain a line break; give several lines as an array",
+        { index: lineBreak },
       );
     }
-    return this.#template(node, path, scope);
+    return this.#template(line, path, scope);
   }
 
-  #template(
-    node: { type: "string"; start: number; value: string },
-    path: string,
-    scope: TemplateScope,
-  ): Template {
+  #template(text: string, path: JsonPath, scope: TemplateScope): Template {
     try {
-      return compileTemplate(node.value, scope);
+      return compileTemplate(text, scope);
     } catch (error) {
       if (!(error instanceof TemplateError)) throw error;
-      this.fail(offsetInString(this.#text, node, error.index), path, error.message);
+      this.fail(path, error.message, { index: error.index });
     }
   }
 
-  #run(node: JsonNode, path: string, scope: TemplateScope): CompiledAction {
-    if (node.type !== "object") {
-      this.fail(
-        node.start,
-        path,
-        `expected an object such as {"argv": ["wc", "-c"]}, got ${kindOf(node)}`,
-      );
+  #run(run: RunShape, path: JsonPath, scope: TemplateScope): CompiledAction {
+    const argv = this.#argv(run.argv, [...path, "argv"], scope);
+    const stdin = run.stdin === undefined
+      ? undefined
+      : this.#template(run.stdin, [...path, "stdin"], scope);
+    const timeoutMs = run.timeout === undefined
+      ? this.#options.defaultTimeoutMs ?? DEFAULT_PROGRAM_TIMEOUT_MS
+      : this.#duration(run.timeout, [...path, "timeout"], false);
+    const maxOutputBytes = run.maxOutput === undefined
+      ? this.#options.defaultMaxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES
+      : this.#size(run.maxOutput, [...path, "maxOutput"]);
+    const inheritEnv = run.inheritEnv === undefined
+      ? this.#programEnv
+      : union(this.#programEnv, this.#envNames(run.inheritEnv, [...path, "inheritEnv"]));
+    if (run.env !== undefined) this.#env(run.env, [...path, "env"]);
+    this.#program(argv, [...path, "argv"], { inheritEnv, env: run.env, cwd: run.cwd });
+    return {
+      kind: "run",
+      argv,
+      stdin,
+      timeoutMs,
+      maxOutputBytes,
+      inheritEnv,
+      env: run.env,
+      cwd: run.cwd,
+    };
+  }
+
+  /** A program that cannot be found is a mistake of the file, reported where it is named. */
+  #program(
+    argv: readonly string[],
+    path: JsonPath,
+    options: {
+      inheritEnv: readonly string[];
+      env: Record<string, string> | undefined;
+      cwd: string | undefined;
+    },
+  ): void {
+    const program = argv[0]!;
+    if (program === "") this.fail([...path, 0], "the program name is empty");
+    const missing = programMissing(program, {
+      inheritEnv: options.inheritEnv,
+      env: options.env,
+      cwd: options.cwd,
+    });
+    if (missing !== undefined) {
+      this.fail([...path, 0], `cannot run ${JSON.stringify(program)}: ${missing}`);
     }
-    const members = this.#members(node, path, [
-      "argv",
-      "stdin",
-      "timeout",
-      "maxOutput",
-      "inheritEnv",
-      "env",
-      "cwd",
-    ]);
-    const argvEntry = members.get("argv");
-    if (!argvEntry) {
-      this.fail(node.start, path, 'missing key "argv" (the program and its arguments)');
-    }
-    const argv = this.#argv(argvEntry.value, `${path}.argv`, scope);
-    const stdinEntry = members.get("stdin");
-    let stdin: Template;
-    if (stdinEntry) {
-      const stdinPath = `${path}.stdin`;
-      this.#string(stdinEntry.value, stdinPath);
-      stdin = this.#template(
-        stdinEntry.value as { type: "string"; start: number; value: string },
-        stdinPath,
-        scope,
-      );
-    } else {
-      stdin = compileTemplate(scope.args ? "{args}" : "{line}", scope);
-    }
-    const timeoutEntry = members.get("timeout");
-    const timeoutMs = timeoutEntry
-      ? this.#duration(timeoutEntry.value, `${path}.timeout`)
-      : this.#options.defaultTimeoutMs ?? DEFAULT_PROGRAM_TIMEOUT_MS;
-    const maxOutputEntry = members.get("maxOutput");
-    const maxOutputBytes = maxOutputEntry
-      ? this.#size(maxOutputEntry.value, `${path}.maxOutput`)
-      : this.#options.defaultMaxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
-    const inheritEntry = members.get("inheritEnv");
-    const inheritEnv = inheritEntry
-      ? union(this.#programEnv, this.#envNames(inheritEntry.value, `${path}.inheritEnv`))
-      : this.#programEnv;
-    const envEntry = members.get("env");
-    const env = envEntry ? this.#env(envEntry.value, `${path}.env`) : undefined;
-    const cwdEntry = members.get("cwd");
-    const cwd = cwdEntry ? this.#string(cwdEntry.value, `${path}.cwd`) : undefined;
-    return { kind: "run", argv, stdin, timeoutMs, maxOutputBytes, inheritEnv, env, cwd };
   }
 
   /** Names of the server's environment variables to pass on: each must be readable. */
-  #envNames(node: JsonNode, path: string): string[] {
-    if (node.type !== "array") {
-      this.fail(
-        node.start,
-        path,
-        `expected an array of environment variable names such as ["LANG"], got ${kindOf(node)}`,
-      );
-    }
-    return node.items.map((item, index) => {
-      const itemPath = `${path}[${index}]`;
-      const name = this.#string(item, itemPath);
-      if (!isEnvName(name)) {
-        this.fail(item.start, itemPath, "not a valid environment variable name");
-      }
+  #envNames(names: readonly string[], path: JsonPath): string[] {
+    return names.map((name, index) => {
+      if (!isEnvName(name)) this.fail([...path, index], "not a valid environment variable name");
       if (unreadableEnv([name]).length > 0) {
         this.fail(
-          item.start,
-          itemPath,
+          [...path, index],
           `the server may not read the environment variable ${JSON.stringify(name)}, so it ` +
             `cannot pass it on; allow it with --allow-env=${name} (or remove it here)`,
         );
@@ -813,127 +1018,128 @@ class Checker {
     });
   }
 
-  #argv(node: JsonNode, path: string, scope: TemplateScope): string[] {
-    if (node.type !== "array" || node.items.length === 0) {
-      this.fail(
-        node.start,
-        path,
-        `expected a non-empty array of strings such as ["wc", "-c"], got ${
-          node.type === "array" ? "an empty array" : kindOf(node)
-        }`,
-      );
-    }
-    return node.items.map((item, index) => {
-      const itemPath = `${path}[${index}]`;
-      const value = this.#string(item, itemPath);
-      if (index === 0 && value === "") this.fail(item.start, itemPath, "the program name is empty");
+  #argv(argv: string[], path: JsonPath, scope: TemplateScope): string[] {
+    for (const [index, value] of argv.entries()) {
       // Client text must never become an argument; a placeholder here is a misunderstanding.
       const placeholder = /\{([^{}]*)\}/.exec(value);
       if (placeholder && placesPlaceholder(placeholder[1]!, scope)) {
         this.fail(
-          offsetInString(this.#text, item as { start: number; value: string }, placeholder.index),
-          itemPath,
+          [...path, index],
           `argv is not a template: ${
             placeholder[0]
           } would be passed literally. Client text reaches a program only on its stdin (see "stdin")`,
+          { index: placeholder.index },
         );
       }
-      return value;
-    });
+    }
+    return argv;
   }
 
-  #env(node: JsonNode, path: string): Record<string, string> {
-    if (node.type !== "object") {
-      this.fail(node.start, path, `expected an object of strings, got ${kindOf(node)}`);
-    }
-    const env: Record<string, string> = {};
-    for (const entry of node.entries) {
-      if (!isEnvName(entry.key)) {
-        this.fail(entry.keyStart, `${path}.${entry.key}`, "not a valid environment variable name");
+  #env(env: Record<string, string>, path: JsonPath): void {
+    for (const name of Object.keys(env)) {
+      if (!isEnvName(name)) {
+        this.fail([...path, name], "not a valid environment variable name", { key: true });
       }
-      env[entry.key] = this.#string(entry.value, `${path}.${entry.key}`);
     }
-    return env;
   }
 
-  #duration(node: JsonNode, path: string): number {
-    const expected =
-      'expected a duration such as "500ms", "2s" or "1m", or a number of milliseconds';
+  /** A duration (checked in form by the schema) in milliseconds; 0 only where it means off. */
+  #duration(value: string | number, path: JsonPath, zeroIsOff: boolean): number {
     let ms: number;
-    if (node.type === "number") {
-      ms = node.value;
-    } else if (node.type === "string") {
-      const found = /^(\d+(?:\.\d+)?)\s*(ms|s|m)$/.exec(node.value.trim());
-      if (!found) this.fail(node.start, path, `${expected}, got ${JSON.stringify(node.value)}`);
-      ms = Math.round(Number(found[1]) * { ms: 1, s: 1000, m: 60_000 }[found[2] as "ms"]);
+    if (typeof value === "number") {
+      ms = value;
     } else {
-      this.fail(node.start, path, `${expected}, got ${kindOf(node)}`);
+      const found = /^(\d+(?:\.\d+)?)\s*(ms|s|m)$/.exec(value.trim())!;
+      ms = Math.round(Number(found[1]) * { ms: 1, s: 1000, m: 60_000 }[found[2] as "ms"]);
     }
-    if (!(ms > 0) || !Number.isFinite(ms)) {
-      this.fail(node.start, path, "a program's timeout must be more than 0");
+    if (!Number.isFinite(ms) || (!zeroIsOff && !(ms > 0))) {
+      this.fail(path, zeroIsOff ? "expected a finite duration" : "the timeout must be more than 0");
     }
     return ms;
   }
 
-  #size(node: JsonNode, path: string): number {
-    const expected = 'expected a size such as "64KiB" or "1MiB", or a number of bytes';
+  /** A size (checked in form by the schema) in bytes. */
+  #size(value: string | number, path: JsonPath): number {
     let bytes: number;
-    if (node.type === "number") {
-      bytes = node.value;
-    } else if (node.type === "string") {
-      const found = /^(\d+(?:\.\d+)?)\s*([kmg]i?b?|b)?$/i.exec(node.value.trim());
-      if (!found) this.fail(node.start, path, `${expected}, got ${JSON.stringify(node.value)}`);
+    if (typeof value === "number") {
+      bytes = value;
+    } else {
+      const found = /^(\d+(?:\.\d+)?)\s*([kmg]i?b?|b)?$/i.exec(value.trim())!;
       const unit = (found[2] ?? "b").charAt(0).toLowerCase() as "b" | "k" | "m" | "g";
       bytes = Math.round(Number(found[1]) * { b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[unit]);
-    } else {
-      this.fail(node.start, path, `${expected}, got ${kindOf(node)}`);
     }
-    if (!Number.isInteger(bytes) || bytes < 1) {
-      this.fail(node.start, path, "the output limit must be a whole number of bytes, at least 1");
+    if (!Number.isSafeInteger(bytes) || bytes < 1) {
+      this.fail(path, "the size must be a whole number of bytes, at least 1");
     }
     return bytes;
   }
+}
 
-  /** Indexes an object's members, rejecting keys not in `allowed`. */
-  #members(
-    node: JsonNode & { type: "object" },
-    path: string,
-    allowed: readonly string[],
-  ): Map<string, JsonEntry> {
-    const members = new Map<string, JsonEntry>();
-    for (const entry of node.entries) {
-      if (!allowed.includes(entry.key)) {
-        const hint = nearest(entry.key, allowed);
-        this.fail(
-          entry.keyStart,
-          path ? `${path}.${entry.key}` : entry.key,
-          `unknown key${hint ? ` (did you mean "${hint}"?)` : ""}; expected one of ${
-            allowed.map(quote).join(", ")
-          }`,
-        );
-      }
-      members.set(entry.key, entry);
-    }
-    return members;
-  }
+/** The scope of a greeting or a farewell: the server's and the connection's fields. */
+function connectionScope(): TemplateScope {
+  return {
+    groupCount: -1,
+    namedGroups: new Set(),
+    fields: new Set(CONNECTION_FIELDS),
+    args: false,
+  };
+}
 
-  #comment(entry: JsonEntry | undefined, path: string): void {
-    if (entry) this.#string(entry.value, path);
-  }
-
-  #string(node: JsonNode, path: string): string {
-    if (node.type !== "string") {
-      this.fail(node.start, path, `expected a string, got ${kindOf(node)}`);
-    }
-    return node.value;
-  }
-
-  #boolean(node: JsonNode, path: string): boolean {
-    if (node.type !== "boolean") {
-      this.fail(node.start, path, `expected true or false, got ${kindOf(node)}`);
-    }
-    return node.value;
-  }
+// The shapes of the file's parts, as the schema guarantees them.
+type Lines = string | string[];
+interface MatchShape {
+  exact?: string;
+  prefix?: string;
+  regex?: string;
+  command?: string;
+  commandRegex?: string;
+  undecodable?: true;
+  tooLong?: true;
+  ignoreCase?: boolean;
+  flags?: string;
+}
+interface RunShape {
+  argv: string[];
+  stdin?: string;
+  timeout?: string | number;
+  maxOutput?: string | number;
+  inheritEnv?: string[];
+  env?: Record<string, string>;
+  cwd?: string;
+}
+interface ActionShape {
+  reply?: Lines;
+  close?: boolean;
+  shutdown?: boolean;
+  run?: RunShape;
+  extra?: unknown;
+}
+interface RouteShape extends ActionShape {
+  match: MatchShape;
+  help?: string;
+}
+interface FileShape {
+  protocol?: "text" | "json";
+  name?: string;
+  greeting?: Lines;
+  farewell?: Partial<Record<FarewellKind, Lines>>;
+  builtins?: boolean;
+  allowShutdown?: boolean;
+  maxClients?: number;
+  idleTimeout?: string | number;
+  maxLine?: string | number;
+  programEnv?: string[];
+  routes?: RouteShape[];
+  fallback?: ActionShape;
+  exec?: {
+    argv: string[];
+    timeout?: string | number;
+    maxExec?: number;
+    maxLineBytes?: string | number;
+    env?: Record<string, string>;
+    inheritEnv?: string[];
+    cwd?: string;
+  };
 }
 
 function isEnvName(name: string): boolean {
@@ -945,59 +1151,10 @@ function union(a: readonly string[], b: readonly string[]): string[] {
   return [...new Set([...a, ...b])];
 }
 
-/** Whether a route object's `match` is a JSON command match (looked at before it is checked). */
-function matchesCommands(route: JsonNode & { type: "object" }): boolean {
-  const match = route.entries.find((entry) => entry.key === "match")?.value;
-  return match?.type === "object" &&
-    match.entries.some((entry) => entry.key === "command" || entry.key === "commandRegex");
-}
-
 function placesPlaceholder(name: string, scope: TemplateScope): boolean {
   if (/^\d+$/.test(name)) return Number(name) <= scope.groupCount;
   if (scope.args && (name === "args" || name.startsWith("args."))) return true;
   return scope.namedGroups.has(name) || scope.fields.has(name as FieldName);
-}
-
-function kindOf(node: JsonNode): string {
-  switch (node.type) {
-    case "object":
-      return "an object";
-    case "array":
-      return "an array";
-    case "string":
-      return `the string ${JSON.stringify(node.value)}`;
-    case "number":
-      return `the number ${node.value}`;
-    case "boolean":
-      return String(node.value);
-    case "null":
-      return "null";
-  }
-}
-
-function quote(text: string): string {
-  return `"${text}"`;
-}
-
-/** The allowed key closest to a mistyped one, when it is close enough to be a typo. */
-function nearest(key: string, allowed: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestDistance = Infinity;
-  for (const candidate of allowed) {
-    const distance = editDistance(key.toLowerCase(), candidate.toLowerCase());
-    if (distance < bestDistance) {
-      best = candidate;
-      bestDistance = distance;
-    }
-  }
-  return bestDistance <= Math.max(1, Math.floor(key.length / 3)) ? best : undefined;
-}
-
-/** V8 says "Invalid regular expression: /(/: Unterminated group"; keep the last part. */
-function regexProblem(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
-  const problem = message.slice(message.lastIndexOf(": ") + 2);
-  return problem ? problem.charAt(0).toLowerCase() + problem.slice(1) : message;
 }
 
 function describe(error: unknown): string {

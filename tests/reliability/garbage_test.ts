@@ -7,8 +7,8 @@
  */
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { type RunningServer, startServer } from "../_util/cli.ts";
-import { exchange, LineSession } from "../_util/line_session.ts";
+import { type RunningServer, startServer } from "../_support/cli.ts";
+import { exchange, LineSession } from "../_support/line_session.ts";
 
 const NUM_RUNS = 300;
 const NAME = "fuzz";
@@ -67,7 +67,10 @@ function textModel(line: Uint8Array): { reply: string | "error" | "time"; closes
   }
   if (text.length >= 3 && text[0] === "[" && text[2] === "]") {
     if (text[1] === "t" || text[1] === "T") return { reply: text.slice(3), closes: false };
-    if (text[1] === "d" || text[1] === "D") return { reply: "Done", closes: true };
+    // [d] alone on its line (blanks after it aside); "[d]x" is an unknown command.
+    if ((text[1] === "d" || text[1] === "D") && /^[ \t]*$/.test(text.slice(3))) {
+      return { reply: "Done!", closes: true };
+    }
   }
   const space = text.indexOf(" ");
   const word = space === -1 ? text : text.slice(0, space);

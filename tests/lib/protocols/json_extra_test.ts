@@ -64,7 +64,7 @@ Deno.test("routes: extra", async (t) => {
       [
         { match: { command: "x" }, reply: "y", extras: 1 },
         'routes.json:8:7: routes[0].extras: unknown key (did you mean "extra"?); expected one of ' +
-        '"match", "reply", "close", "shutdown", "run", "comment", "extra"',
+        '"comment", "match", "reply", "close", "shutdown", "run", "extra", "help"',
       ],
     ];
     for (const [rule, message] of cases) {

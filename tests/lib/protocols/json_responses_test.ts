@@ -229,7 +229,11 @@ Deno.test("every JSON response has status, message and extra (and id when sent)"
       shutting_down: 4,
     };
     for (const [kind, status] of Object.entries(statuses) as [ServerErrorKind, number][]) {
-      const value = serverError(protocol.formatError!(kind, `about ${kind}`), status, kind);
+      const value = serverError(
+        protocol.formatError!(kind, `about ${kind}`) as string,
+        status,
+        kind,
+      );
       assert.equal(value.message, `about ${kind}`);
     }
   });

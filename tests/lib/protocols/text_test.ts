@@ -109,11 +109,11 @@ Deno.test("textProtocol", async (t) => {
     },
   );
 
-  await t.step("[t]text answers text, [d] answers Done and closes", async () => {
-    const result = await run("[t]hello there\n[t]\n[T]x\n[d]\nPING\n");
-    assert.deepEqual(result.lines, ["hello there", "", "x", "Done"]);
+  await t.step("[t]text answers text, [d] alone answers Done! and closes", async () => {
+    const result = await run("[t]hello there\n[t]\n[T]x\n[d]x\n[d]\nPING\n");
+    assert.deepEqual(result.lines, ["hello there", "", "x", "ERR unknown command: [d]x", "Done!"]);
     assert.equal(result.closed, true);
-    assert.deepEqual((await run("[d]\n")).lines, ["Done"]);
+    assert.deepEqual((await run("[d]\n")).lines, ["Done!"]);
   });
 
   await t.step("unknown commands and empty lines get one ERR line each", async () => {
@@ -163,7 +163,7 @@ Deno.test("textProtocol", async (t) => {
       );
       for (const quit of ["  QUIT", "QUIT\t", "\t[d] "]) {
         const result = await run(`${quit}\nPING\n`);
-        assert.deepEqual(result.lines, [quit.includes("[d]") ? "Done" : "BYE"], quit);
+        assert.deepEqual(result.lines, [quit.includes("[d]") ? "Done!" : "BYE"], quit);
         assert.equal(result.closed, true, quit);
       }
     },

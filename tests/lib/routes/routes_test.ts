@@ -13,6 +13,7 @@ import {
   RoutesError,
 } from "../../../lib/mod.ts";
 
+const CONFIG = fileURLToPath(new URL("../../../deno.json", import.meta.url));
 const context: RouteContext = { peer: "127.0.0.1:40000", connectionId: 7, lineNumber: 3 };
 
 function fixture(name: string): string {
@@ -398,23 +399,23 @@ Deno.test("Routes validation", async (t) => {
       [
         "bad_regex.json",
         5,
-        27,
+        28,
         "routes[1].match.regex",
-        "invalid regular expression: unterminated group",
+        "invalid regular expression: missing closing ) `^add (\\d+$`",
       ],
       [
         "unknown_placeholder.json",
         5,
         43,
         "routes[0].reply[1]",
-        "unknown placeholder {whom}; available here: {0}, {1}, {who}, {line}, {rest}, {peer}, {id}, {lineNumber}",
+        "unknown placeholder {whom}; available here: {0}, {1}, {who}, {line}, {rest}, {peer}, {id}, {lineNumber}, {host}, {name}, {time}, {connections}",
       ],
       [
         "unknown_key.json",
         4,
         34,
         "routes[1].replly",
-        'unknown key (did you mean "reply"?); expected one of "match", "reply", "close", "shutdown", "run", "comment"',
+        'unknown key (did you mean "reply"?); expected one of "comment", "match", "reply", "close", "shutdown", "run", "extra", "help"',
       ],
       ["wrong_type.json", 3, 57, "routes[0].close", 'expected true or false, got the string "yes"'],
       [
@@ -457,18 +458,19 @@ Deno.test("Routes validation", async (t) => {
   await t.step("each mistake is reported where it is", () => {
     // [document, "line:column: path: reason"]; each document is written the way people write them.
     const cases: [string, string][] = [
-      ["[]", '1:1: expected an object like {"routes": [...]}, got an array'],
+      ["[]", '1:1: expected an object like {"routes": [...]}, got an empty array'],
       [
         '{"rules": []}',
-        '1:2: rules: unknown key; expected one of "routes", "programEnv", "comment"',
+        '1:2: rules: unknown key; expected one of "comment", "protocol", ' +
+        '"name", "greeting", "farewell", "builtins", "allowShutdown", "maxClients", ' +
+        '"idleTimeout", "maxLine", "programEnv", "routes", "fallback", "exec"',
       ],
-      ["{}", '1:1: missing key "routes" (an array of routes)'],
       ['{"routes": {}}', "1:12: routes: expected an array of routes, got an object"],
       ['{"routes": [42]}', "1:13: routes[0]: expected a route object, got the number 42"],
       ['{"routes": [{"reply": "x"}]}', '1:13: routes[0]: missing key "match"'],
       [
         '{"routes": [{"match": {}, "reply": "x"}]}',
-        '1:23: routes[0].match: expected one of "exact", "prefix", "regex", "command", "commandRegex"',
+        '1:23: routes[0].match: expected one of "exact", "prefix", "regex", "command", "commandRegex", "undecodable", "tooLong"',
       ],
       [
         '{"routes": [{"match": {"exact": "a", "prefix": "b"}, "reply": "x"}]}',
@@ -496,11 +498,11 @@ Deno.test("Routes validation", async (t) => {
       ],
       [
         '{"routes": [{"match": {"exact": "a"}, "reply": "{rest}"}]}',
-        "1:49: routes[0].reply: unknown placeholder {rest}; available here: {0}, {line}, {peer}, {id}, {lineNumber}",
+        "1:49: routes[0].reply: unknown placeholder {rest}; available here: {0}, {line}, {peer}, {id}, {lineNumber}, {host}, {name}, {time}, {connections}",
       ],
       [
         '{"routes": [{"match": {"regex": "(a)"}, "reply": "{2}"}]}',
-        "1:51: routes[0].reply: unknown placeholder {2}: the match has 1 capture group; available here: {0}, {1}, {line}, {rest}, {peer}, {id}, {lineNumber}",
+        "1:51: routes[0].reply: unknown placeholder {2}: the match has 1 capture group; available here: {0}, {1}, {line}, {rest}, {peer}, {id}, {lineNumber}, {host}, {name}, {time}, {connections}",
       ],
       [
         '{"routes": [{"match": {"exact": "a"}, "reply": "x {line"}]}',
@@ -512,15 +514,15 @@ Deno.test("Routes validation", async (t) => {
       ],
       [
         '{"routes": [{"match": {"command": "a"}, "reply": "{line}"}]}',
-        "1:51: routes[0].reply: unknown placeholder {line}; available here: {0}, {peer}, {id}, {lineNumber}, {command}, {args}, {args.KEY}",
+        "1:51: routes[0].reply: unknown placeholder {line}; available here: {0}, {peer}, {id}, {lineNumber}, {command}, {args}, {host}, {name}, {time}, {connections}, {args.KEY}",
       ],
       [
         '{"routes": [{"match": {"regex": "a", "flags": "ig"}, "reply": "x"}]}',
-        '1:49: routes[0].match.flags: unsupported flag "g"; allowed: i, m, s, u, v',
+        '1:49: routes[0].match.flags: unsupported flag "g"; allowed: i, m, s, u',
       ],
       [
         '{"routes": [{"match": {"regex": "(?<line>a)"}, "reply": "x"}]}',
-        '1:33: routes[0].match.regex: the group name "line" hides the placeholder {line}; rename the group',
+        '1:34: routes[0].match.regex: the group name "line" hides the placeholder {line}; rename the group',
       ],
       [
         '{"routes": [{"match": {"regex": "a", "ignoreCase": true}, "reply": "x"}]}',
@@ -544,15 +546,15 @@ Deno.test("Routes validation", async (t) => {
       ],
       [
         '{"routes": [{"match": {"exact": "a"}, "run": {"argv": ["x"], "timeout": "2"}}]}',
-        '1:73: routes[0].run.timeout: expected a duration such as "500ms", "2s" or "1m", or a number of milliseconds, got "2"',
+        '1:73: routes[0].run.timeout: expected a duration such as "500ms", "2s" or "1m", or a number of milliseconds, got the string "2"',
       ],
       [
         '{"routes": [{"match": {"exact": "a"}, "run": {"argv": ["x"], "timeout": 0}}]}',
-        "1:73: routes[0].run.timeout: a program's timeout must be more than 0",
+        "1:73: routes[0].run.timeout: the timeout must be more than 0",
       ],
       [
         '{"routes": [{"match": {"exact": "a"}, "run": {"argv": ["x"], "maxOutput": "lots"}}]}',
-        '1:75: routes[0].run.maxOutput: expected a size such as "64KiB" or "1MiB", or a number of bytes, got "lots"',
+        '1:75: routes[0].run.maxOutput: expected a size such as "64KiB" or "1MiB", or a number of bytes, got the string "lots"',
       ],
       [
         '{"routes": [{"match": {"exact": "a"}, "run": {"argv": ["x"], "env": {"A": 1}}}]}',
@@ -576,17 +578,20 @@ Deno.test("Routes validation", async (t) => {
       ],
       [
         '{"routes": [{"match": {"exact": "a"}, "run": {"argv": ["x"], "shell": true}}]}',
-        '1:62: routes[0].run.shell: unknown key; expected one of "argv", "stdin", "timeout", "maxOutput", "inheritEnv", "env", "cwd"',
+        '1:62: routes[0].run.shell: unknown key; expected one of "comment", "argv", "stdin", "timeout", "maxOutput", "inheritEnv", "env", "cwd"',
       ],
+      ['{"routes": [1, 2,]}', "1:13: routes[0]: expected a route object, got the number 1"],
       [
-        '{"routes": [1, 2,]}',
-        "1:18: invalid JSON: trailing comma before ']' is not allowed in JSON",
+        '{"routes": [/* none */ "x"]}',
+        '1:24: routes[0]: expected a route object, got the string "x"',
       ],
-      ['{"routes": // none\n[]}', "1:12: invalid JSON: comments are not allowed in JSON"],
+      ['{"routes": [', "1:13: invalid JSON: expected ']' to close the array"],
+      ['{"routes": [] "fallback": {}}', "1:15: invalid JSON: expected ',' between items"],
+      ['{"routes": [] /* open', "1:15: invalid JSON: unterminated comment"],
       ['{"routes": [], "routes": []}', '1:16: invalid JSON: duplicate key "routes"'],
       [
         '{\n  "routes": [\n    {"match": {"exact": "a"}, "reply": \'x\'}\n  ]\n}',
-        `3:40: invalid JSON: unexpected "'", expected a value (object, array, string, number, true, false or null)`,
+        `3:40: invalid JSON: unexpected "'x'", expected a value`,
       ],
     ];
     const wrong = cases.flatMap(([text, expected]) => {
@@ -595,6 +600,125 @@ Deno.test("Routes validation", async (t) => {
       return ok ? [] : [`for ${text}\n  got:  ${message}\n  want: r.json:${expected}`];
     });
     assert.deepEqual(wrong, []);
+  });
+
+  await t.step("a whole protocol's keys: each mistake is reported where it is", () => {
+    const cases: [string, string][] = [
+      [
+        '{"exec": {"argv": ["cat"]}, "routes": []}',
+        '1:29: routes: not used with "exec": a program per connection answers every line itself',
+      ],
+      [
+        '{"routes": [{"match": {"undecodable": true}, "run": {"argv": ["cat"]}}]}',
+        '1:46: routes[0].run: "run" is not available for a line that is not UTF-8: there is no ' +
+        "text to give the program",
+      ],
+      [
+        '{"routes": [{"match": {"tooLong": false}, "reply": "x"}]}',
+        "1:35: routes[0].match.tooLong: expected true, got false",
+      ],
+      [
+        '{"routes": [{"match": {"tooLong": true, "ignoreCase": true}, "reply": "x"}]}',
+        '1:41: routes[0].match.ignoreCase: not used with "tooLong"',
+      ],
+      [
+        '{"fallback": {}}',
+        '1:14: fallback: expected an action: "reply", "run", "close": true or "shutdown": true',
+      ],
+      [
+        '{"greeting": "{line}"}',
+        "1:15: greeting: unknown placeholder {line}; available here: {peer}, {id}, {host}, " +
+        "{name}, {time}, {connections}",
+      ],
+      [
+        '{"farewell": {"idle": ["ok", "{0}"]}}',
+        "1:31: farewell.idle[1]: unknown placeholder {0}: nothing is matched here; available " +
+        "here: {peer}, {id}, {host}, {name}, {time}, {connections}",
+      ],
+      [
+        '{"protocol": "xml"}',
+        '1:14: protocol: expected one of "text", "json", got the string "xml"',
+      ],
+      ['{"maxClients": 0}', "1:16: maxClients: expected at least 1, got the number 0"],
+      [
+        '{"idleTimeout": "soon"}',
+        '1:17: idleTimeout: expected a duration such as "30s" or "5m", a number of milliseconds, ' +
+        'or 0 (off), got the string "soon"',
+      ],
+      [
+        '{"routes": [{"match": {"regex": "(?=a)"}, "reply": "x"}]}',
+        "1:34: routes[0].match.regex: invalid regular expression: lookahead and lookbehind are " +
+        "not supported (matching runs in linear time, without backtracking)",
+      ],
+      [
+        '{"routes": [{"match": {"tooLong": true}, "reply": "x"}, {"match": {"tooLong": true}, "reply": "y"}]}',
+        '1:67: routes[1].match: a second {"tooLong": true} route would never be used',
+      ],
+      [
+        '{"farewell": {"bye": "x"}}',
+        '1:15: farewell.bye: unknown key; expected one of "comment", "close", "idle", "shutdown"',
+      ],
+      [
+        '{"exec": {"argv": []}}',
+        '1:19: exec.argv: expected a non-empty array of strings such as ["cat"], got an empty array',
+      ],
+      [
+        '{"exec": {"argv": ["cat"], "timeout": 0}}',
+        "1:39: exec.timeout: the timeout must be more than 0",
+      ],
+      [
+        '{"fallback": {"match": {"exact": "a"}, "reply": "x"}}',
+        '1:15: fallback.match: unknown key; expected one of "comment", "reply", "close", ' +
+        '"shutdown", "run", "extra"',
+      ],
+      [
+        "// only a comment",
+        "1:18: invalid JSON: unexpected end of the file, expected a value (object, array, string, " +
+        "number, true, false or null)",
+      ],
+    ];
+    const wrong = cases.flatMap(([text, expected]) => {
+      const { message } = parseError(text);
+      const ok = message === `r.json:${expected}`;
+      return ok ? [] : [`for ${text}\n  got:  ${message}\n  want: r.json:${expected}`];
+    });
+    assert.deepEqual(wrong, []);
+  });
+
+  await t.step("JSONC: comments and trailing commas; the settings", () => {
+    const routes = Routes.parse(
+      `// A whole protocol.
+      {
+        "$schema": "../docs/routes.schema.json",
+        /* the server */ "protocol": "json", "name": "n", "builtins": false, "allowShutdown": true,
+        "maxClients": 1, "idleTimeout": "1m", "maxLine": "4KiB",
+        "routes": [{ "match": { "command": "a" }, "reply": "b" },],
+      }`,
+      "r.jsonc",
+    );
+    assert.deepEqual(routes.settings, {
+      protocol: "json",
+      name: "n",
+      builtins: false,
+      allowShutdown: true,
+      maxClients: 1,
+      idleTimeoutMs: 60_000,
+      maxLineBytes: 4096,
+    });
+    assert.deepEqual(Routes.parse('{"exec": {"argv": ["cat"], "timeout": "2s"}}').settings.exec, {
+      argv: ["cat"],
+      timeoutMs: 2000,
+    });
+  });
+
+  await t.step("route hits are counted by place in the file", () => {
+    const routes = Routes.parse(
+      '{"routes": [{"match": {"exact": "a"}, "reply": "x"}], "fallback": {"reply": "y"}}',
+    );
+    routes.match("a", context);
+    routes.match("a", context);
+    routes.fallback("b", context);
+    assert.deepEqual(routes.hits, { "routes[0]": 2, fallback: 1 });
   });
 
   await t.step("a variable the server may not read is an error where it is named", async () => {
@@ -612,7 +736,7 @@ Deno.test("Routes validation", async (t) => {
       );
       const parse = async (text: string) => {
         const output = await new Deno.Command(Deno.execPath(), {
-          args: ["run", "--no-prompt", "--allow-env=LANG", script, text],
+          args: ["run", "--no-prompt", "--config", CONFIG, "--allow-env=LANG", script, text],
           stdin: "null",
         }).output();
         assert.equal(output.code, 0, new TextDecoder().decode(output.stderr));

@@ -8,7 +8,9 @@ const decoder = new TextDecoder();
 
 /** The members of ConnectionContext, as documented in lib/server/connection_context.ts. */
 const CONTEXT_MEMBERS = [
+  "abort",
   "close",
+  "connections",
   "countError",
   "id",
   "lineNumber",
