@@ -39,6 +39,13 @@
 import { LinesockError, type LinesockErrorCode } from "../errors.ts";
 import { decodeLine } from "../framing/line_decoder.ts";
 import { LineFramer } from "../framing/line_framer.ts";
+import {
+  describeStartError,
+  killGroup,
+  killProcessGroup,
+  mayReadEnv,
+  spawnProgram,
+} from "./_program_process.ts";
 
 /** 1 MiB: the default limit of a program's stdout. */
 export const DEFAULT_MAX_OUTPUT_BYTES = 1024 * 1024;
@@ -324,6 +331,29 @@ export class ExecLimiter {
     });
   }
 
+  /**
+   * Takes a slot when one is free and nobody waits for one; never waits.
+   * @returns The slot, or `undefined` when all are held (or callers wait).
+   *
+   * @example Refusing instead of waiting
+   * ```ts
+   * import { ExecLimiter } from "@linesock/linesock";
+   * import assert from "node:assert/strict";
+   *
+   * const limiter = new ExecLimiter({ maxRunning: 1 });
+   * const slot = limiter.tryAcquire();
+   * assert.ok(slot);
+   * assert.equal(limiter.tryAcquire(), undefined);
+   * slot.release();
+   * assert.ok(limiter.tryAcquire());
+   * ```
+   */
+  tryAcquire(): ExecSlot | undefined {
+    if (this.#running >= this.maxRunning || this.#waiters.length > 0) return undefined;
+    this.#running++;
+    return this.#slot();
+  }
+
   #slot(): ExecSlot {
     let released = false;
     const release = () => {
@@ -459,17 +489,11 @@ async function* runChild(
 ): AsyncGenerator<string, void, undefined> {
   let child: Deno.ChildProcess;
   try {
-    child = new Deno.Command(argv[0]!, {
-      args: argv.slice(1),
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "piped",
-      // Its own process group (pgid = pid), so that whatever the program started can be killed too.
-      detached: true,
-      clearEnv: true,
-      env: programEnvironment(options.inheritEnv ?? DEFAULT_PROGRAM_ENV, options.env),
-      ...(options.cwd !== undefined ? { cwd: options.cwd } : {}),
-    }).spawn();
+    child = spawnProgram(argv, {
+      inheritEnv: options.inheritEnv ?? DEFAULT_PROGRAM_ENV,
+      env: options.env,
+      cwd: options.cwd,
+    });
   } catch (error) {
     throw new ProgramStartError(argv, describeStartError(error), { cause: error });
   }
@@ -573,54 +597,6 @@ async function* runChild(
 }
 
 /**
- * Kills the running program's process group, or at least the program. (Once it has exited, the
- * exit handler kills what is left of the group, also where only the `kill` program may do it.)
- */
-function killGroup(child: Deno.ChildProcess, exited: boolean): void {
-  try {
-    Deno.kill(-child.pid, "SIGKILL");
-    return;
-  } catch {
-    // The group is gone already, or group kills are not permitted (a scoped --allow-run).
-  }
-  if (exited) return;
-  try {
-    child.kill("SIGKILL");
-  } catch {
-    // It ended in the meantime.
-  }
-}
-
-/**
- * Sends SIGKILL to a process group; a group that is gone already is fine.
- *
- * `Deno.kill` needs `--allow-run` without a list. Under a list (`--allow-run=wc,awk`) the `kill`
- * program does it, when the list names it; otherwise the group cannot be signalled, and only the
- * program itself is ever killed (see docs/routes.md).
- * @returns A promise when the `kill` program was started (it settles when that has ended).
- */
-function killProcessGroup(pgid: number): Promise<void> | undefined {
-  try {
-    Deno.kill(-pgid, "SIGKILL");
-    return undefined;
-  } catch (error) {
-    // NotFound (ESRCH): nothing is left of the group. PermissionDenied (EPERM): what is left is not
-    // ours to kill (a setuid program), and no other way would be allowed either.
-    if (!(error instanceof Deno.errors.NotCapable)) return undefined;
-  }
-  if (Deno.permissions.querySync({ name: "run", command: "kill" }).state !== "granted") {
-    return undefined;
-  }
-  return new Deno.Command("kill", {
-    args: ["-s", "KILL", "--", `-${pgid}`],
-    stdin: "null",
-    stdout: "null",
-    stderr: "null",
-    clearEnv: true,
-  }).output().then(() => {}, () => {});
-}
-
-/**
  * The names among `names` whose values this process may not read (`--allow-env` does not cover
  * them, or they are not valid names), so they could not be passed on to programs. Asking never
  * prompts.
@@ -629,34 +605,6 @@ function killProcessGroup(pgid: number): Promise<void> | undefined {
  */
 export function unreadableEnv(names: readonly string[]): string[] {
   return names.filter((name) => !mayReadEnv(name));
-}
-
-function mayReadEnv(name: string): boolean {
-  if (name === "" || name.includes("=") || name.includes("\0")) return false;
-  try {
-    return Deno.permissions.querySync({ name: "env", variable: name }).state === "granted";
-  } catch {
-    return false; // not a valid name
-  }
-}
-
-/** The inherited variables that are set and readable, then `extra` on top. */
-function programEnvironment(
-  names: readonly string[],
-  extra: Record<string, string> | undefined,
-): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const name of names) {
-    // Never Deno.env.get without the permission: it could prompt on a terminal.
-    if (!mayReadEnv(name)) continue;
-    try {
-      const value = Deno.env.get(name);
-      if (value !== undefined) env[name] = value;
-    } catch {
-      // Not a valid name: nothing to pass.
-    }
-  }
-  return extra ? Object.assign(env, extra) : env;
 }
 
 /** Writes the input and closes stdin; a program that exits without reading it is not an error. */
@@ -698,11 +646,4 @@ async function keepStart(
 function firstLine(text: string): string {
   const line = text.trimStart().split("\n", 1)[0]!.trimEnd();
   return line.length > MAX_STDERR_IN_MESSAGE ? line.slice(0, MAX_STDERR_IN_MESSAGE) + "…" : line;
-}
-
-function describeStartError(error: unknown): string {
-  if (error instanceof Deno.errors.NotFound) return "not found";
-  if (error instanceof Deno.errors.PermissionDenied) return "permission denied";
-  if (error instanceof Deno.errors.NotCapable) return "not allowed (see --allow-run)";
-  return error instanceof Error ? error.message : String(error);
 }
