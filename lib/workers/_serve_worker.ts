@@ -17,11 +17,14 @@ import type { WorkerCommand, WorkerMessage } from "./_worker_messages.ts";
 const STATS_INTERVAL_MS = 1000;
 
 let server: Server | undefined;
+/** Whether every report carries the metrics snapshot (the server was started with `metrics`). */
+let reportMetrics = false;
 
-function reportStats(request?: number): void {
+function reportStats(request?: number, withMetrics = reportMetrics): void {
   if (server === undefined && request === undefined) return;
   const stats = server === undefined ? emptyStats() : { ...server.stats };
-  post({ type: "stats", stats, ...(request !== undefined ? { request } : {}) });
+  const metrics = withMetrics && server !== undefined ? { metrics: server.metrics() } : {};
+  post({ type: "stats", stats, ...metrics, ...(request !== undefined ? { request } : {}) });
 }
 let stopRequested = false;
 
@@ -67,6 +70,7 @@ async function start(command: Extract<WorkerCommand, { type: "start" }>): Promis
   try {
     const protocol = await protocolFromConfig(command.config);
     server = await serve({ ...command.config.serve, reusePort: true }, protocol);
+    reportMetrics = command.config.serve.metrics ?? false;
   } catch (error) {
     const failure = error instanceof Error ? error : new Error(String(error));
     post({
@@ -87,7 +91,11 @@ async function start(command: Extract<WorkerCommand, { type: "start" }>): Promis
   } finally {
     clearInterval(reporter);
   }
-  post({ type: "finished", stats: { ...server.stats } });
+  post({
+    type: "finished",
+    stats: { ...server.stats },
+    ...(reportMetrics ? { metrics: server.metrics() } : {}),
+  });
 }
 
 self.onmessage = (event: MessageEvent<WorkerCommand>) => {
@@ -103,7 +111,7 @@ self.onmessage = (event: MessageEvent<WorkerCommand>) => {
       if (server !== undefined) void server.shutdown();
       break;
     case "stats":
-      reportStats(command.request);
+      reportStats(command.request, command.metrics || reportMetrics);
       break;
     case "abort":
       server?.abort();

@@ -37,6 +37,7 @@ import { DEFAULT_MAX_EXEC } from "../routes/program_runner.ts";
 import { formatAddress } from "../address.ts";
 import { LinesockError, type LinesockErrorCode } from "../errors.ts";
 import { addStats, emptyStats } from "../server/_stats.ts";
+import { addMetrics, emptyMetrics, type ServerMetrics } from "../server/metrics.ts";
 
 const logger = getLogger(["linesock", "workers"]);
 
@@ -75,6 +76,14 @@ export interface WorkerPool extends AsyncDisposable {
    * @returns The counters of all workers added up, once each has answered.
    */
   refreshStats(): Promise<Readonly<ServerStats>>;
+  /** False once the pool began to shut down. */
+  readonly serving: boolean;
+  /**
+   * Asks every worker for its metrics snapshot (waiting up to a second for a busy one; then its
+   * last report counts) and adds them up, with the workers serving and their restarts.
+   * @returns The snapshot of the whole pool.
+   */
+  metrics(): Promise<ServerMetrics>;
   /** Settles when every worker's server has stopped and the workers are gone. */
   readonly finished: Promise<void>;
   /** Shuts every worker's server down gracefully (also when one of them stopped by itself). */
@@ -90,6 +99,8 @@ const RESTART_PAUSE_FIRST_MS = 100;
 const RESTART_PAUSE_LAST_MS = 10_000;
 /** A worker that ran this long before it crashed starts the pauses over. */
 const RESTART_STABLE_MS = 30_000;
+/** How long `metrics()` waits for the workers' answers before it takes their last reports. */
+const METRICS_WAIT_MS = 1000;
 
 /**
  * Tests only: makes worker `index` (0-based) of a pool crash, as a bug in it would.
@@ -151,6 +162,8 @@ interface WorkerState {
   stats: ServerStats;
   /** Whether the counters are final. */
   final: boolean;
+  /** The worker's metrics as last reported, if it reported any. */
+  metrics: ServerMetrics | undefined;
   resolveFinished: () => void;
   whenFinished: Promise<void>;
 }
@@ -169,6 +182,8 @@ class Pool implements WorkerPool {
   #shared: ServeConfig | undefined;
   /** Counters of workers that crashed and were replaced. */
   readonly #retired = emptyStats();
+  /** The same, for metrics (their gauges zeroed). */
+  readonly #retiredMetrics = emptyMetrics();
   #restarts = 0;
   #restartPauseMs = 0;
 
@@ -190,18 +205,43 @@ class Pool implements WorkerPool {
   }
 
   async refreshStats(): Promise<Readonly<ServerStats>> {
-    const waiting = new Set(this.#workers.filter((state) => !state.finished));
-    if (waiting.size > 0) {
-      const request = this.#nextRequest++;
-      const answered = new Promise<void>((done) =>
-        this.#statsRequests.set(request, { waiting, done })
-      );
-      for (const state of waiting) {
-        state.worker.postMessage({ type: "stats", request } satisfies WorkerCommand);
-      }
-      await answered;
-    }
+    await this.#askForStats(false);
     return this.stats;
+  }
+
+  get serving(): boolean {
+    return this.#stopping === undefined;
+  }
+
+  async metrics(): Promise<ServerMetrics> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      this.#askForStats(true),
+      new Promise<void>((resolve) => timer = setTimeout(resolve, METRICS_WAIT_MS)),
+    ]);
+    clearTimeout(timer);
+    const total = addMetrics(emptyMetrics(), this.#retiredMetrics);
+    for (const state of this.#workers) {
+      addMetrics(total, state.metrics ?? { ...emptyMetrics(), stats: state.stats });
+    }
+    total.stats.workerRestarts = this.#restarts;
+    total.workers = this.#workers.filter((state) => !state.finished).length;
+    total.serving = this.#stopping === undefined;
+    return total;
+  }
+
+  /** Asks every running worker for its counters (and metrics); settles once all answered. */
+  async #askForStats(metrics: boolean): Promise<void> {
+    const waiting = new Set(this.#workers.filter((state) => !state.finished));
+    if (waiting.size === 0) return;
+    const request = this.#nextRequest++;
+    const answered = new Promise<void>((done) =>
+      this.#statsRequests.set(request, { waiting, done })
+    );
+    for (const state of waiting) {
+      state.worker.postMessage({ type: "stats", request, metrics } satisfies WorkerCommand);
+    }
+    await answered;
   }
 
   started(addr: Deno.NetAddr): void {
@@ -220,6 +260,10 @@ class Pool implements WorkerPool {
    */
   async #restart(crashed: WorkerState, ranMs: number): Promise<void> {
     addStats(this.#retired, { ...crashed.stats, open: 0 });
+    addMetrics(
+      this.#retiredMetrics,
+      withoutGauges(crashed.metrics ?? { ...emptyMetrics(), stats: crashed.stats }),
+    );
     this.#workers.splice(this.#workers.indexOf(crashed), 1);
     this.#restartPauseMs = ranMs >= RESTART_STABLE_MS ? RESTART_PAUSE_FIRST_MS : Math.min(
       Math.max(this.#restartPauseMs * 2, RESTART_PAUSE_FIRST_MS),
@@ -255,6 +299,7 @@ class Pool implements WorkerPool {
       finished: false,
       stats: emptyStats(),
       final: false,
+      metrics: undefined,
       resolveFinished,
       whenFinished,
     };
@@ -277,11 +322,15 @@ class Pool implements WorkerPool {
             });
             break;
           case "stats":
-            if (!state.final) state.stats = message.stats;
+            if (!state.final) {
+              state.stats = message.stats;
+              if (message.metrics !== undefined) state.metrics = message.metrics;
+            }
             if (message.request !== undefined) this.#answered(message.request, state);
             break;
           case "finished":
             state.stats = message.stats;
+            if (message.metrics !== undefined) state.metrics = message.metrics;
             state.final = true;
             this.#finish(state);
             // A server that stopped by itself (a client's SHUTDOWN) stops the whole pool.
@@ -362,11 +411,23 @@ class Pool implements WorkerPool {
     for (const request of [...this.#statsRequests.keys()]) this.#answered(request, state);
     // It has no connections any more, whatever it last said.
     state.stats = { ...state.stats, open: 0 };
+    if (state.metrics !== undefined) state.metrics = withoutGauges(state.metrics);
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.shutdown();
   }
+}
+
+/** A stopped worker's metrics: its counters, with nothing open, queued or running any more. */
+function withoutGauges(metrics: ServerMetrics): ServerMetrics {
+  return {
+    ...metrics,
+    stats: { ...metrics.stats, open: 0 },
+    queued: 0,
+    programsRunning: 0,
+    programsWaiting: 0,
+  };
 }
 
 /**
