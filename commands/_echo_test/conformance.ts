@@ -88,6 +88,10 @@ export interface EchoConformanceOptions {
   skip?: readonly string[];
   /** Count a failing `bytes` case as a failure (otherwise it is a warning). @default {false} */
   strictBytes?: boolean;
+  /** The longest wait for each connection, in ms; 0 for no limit (a case's budget still holds). @default {timeoutMs} */
+  connectTimeoutMs?: number;
+  /** Give each result its {@linkcode EchoCaseDetail} (`echo-test -v`). @default {false} */
+  detail?: boolean;
   /** Called after each case, for live output. */
   onResult?: (result: EchoCaseResult) => void;
 }
@@ -107,6 +111,30 @@ export interface EchoCaseResult {
   reason: string;
   /** How long it took, in ms. */
   durationMs: number;
+  /** What it did, when asked for ({@linkcode EchoConformanceOptions.detail}). */
+  detail?: EchoCaseDetail;
+}
+
+/** What a case did: what it checks, and each connection's figures. */
+export interface EchoCaseDetail {
+  /** What the case sends and checks, in one sentence. */
+  description: string;
+  /** Each connection it opened, in the order it opened them. */
+  connections: EchoConnectionFigures[];
+}
+
+/** What went over one connection of a case. */
+export interface EchoConnectionFigures {
+  /** How long connecting took, in ms (a TLS handshake included). */
+  connectMs: number;
+  /** Bytes written, and in how many writes. */
+  bytesSent: number;
+  writes: number;
+  /** Bytes read, and in how many reads. */
+  bytesReceived: number;
+  reads: number;
+  /** When the last byte arrived, in ms after the connection was made; `null` when none did. */
+  lastByteMs: number | null;
 }
 
 /** The outcome of a run. */
@@ -192,8 +220,9 @@ export async function runEchoConformance(
   }
   const selected = selectCases(buildCases(bufferSize), options.cases, options.skip);
   const timeoutMs = options.timeoutMs ?? 5000;
+  const connectTimeoutMs = options.connectTimeoutMs ?? timeoutMs;
   // Unreachable servers are an error of the run (exit 3 on the CLI), not a failure of each case.
-  (await openEchoConnection(options.target, timeoutMs)).close();
+  (await openEchoConnection(options.target, connectTimeoutMs)).close();
   const results: EchoCaseResult[] = [];
   for (const testCase of selected) {
     const outcome = await runCase(testCase, options, bufferSize, timeoutMs);
@@ -207,6 +236,9 @@ export async function runEchoConformance(
         : "fail",
       reason: outcome.reason ?? "",
       durationMs: Math.round(outcome.durationMs),
+      ...(options.detail
+        ? { detail: { description: testCase.description, connections: outcome.figures } }
+        : {}),
     };
     results.push(result);
     options.onResult?.(result);
@@ -236,20 +268,28 @@ async function runCase(
   options: EchoConformanceOptions,
   bufferSize: number,
   timeoutMs: number,
-): Promise<{ reason: string | undefined; durationMs: number }> {
+): Promise<{ reason: string | undefined; durationMs: number; figures: EchoConnectionFigures[] }> {
   const started = performance.now();
   const conns = new Set<Transport>();
+  const figures: EchoConnectionFigures[] = [];
   const pending: Promise<unknown>[] = [];
   let over = false;
   const context: CaseContext = {
     bufferSize,
     clients: options.clients ?? 8,
     async connect() {
-      const conn = await openEchoConnection(options.target, timeoutMs);
+      const connecting = performance.now();
+      const opened = await openEchoConnection(
+        options.target,
+        options.connectTimeoutMs ?? timeoutMs,
+      );
       if (over) {
-        conn.close();
+        opened.close();
         throw new Error("the case is over");
       }
+      const conn = options.detail
+        ? counted(opened, performance.now() - connecting, figures)
+        : opened;
       conns.add(conn);
       return conn;
     },
@@ -280,7 +320,40 @@ async function runCase(
   }
   await body;
   await Promise.allSettled(pending);
-  return { reason, durationMs };
+  return { reason, durationMs, figures };
+}
+
+/** A connection that counts what goes over it (`detail`), adding its figures to `all`. */
+function counted(conn: Transport, connectMs: number, all: EchoConnectionFigures[]): Transport {
+  const opened = performance.now();
+  const figures: EchoConnectionFigures = {
+    connectMs: Math.round(connectMs * 100) / 100,
+    bytesSent: 0,
+    writes: 0,
+    bytesReceived: 0,
+    reads: 0,
+    lastByteMs: null,
+  };
+  all.push(figures);
+  return {
+    async read(buffer) {
+      const count = await conn.read(buffer);
+      if (count !== null && count > 0) {
+        figures.reads++;
+        figures.bytesReceived += count;
+        figures.lastByteMs = Math.round((performance.now() - opened) * 100) / 100;
+      }
+      return count;
+    },
+    async write(bytes) {
+      const count = await conn.write(bytes);
+      figures.writes++;
+      figures.bytesSent += count;
+      return count;
+    },
+    closeWrite: () => conn.closeWrite(),
+    close: () => conn.close(),
+  };
 }
 
 /** The plan of one exchange on one connection. */
