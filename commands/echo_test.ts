@@ -1,7 +1,8 @@
 /**
  * `linesock echo-test`: the conformance suite ({@linkcode runEchoConformance}) or, with `--load` or
- * any load option, the load generator ({@linkcode runEchoLoad}) against an echo server; with no target,
- * against linesock's own echo server started in-process. This file only parses options and prints.
+ * any load option, a verified load ({@linkcode runEchoLoad}: `linesock bench`'s engine with echo
+ * verification, the same as `linesock bench --echo`) against an echo server; with no target, against
+ * linesock's own echo server started in-process. This file only parses options and prints.
  *
  * @module
  */
@@ -29,13 +30,16 @@ import {
   runEchoLoad,
 } from "./_echo_test/load_generator.ts";
 import {
+  connectTimeoutOption,
   ExitCode,
   InvalidArgumentError,
   parseByteSize,
-  parseDuration,
   parsePositive,
   UsageError,
 } from "./_cli.ts";
+import { NORMAL, QUIET, TRACE, traceMs, VERBOSE, verbosityOf } from "./_verbosity.ts";
+import type { BenchResult } from "./_bench/result.ts";
+import { parsePositiveDuration, parseRate, parseSizeRange } from "./_bench/cli_values.ts";
 import {
   hasTarget,
   resolveTarget,
@@ -65,6 +69,10 @@ interface EchoTestOptions extends TlsFlags {
   pipeline?: number;
   rate?: number;
   json?: boolean;
+  /** The --connect-timeout, or else the --timeout. */
+  connectTimeout: number;
+  quiet?: boolean;
+  verbose?: number;
 }
 
 const LOAD_OPTIONS = ["connections", "lines", "duration", "size", "pipeline", "rate"] as const;
@@ -77,6 +85,8 @@ export const spec: CommandSpec = {
   options: [
     ...targetOptions("test the echo server on this Unix socket"),
     ...TLS_OPTIONS,
+    // As in the other clients, but by default the --timeout, which bounded connecting before.
+    { ...connectTimeoutOption(), default: undefined, defaultText: "the --timeout" },
     {
       long: "case",
       value: "NAMES",
@@ -167,6 +177,13 @@ export const spec: CommandSpec = {
   notes: `Cases: ${ECHO_CASE_NAMES.join(", ")}.
 invalid-utf8 is the optional "bytes" class: a failure is WARN (exit 0) unless --strict-bytes.
 
+Saying less or more (not with --json, whose report is the same):
+  -q    only what failed: the FAIL rows (load: the FAILED line and its errors); a pass: nothing
+  -v    under each case, what it sends and checks, its connections and bytes (load: the run
+        second by second)
+  -vv   also each connection of each case: connect time, bytes and writes sent, bytes and reads
+        received, when the last byte came (load: the latency distribution too)
+
 Exit statuses: 0 every selected case passed (load: every line came back exactly), 1 a case failed
 (load: lines lost or corrupted), 2 usage, 3 cannot connect (also: TLS certificate not accepted).
 
@@ -185,7 +202,8 @@ Examples:
  * @returns The exit status.
  */
 export async function run(parsed: Parsed): Promise<number> {
-  const options = parsed.options as unknown as EchoTestOptions & {
+  const options = parsed.options as unknown as Omit<EchoTestOptions, "connectTimeout"> & {
+    connectTimeout?: number;
     count?: number;
     case?: string[][];
     skip?: string[][];
@@ -194,6 +212,7 @@ export async function run(parsed: Parsed): Promise<number> {
   if (rest.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(rest[0])}`);
   return await runEchoTest({
     ...options,
+    connectTimeout: options.connectTimeout ?? options.timeout,
     case: (options.case ?? []).flat(),
     skip: (options.skip ?? []).flat(),
     ...(options.count !== undefined ? { lines: options.count } : {}),
@@ -219,32 +238,6 @@ function parseBufferSize(text: string): number {
     throw new InvalidArgumentError(`expected at least ${MIN_BUFFER_SIZE} bytes`);
   }
   return size;
-}
-
-function parsePositiveDuration(text: string): number {
-  const ms = parseDuration(text);
-  if (ms <= 0) throw new InvalidArgumentError("expected a duration above 0, such as 500ms or 5s");
-  return ms;
-}
-
-function parseSizeRange(text: string): LineSizeRange {
-  const [low, high, ...rest] = text.split("..");
-  if (rest.length > 0 || low === undefined) {
-    throw new InvalidArgumentError("expected a size or a range such as 16..1024");
-  }
-  const min = parseByteSize(low);
-  const max = high === undefined ? min : parseByteSize(high);
-  if (min < 1) throw new InvalidArgumentError("a line has at least 1 byte (its \\n)");
-  if (max < min) throw new InvalidArgumentError("the range's end is below its start");
-  return { min, max };
-}
-
-function parseRate(text: string): number {
-  const rate = Number(text);
-  if (!/^\d+(\.\d+)?$/.test(text.trim()) || !(rate > 0)) {
-    throw new InvalidArgumentError("expected lines per second above 0");
-  }
-  return rate;
 }
 
 async function runEchoTest(options: EchoTestOptions): Promise<number> {
@@ -306,9 +299,11 @@ async function runConformance(
 ): Promise<number> {
   const nameWidth = Math.max(...ECHO_CASE_NAMES.map((name) => name.length));
   const color = !options.json && colorWanted(Deno.stdout.isTerminal());
+  // --json is one report whatever the verbosity; for people, -q leaves the failures only.
+  const verbosity = options.json ? NORMAL : verbosityOf(options);
   // A server that cannot be reached is one error line (exit 3), not a table header and then that.
-  if (!embedded) (await openEchoConnection(target, options.timeout)).close();
-  if (!options.json) {
+  if (!embedded) (await openEchoConnection(target, options.connectTimeout)).close();
+  if (!options.json && verbosity >= NORMAL) {
     console.log(
       `echo-test ${targetUrl(target)}${tlsNote(target)}${
         embedded ? " (linesock's own echo server)" : ""
@@ -327,9 +322,15 @@ async function runConformance(
     cases: options.case,
     skip: options.skip,
     strictBytes: options.strictBytes ?? false,
-    ...(options.json
-      ? {}
-      : { onResult: (result: EchoCaseResult) => console.log(formatRow(result, nameWidth, color)) }),
+    connectTimeoutMs: options.connectTimeout,
+    detail: verbosity >= VERBOSE,
+    ...(options.json ? {} : {
+      onResult: (result: EchoCaseResult) => {
+        if (verbosity === QUIET && result.status !== "fail") return;
+        console.log(formatRow(result, nameWidth, color));
+        for (const line of formatDetail(result, verbosity)) console.log(line);
+      },
+    }),
   });
   const counts = { pass: 0, fail: 0, warn: 0 };
   for (const result of report.results) counts[result.status]++;
@@ -346,7 +347,7 @@ async function runConformance(
       counts,
       results: report.results,
     }));
-  } else {
+  } else if (verbosity >= NORMAL) {
     console.log(
       `${report.passed ? "PASSED" : "FAILED"}: ${counts.pass} passed, ${counts.fail} failed, ` +
         `${counts.warn} warned (of ${report.results.length} cases, against ${
@@ -355,6 +356,33 @@ async function runConformance(
     );
   }
   return report.passed ? ExitCode.ok : 1;
+}
+
+/** The lines under a case's row: `-v` what it did, `-vv` each connection too. */
+function formatDetail(result: EchoCaseResult, verbosity: number): string[] {
+  const detail = result.detail;
+  if (detail === undefined || verbosity < VERBOSE) return [];
+  const indent = " ".repeat(8);
+  const sum = (key: "bytesSent" | "bytesReceived") =>
+    detail.connections.reduce((total, connection) => total + connection[key], 0);
+  const count = detail.connections.length;
+  const lines = [
+    `${indent}${detail.description}; ${count} connection${count === 1 ? "" : "s"}, ` +
+    `${sum("bytesSent")} bytes sent, ${sum("bytesReceived")} received`,
+  ];
+  if (verbosity >= TRACE) {
+    for (const [index, connection] of detail.connections.entries()) {
+      lines.push(
+        `${indent}  connection ${index + 1}: connected in ${traceMs(connection.connectMs)}; ` +
+          `${connection.bytesSent} bytes in ${connection.writes} write(s); ` +
+          `${connection.bytesReceived} bytes in ${connection.reads} read(s)` +
+          (connection.lastByteMs === null
+            ? "; nothing came back"
+            : `; last byte ${traceMs(connection.lastByteMs)} after connecting`),
+      );
+    }
+  }
+  return lines;
 }
 
 function formatRow(result: EchoCaseResult, nameWidth: number, color: boolean): string {
@@ -375,7 +403,8 @@ async function runLoad(
   embedded: boolean,
 ): Promise<number> {
   const size = options.size ?? { min: 64, max: 64 };
-  const progressLine = Deno.stderr.isTerminal();
+  const verbosity = options.json ? NORMAL : verbosityOf(options);
+  const progressLine = Deno.stderr.isTerminal() && !options.quiet;
   const encoder = new TextEncoder();
   const stopping = new AbortController();
   const onInterrupt = () => stopping.abort();
@@ -392,6 +421,7 @@ async function runLoad(
       pipeline: options.pipeline ?? 1,
       rate: options.rate ?? 0,
       timeoutMs: options.timeout,
+      connectTimeoutMs: options.connectTimeout,
       signal: stopping.signal,
       ...(progressLine
         ? {
@@ -405,15 +435,30 @@ async function runLoad(
     if (progressLine) Deno.stderr.writeSync(encoder.encode("\r\x1b[K"));
   }
   if (options.json) {
+    // Its figures as they were; the per-second and distribution tables are for people (-v, -vv).
+    const { intervals: _intervals, distribution: _distribution, ...figures } = report;
     console.log(JSON.stringify({
       mode: "load",
       target: targetUrl(target),
       tls: Boolean(target.tls),
       embedded,
-      ...report,
+      ...figures,
     }));
+  } else if (verbosity === QUIET) {
+    // Errors only: nothing when every line came back exactly.
+    if (!report.passed) console.log(formatLoadFailure(report));
   } else {
-    console.log(formatLoadReport(report, targetUrl(target) + tlsNote(target), embedded));
+    const { formatDistribution, formatIntervals } = await import("./_bench/table.ts");
+    // The tables read only these fields of a bench result.
+    const tables = {
+      intervals: report.intervals,
+      distribution: report.distribution,
+    } as BenchResult;
+    console.log(
+      formatLoadReport(report, targetUrl(target) + tlsNote(target), embedded) +
+        (verbosity >= VERBOSE ? `\n${formatIntervals(tables)}` : "") +
+        (verbosity >= TRACE ? `\n${formatDistribution(tables)}` : ""),
+    );
   }
   return report.passed ? ExitCode.ok : 1;
 }
@@ -425,6 +470,15 @@ function formatProgress(progress: EchoLoadProgress): string {
   return `[${bar}] ${Math.floor(progress.fraction * 100)}%  ${
     Math.round(progress.currentLinesPerSecond).toLocaleString("en-US")
   } lines/s  ${progress.linesReceived.toLocaleString("en-US")} echoed  ${progress.errors} errors`;
+}
+
+/** `-q` and a failed load: the one line of counts, then the errors. */
+function formatLoadFailure(report: EchoLoadReport): string {
+  return [
+    `FAILED: ${report.linesLost} lost, ${report.linesMismatched} mismatched of ` +
+    `${report.linesSent} lines sent; ${report.errorCount} errors`,
+    ...report.errors.map((error) => `  ${error}`),
+  ].join("\n");
 }
 
 function formatLoadReport(report: EchoLoadReport, url: string, embedded: boolean): string {

@@ -7,15 +7,17 @@
  */
 import type { CommandSpec, Parsed } from "./_cli/spec.ts";
 import { hostPort } from "../lib/address.ts";
-import { connect, type ConnectOptions, type LineConnection } from "../lib/client/client.ts";
-import { runExchange } from "../lib/client/conversation.ts";
-import { TimeoutError } from "../lib/errors.ts";
+import type { ConnectOptions, LineConnection } from "../lib/client/client.ts";
+import { type ExchangeResult, type Reply, runExchange } from "../lib/client/conversation.ts";
+import { LineTooLongError, TimeoutError } from "../lib/errors.ts";
 import { DEFAULT_HISTORY_SIZE, defaultHistoryPath, HistoryStore } from "./_repl/history_store.ts";
 import { encodeJsonRequest, JsonInputError } from "./_repl/json_request.ts";
 import { formatTimestamp } from "./_repl/render.ts";
 import { colorWanted } from "./_cli/color.ts";
 import type { ConversationRecorder } from "./_test/recorder.ts";
 import { runInteractive } from "./_repl/session.ts";
+import { connectMaybeDescribed } from "./_repl/connection_details.ts";
+import { NORMAL, TRACE, VERBOSE, verbosityOf, WireTrace } from "./_verbosity.ts";
 import {
   connectTimeoutOption,
   ExitCode,
@@ -48,6 +50,8 @@ interface ReplCliOptions extends TlsFlags {
   timeout: number;
   raw?: boolean;
   record?: string;
+  quiet?: boolean;
+  verbose?: number;
 }
 
 /** The definition of `linesock repl`. */
@@ -120,7 +124,15 @@ export const spec: CommandSpec = {
 History: $XDG_STATE_HOME/linesock/history (default ~/.local/state/linesock/history).
 Without a terminal on stdin: lines go out as they are read, replies are printed as they arrive, and
   the exit status is 1 when a reply was an error (ERR …; with --json a status that is not 0, or a
-  line that is not a JSON response).`,
+  line that is not a JSON response).
+
+Saying less or more:
+  -q    none of its own notices ("connected to …", "reconnecting…") but warnings and errors
+  -v    also the connection's details after each connect (time, addresses, TLS) and a time on
+        every reply: the round trip where the request is known, else the time since the last
+        line sent; without a terminal: the details and, at the end, the counts, on stderr
+  -vv   also the HELP probe and its reply, and every failed reconnection; without a terminal:
+        each line sent and each reply on stderr, with its time and size`,
 };
 
 /**
@@ -150,17 +162,22 @@ async function repl(options: ReplCliOptions): Promise<number> {
   const recorder = options.record === undefined
     ? undefined
     : new (await import("./_test/recorder.ts")).ConversationRecorder(where);
+  const verbosity = verbosityOf(options);
   try {
     if (!interactive) {
       // Byte for byte, as `send` prints.
-      const conn = await connect({ ...connectOptions, stripCR: false });
+      const { connection, details } = await connectMaybeDescribed(
+        { ...connectOptions, stripCR: false },
+        verbosity >= VERBOSE,
+      );
+      if (details !== undefined) console.error(`linesock: ${connection.remote}: ${details}`);
       try {
-        return await scripted(conn, options, recorder);
+        return await scripted(connection, options, verbosity, recorder);
       } finally {
-        await conn[Symbol.asyncDispose]();
+        await connection[Symbol.asyncDispose]();
       }
     }
-    return await interactiveSession(options, connectOptions, where, recorder);
+    return await interactiveSession(options, verbosity, connectOptions, where, recorder);
   } finally {
     if (recorder) await Deno.writeTextFile(options.record!, recorder.text());
   }
@@ -168,11 +185,15 @@ async function repl(options: ReplCliOptions): Promise<number> {
 
 async function interactiveSession(
   options: ReplCliOptions,
+  verbosity: number,
   connectOptions: ConnectOptions,
   where: string,
   recorder: ConversationRecorder | undefined,
 ): Promise<number> {
-  const conn = await connect(connectOptions);
+  const { connection: conn, details } = await connectMaybeDescribed(
+    connectOptions,
+    verbosity >= VERBOSE,
+  );
   const history = new HistoryStore(
     options.history ? defaultHistoryPath() : undefined,
     options.historySize,
@@ -191,6 +212,8 @@ async function interactiveSession(
     reconnect: options.reconnect,
     probe: options.probe,
     history,
+    verbosity,
+    ...(details !== undefined ? { details } : {}),
     ...(recorder ? { record: recorder } : {}),
   });
 }
@@ -203,9 +226,16 @@ async function interactiveSession(
 async function scripted(
   conn: LineConnection,
   options: ReplCliOptions,
+  verbosity: number,
   recorder: ConversationRecorder | undefined,
 ): Promise<number> {
   const warn = (message: string) => console.error(`linesock: ${message}`);
+  const note = (message: string) => {
+    if (verbosity >= NORMAL) warn(message);
+  };
+  // -vv: each line sent and each reply, with times (stream mode: no round-trip times).
+  const trace = verbosity >= TRACE ? new WireTrace() : undefined;
+  const watchers = [recorder, trace].filter((watcher) => watcher !== undefined);
   const decoder = new TextDecoder();
   let invalidInput = false;
   let id = 1;
@@ -220,7 +250,7 @@ async function scripted(
       return undefined;
     }
   };
-  let result;
+  let result: ExchangeResult;
   try {
     result = await runExchange(conn, {
       input: Deno.stdin.readable,
@@ -237,11 +267,23 @@ async function scripted(
       waitMs: 0,
       timeoutMs: options.timeout,
       onTooLong: (error) => warn(error.message),
-      ...(recorder
+      ...(watchers.length > 0
         ? {
-          onSent: (bytes: Uint8Array) => recorder.sent(bytes),
-          onReply: (reply: { bytes: Uint8Array }) => recorder.received(reply.bytes),
-          onHalfClose: () => recorder.halfClosed(),
+          onSent: (bytes: Uint8Array) => {
+            recorder?.sent(bytes);
+            trace?.sent(bytes);
+          },
+          onReply: (reply: Reply) => {
+            recorder?.received(reply.bytes);
+            trace?.received(
+              reply.bytes,
+              reply.error instanceof LineTooLongError ? "(a reply too long: left out)" : undefined,
+            );
+          },
+          onHalfClose: () => {
+            recorder?.halfClosed();
+            trace?.halfClosed();
+          },
         }
         : {}),
     });
@@ -255,8 +297,15 @@ async function scripted(
     }
     throw error;
   }
+  if (verbosity >= VERBOSE) {
+    note(
+      `sent ${result.linesSent} line(s), received ${result.replies} repl${
+        result.replies === 1 ? "y" : "ies"
+      }; ended: ${result.ending === "closed" ? "the server closed the connection" : result.ending}`,
+    );
+  }
   if (!result.inputComplete && result.ending === "closed") {
-    warn("the server closed the connection before all input was sent");
+    note("the server closed the connection before all input was sent");
   }
   if (result.remoteErrors > 0 || result.tooLong > 0) return ExitCode.remoteError;
   return invalidInput ? ExitCode.usage : ExitCode.ok;

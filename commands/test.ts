@@ -11,9 +11,10 @@ import { UsageError } from "./_cli/spec.ts";
 import { parsePortNumber, resolveTarget } from "./_cli/target.ts";
 import { ExitCode, parseDuration, parsePositive } from "./_cli.ts";
 import { resolveTls } from "./_tls.ts";
+import { NORMAL, TRACE, VERBOSE, verbosityOf } from "./_verbosity.ts";
 import { DEFAULT_HOST, DEFAULT_PORT } from "../lib/address.ts";
 import { type Conversation, escapeBytes } from "./_test/conversation.ts";
-import type { ConversationResult } from "./_test/runner.ts";
+import type { ConversationEvent, ConversationResult } from "./_test/runner.ts";
 
 /** The definition of `linesock test`. */
 export const spec: CommandSpec = {
@@ -84,6 +85,12 @@ export const spec: CommandSpec = {
 "<re REGEX", "<json {…}", "<any N", "<set LINE", silence D, pause D, timeout D, halfclose, closed,
 ">raw BYTES"; NAME> and NAME< talk on a named connection. See docs/test.md.
 
+Saying less or more:
+  -q    only the failures: no PASS lines, no totals
+  -v    the transcript of each conversation on stderr as it runs: connections, lines sent (>),
+        lines received (<), half-closes and closes, each line prefixed with its file
+  -vv   the transcript with times (since the file began) and sizes, and each step's outcome
+
 Exit statuses: 0 every file passed, 1 a file failed, 2 usage or a malformed file (file:line).`,
 };
 
@@ -110,10 +117,13 @@ export async function run(parsed: Parsed): Promise<number> {
     tap?: boolean;
     serve?: string;
     quiet?: boolean;
+    verbose?: number;
   };
+  const verbosity = verbosityOf(options);
   const { parseConversation, ConversationSyntaxError } = await import("./_test/conversation.ts");
   const { runConversation } = await import("./_test/runner.ts");
   const report = await import("./_test/report.ts");
+  const { transcriptLine } = await import("./_test/transcript.ts");
 
   if (options.target !== undefined) {
     if (options.host !== undefined) throw new UsageError("give --target or --host, not both");
@@ -177,11 +187,21 @@ export async function run(parsed: Parsed): Promise<number> {
           target: transport,
           timeoutMs: options.timeout,
           ...(options.update ? { update: true } : {}),
+          // -v: the transcript on stderr as it runs (-vv: with times, sizes and each step).
+          ...(verbosity >= VERBOSE
+            ? {
+              trace: (event: ConversationEvent) => {
+                const line = transcriptLine(conversation.path, event, verbosity >= TRACE);
+                if (line !== undefined) console.error(line);
+              },
+            }
+            : {}),
         });
         results[index] = result;
         if (options.update && result.updates.length > 0) {
           console.log(await rewrite(conversation.path, text, result.updates));
-        } else if (!options.json && !options.tap) {
+        } else if (!options.json && !options.tap && (verbosity >= NORMAL || !result.passed)) {
+          // -q: the failures only.
           for (const line of report.formatResult(result)) console.log(line);
         }
       }
@@ -191,7 +211,7 @@ export async function run(parsed: Parsed): Promise<number> {
     if (options.tap) Deno.stdout.writeSync(new TextEncoder().encode(report.tapReport(results)));
     if (options.junit) await Deno.writeTextFile(options.junit, report.junitReport(results));
     const failed = results.filter((result) => !result.passed && result.updates.length === 0);
-    if (!options.json && !options.tap && !options.quiet && results.length > 1) {
+    if (!options.json && !options.tap && verbosity >= NORMAL && results.length > 1) {
       console.log(`${results.length - failed.length} passed, ${failed.length} failed`);
     }
     return failed.length === 0 ? ExitCode.ok : ExitCode.remoteError;

@@ -71,13 +71,22 @@ export class Renderer {
   /**
    * A line (or lines) the server sent.
    * @param lines The text.
-   * @param options `error` for an error reply; `roundTripMs` when this starts a reply to a request.
+   * @param options `error` for an error reply; `roundTripMs` when this starts a reply to a request;
+   * else `sinceSentMs` (`-v`): the time since the last line sent.
    * @returns The text to print.
    */
-  received(lines: string[], options: { error?: boolean; roundTripMs?: number } = {}): string {
+  received(
+    lines: string[],
+    options: { error?: boolean; roundTripMs?: number; sinceSentMs?: number } = {},
+  ): string {
     const style = options.error ? STYLE.error : STYLE.received;
-    const time = options.roundTripMs !== undefined && this.settings.roundTrip
-      ? ` ${this.#paint(STYLE.dim, `(${formatDuration(options.roundTripMs)})`)}`
+    const shown = options.roundTripMs !== undefined
+      ? formatDuration(options.roundTripMs)
+      : options.sinceSentMs !== undefined
+      ? `${formatDuration(options.sinceSentMs)} after the last line sent`
+      : undefined;
+    const time = shown !== undefined && this.settings.roundTrip
+      ? ` ${this.#paint(STYLE.dim, `(${shown})`)}`
       : "";
     return lines.map((line, i) =>
       this.#line("<", style, line) + (i === lines.length - 1 ? time : "")

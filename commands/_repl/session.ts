@@ -13,7 +13,7 @@
  */
 import * as readline from "node:readline";
 import process from "node:process";
-import { connect, type ConnectOptions, type LineConnection } from "../../lib/client/client.ts";
+import type { ConnectOptions, LineConnection } from "../../lib/client/client.ts";
 import {
   classifyReply,
   Conversation,
@@ -31,6 +31,8 @@ import { isUnknownCommandAnswer, jsonExpectation, textExpectation } from "./repl
 import { metaHelp, parseInput, parseToggle } from "./meta_command.ts";
 import { Renderer, type RenderSettings } from "./render.ts";
 import { TerminalOutput } from "./terminal_output.ts";
+import { connectMaybeDescribed } from "./connection_details.ts";
+import { NORMAL, TRACE, VERBOSE } from "../_verbosity.ts";
 
 /** Options of {@linkcode runInteractive}. */
 export interface InteractiveOptions {
@@ -50,6 +52,14 @@ export interface InteractiveOptions {
   history: HistoryStore;
   /** Records what is sent and received (`--record`). */
   record?: { sent(bytes: Uint8Array): void; received(line: Uint8Array): void } | undefined;
+  /**
+   * How much to say (commands/_verbosity.ts): `-q` leaves out the repl's own information notices
+   * (warnings stay); `-v` adds the connection's details and a time on every reply; `-vv` also the
+   * `HELP` probe's traffic and every failed reconnection. @default {0}
+   */
+  verbosity?: number;
+  /** `-v`: the first connection's details (commands/_repl/connection_details.ts). */
+  details?: string | undefined;
 }
 
 /** The id of the JSON `help` request sent on connect; its response is not shown. */
@@ -140,9 +150,13 @@ class InteractiveSession {
   #connecting = false;
   #interruptArmed = false;
   #closing = false;
+  readonly #verbosity: number;
+  /** When the user's last line went out (`-v`: the time of replies whose request is unknown). */
+  #lastSentAt: number | undefined;
 
   constructor(first: LineConnection, options: InteractiveOptions) {
     this.#options = options;
+    this.#verbosity = options.verbosity ?? NORMAL;
     this.#json = options.json;
     this.#renderer = new Renderer(options.render);
     this.done = new Promise((resolve) => this.#finish = resolve);
@@ -164,9 +178,8 @@ class InteractiveSession {
     this.#rl.on("close", () => this.#quit());
     // Any key other than Ctrl-C disarms the "Ctrl-C again quits" state.
     process.stdin.on("keypress", this.#onKeypress);
-    this.#print(this.#renderer.notice(
-      `connected to ${options.where}; :help for help, Ctrl-D to quit`,
-    ));
+    this.#inform(`connected to ${options.where}; :help for help, Ctrl-D to quit`);
+    if (options.details !== undefined) this.#print(this.#renderer.notice(options.details));
     this.#attach(first);
     this.#out.prompt();
   }
@@ -189,6 +202,11 @@ class InteractiveSession {
 
   #print(text: string): void {
     if (!this.#closing) this.#out.print(text);
+  }
+
+  /** A notice the repl volunteers (not an answer to a meta-command, not a warning): not with -q. */
+  #inform(text: string): void {
+    if (this.#verbosity >= NORMAL) this.#print(this.#renderer.notice(text));
   }
 
   // --- connection -------------------------------------------------------------------------------
@@ -239,16 +257,16 @@ class InteractiveSession {
       // forever, a few lines each time: wait for the user instead, and say why once.
       this.#pending = [];
       if (this.#idleCloses === 2) {
-        this.#print(this.#renderer.notice(
+        this.#inform(
           "the server closed the connection again before anything was sent: it closes idle " +
             "connections; reconnecting when you send a line (:reconnect to try now)",
-        ));
+        );
       }
     } else if (this.#options.reconnect) {
-      this.#print(this.#renderer.notice("reconnecting… (:quit to leave; your history is kept)"));
+      this.#inform("reconnecting… (:quit to leave; your history is kept)");
       this.#scheduleReconnect();
     } else {
-      this.#print(this.#renderer.notice(":reconnect to connect again, :quit to leave"));
+      this.#inform(":reconnect to connect again, :quit to leave");
     }
     this.#refreshPrompt();
   }
@@ -273,27 +291,27 @@ class InteractiveSession {
     try {
       // Each attempt is bounded even when --connect-timeout is 0 (no limit), so the backoff goes on.
       const limit = this.#options.connect.connectTimeoutMs ?? MAX_RECONNECT_CONNECT_MS;
-      const conn = await connect({
+      const { connection: conn, details } = await connectMaybeDescribed({
         ...this.#options.connect,
         connectTimeoutMs: limit > 0
           ? Math.min(limit, MAX_RECONNECT_CONNECT_MS)
           : MAX_RECONNECT_CONNECT_MS,
         retries: 0,
-      });
+      }, this.#verbosity >= VERBOSE);
       if (this.#closing) {
         conn.close();
         return;
       }
-      this.#print(
-        this.#renderer.notice(`${manual ? "connected" : "reconnected"} to ${this.#options.where}`),
-      );
+      this.#inform(`${manual ? "connected" : "reconnected"} to ${this.#options.where}`);
+      if (details !== undefined) this.#print(this.#renderer.notice(details));
       this.#attach(conn);
       this.#refreshPrompt();
     } catch (error) {
       if (this.#closing) return;
       const message = error instanceof Error ? error.message : String(error);
-      // Repeating the same failure every few seconds would bury the screen; say it when it changes.
-      if (manual || message !== this.#lastFailure) {
+      // Repeating the same failure every few seconds would bury the screen; say it when it changes
+      // (-vv: every time).
+      if (manual || message !== this.#lastFailure || this.#verbosity >= TRACE) {
         this.#print(this.#renderer.notice(message, "warning"));
       }
       this.#lastFailure = message;
@@ -331,6 +349,9 @@ class InteractiveSession {
       timer: setTimeout(() => this.#endProbe(), PROBE_TIMEOUT_MS),
       request: conversation.enqueue(line, expectation, { line, probe: true }),
     };
+    if (this.#verbosity >= TRACE) {
+      this.#print(this.#renderer.notice(`probe for command names (Tab completion): > ${line}`));
+    }
     conversation.flush().catch(() => {});
   }
 
@@ -364,6 +385,9 @@ class InteractiveSession {
     }
     conversation.credit(reply, probe.request);
     this.#endProbe();
+    if (this.#verbosity >= TRACE) {
+      this.#print(this.#renderer.notice(`probe reply (not shown otherwise): < ${reply.text}`));
+    }
     return true;
   }
 
@@ -395,12 +419,18 @@ class InteractiveSession {
     const roundTripMs = credit !== undefined && !credit.request.data.probe
       ? credit.roundTripMs
       : undefined;
+    // -v: a time on every reply; where its request is unknown, the time since the last line sent.
+    const sinceSentMs = roundTripMs === undefined && this.#verbosity >= VERBOSE &&
+        this.#lastSentAt !== undefined
+      ? performance.now() - this.#lastSentAt
+      : undefined;
     const lines = this.#json && reply.response ? describeResponse(reply.response).lines : [
       reply.text,
     ];
     this.#print(this.#renderer.received(lines, {
       error: reply.error !== undefined,
       ...(roundTripMs !== undefined ? { roundTripMs } : {}),
+      ...(sinceSentMs !== undefined ? { sinceSentMs } : {}),
     }));
   }
 
@@ -468,6 +498,7 @@ class InteractiveSession {
       }
       if (this.#probe) this.#probe.userSent = true;
       this.#userLines++;
+      this.#lastSentAt = performance.now();
       this.#options.record?.sent(new TextEncoder().encode(`${wire}\n`));
       conversation.enqueue(wire, expectation, { line: wire, probe: false });
     }

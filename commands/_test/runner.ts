@@ -7,6 +7,7 @@
  * @module
  */
 import {
+  describeTransportTarget,
   openTransport,
   type Transport,
   type TransportOptions,
@@ -64,9 +65,39 @@ export interface RunOptions {
   readonly maxLineBytes?: number;
   /** Go on past mismatches and report them as updates. */
   readonly update?: boolean;
+  /** Told what happens as it happens (`linesock test -v`: the transcript). */
+  readonly trace?: (event: ConversationEvent) => void;
 }
 
+/**
+ * What happens during a conversation, for a transcript: on connection `connection` (`main` unless
+ * the file names one), at `atMs` since the conversation began.
+ */
+export type ConversationEvent =
+  & { readonly connection: string; readonly atMs: number }
+  & Happening;
+
+/** What happened, in a {@linkcode ConversationEvent}. */
+export type Happening =
+  | { readonly kind: "connected"; readonly target: string; readonly connectMs: number }
+  /** A `>` step's bytes (without the `\n` it adds, when it adds one). */
+  | { readonly kind: "sent"; readonly bytes: Uint8Array; readonly newline: boolean }
+  /** A line from the server (without its `\n`), as it arrives. */
+  | { readonly kind: "received"; readonly bytes: Uint8Array }
+  | { readonly kind: "halfclosed" }
+  | { readonly kind: "ended"; readonly reason: string }
+  /** A step done: whether it held, and how long it took. */
+  | {
+    readonly kind: "step";
+    readonly step: PlacedStep;
+    readonly passed: boolean;
+    readonly durationMs: number;
+  };
+
 const decoder = new TextDecoder();
+
+/** Tells the transcript about one connection (nothing without one). */
+type PeerTrace = ((happening: Happening) => void) | undefined;
 
 /** A connection of the conversation: lines as they arrive, and the end. */
 class Peer {
@@ -76,12 +107,18 @@ class Peer {
   #wake: (() => void) | undefined;
   readonly #transport: Transport;
   readonly #reading: Promise<void>;
+  readonly #trace: PeerTrace;
+  /** The conversation closes it: its end is not the server's doing. */
+  #closing = false;
 
-  constructor(transport: Transport, maxLineBytes: number) {
+  constructor(transport: Transport, maxLineBytes: number, trace?: PeerTrace) {
     this.#transport = transport;
+    this.#trace = trace;
     const framer = new LineFramer({ maxLineBytes, stripCR: false, emitUnterminated: true }, {
       onLine: (bytes: Uint8Array) => {
-        this.lines.push(bytes.slice());
+        const line = bytes.slice();
+        this.lines.push(line);
+        trace?.({ kind: "received", bytes: line });
         this.#notify();
       },
       onTooLong: () => {
@@ -100,6 +137,14 @@ class Peer {
         this.error = error as Error;
       }
       this.ended = true;
+      trace?.({
+        kind: "ended",
+        reason: this.#closing
+          ? "closed (the conversation is over)"
+          : this.error
+          ? `failed: ${this.error.message}`
+          : "closed by the server",
+      });
       this.#notify();
     })();
   }
@@ -123,17 +168,20 @@ class Peer {
     return changed;
   }
 
-  async write(bytes: Uint8Array): Promise<void> {
+  async write(bytes: Uint8Array, newline: boolean): Promise<void> {
     for (let offset = 0; offset < bytes.length;) {
       offset += await this.#transport.write(bytes.subarray(offset));
     }
+    this.#trace?.({ kind: "sent", bytes: newline ? bytes.subarray(0, -1) : bytes, newline });
   }
 
   async halfClose(): Promise<void> {
     await this.#transport.closeWrite();
+    this.#trace?.({ kind: "halfclosed" });
   }
 
   async close(): Promise<void> {
+    this.#closing = true;
     try {
       this.#transport.close();
     } catch {
@@ -154,6 +202,10 @@ export async function runConversation(
   options: RunOptions,
 ): Promise<ConversationResult> {
   const started = performance.now();
+  const trace = options.trace;
+  const traceOf = (connection: string): PeerTrace =>
+    trace &&
+    ((happening) => trace({ ...happening, connection, atMs: performance.now() - started }));
   const peers = new Map<string, Peer>();
   const captures = new Map<string, string>();
   const updates: { line: number; received: string[] }[] = [];
@@ -191,15 +243,30 @@ export async function runConversation(
       }
       let peer = peers.get(placed.connection);
       if (peer === undefined) {
+        const connectStarted = performance.now();
+        let transport: Transport;
         try {
-          peer = new Peer(await openTransport(options.target), options.maxLineBytes ?? 1048576);
+          transport = await openTransport(options.target);
         } catch (error) {
           failure = fail(`cannot connect: ${(error as Error).message}`, [], []);
           return finish();
         }
+        const peerTrace = traceOf(placed.connection);
+        peerTrace?.({
+          kind: "connected",
+          target: describeTransportTarget(options.target),
+          connectMs: performance.now() - connectStarted,
+        });
+        peer = new Peer(transport, options.maxLineBytes ?? 1048576, peerTrace);
         peers.set(placed.connection, peer);
       }
       const outcome = await runStep(placed, peer, captures, timeoutMs);
+      traceOf(placed.connection)?.({
+        kind: "step",
+        step: placed,
+        passed: outcome === undefined,
+        durationMs: performance.now() - stepStarted,
+      });
       if (outcome === undefined) continue;
       if (options.update && outcome.updatable) {
         updates.push({ line: placed.line, received: outcome.received });
@@ -259,7 +326,7 @@ async function runStep(
         return { message: (error as Error).message, expected: [], received: [], updatable: false };
       }
       try {
-        await peer.write(step.newline ? concat(bytes, NEWLINE) : bytes);
+        await peer.write(step.newline ? concat(bytes, NEWLINE) : bytes, step.newline);
       } catch (error) {
         return {
           message: `cannot send: ${(error as Error).message}`,
