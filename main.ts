@@ -12,6 +12,7 @@ import {
   formatHelp,
   parse,
   type Parsed,
+  UnknownOptionError,
   UsageError,
 } from "./commands/_cli/spec.ts";
 
@@ -30,6 +31,7 @@ export const SUBCOMMANDS: Record<string, () => Promise<SubcommandModule>> = {
   repl: () => load("repl.ts"),
   test: () => load("test.ts"),
   "echo-test": () => load("echo_test.ts"),
+  bench: () => load("bench.ts"),
   completions: () => load("completions.ts"),
 };
 
@@ -68,7 +70,7 @@ async function programHelp(): Promise<string> {
     "Usage: linesock COMMAND [options] [arguments]",
     "",
     "Newline-delimited messaging over TCP, TLS and Unix sockets: a line server, a client, an",
-    "interactive client, scripted conversation tests and an echo-server tester.",
+    "interactive client, scripted conversation tests, an echo-server tester and a load tester.",
     "",
     "Commands:",
     ...specs.map((spec) => `  ${spec.name.padEnd(width)}${spec.summary}`),
@@ -84,6 +86,7 @@ async function programHelp(): Promise<string> {
     "  linesock send tcp://host:7000 PING  the same against another server",
     "  linesock repl                       interactive client",
     "  linesock test t/*.conv              scripted conversations against a server",
+    "  linesock bench -m PING --expect PONG  throughput and latency, every reply verified",
     "",
     "Exit statuses: " + EXIT_STATUSES.map(([code, what]) => `${code} ${what.split(" (")[0]}`)
       .join(", ") +
@@ -140,6 +143,7 @@ export async function main(args: string[]): Promise<number> {
     for (const warning of parsed.warnings) console.error(`linesock: warning: ${warning}`);
     return (await module.run(parsed)) ?? 0;
   } catch (error) {
+    if (error instanceof UnknownOptionError) return usage(await error.withHint());
     if (error instanceof UsageError) return usage(error.message);
     if (error instanceof ExitError && error.message === "") return error.exitCode;
     return reportFailure(error);

@@ -3,10 +3,14 @@
  * part of `deno task ci`.
  *
  * - `lib/framing/` imports no other folder of lib/;
- * - `lib/server/` never imports `lib/client/` (nor protocols, routes or workers, which sit above it);
+ * - `lib/server/` never imports `lib/client/` (nor protocols, routes, workers or metrics, which sit
+ *   above it);
  * - `lib/client/` never imports `lib/server/`, protocols, routes or workers;
  * - `lib/routes/` imports neither server, client, protocols nor workers;
- * - `lib/protocols/` imports neither client nor workers;
+ * - `lib/protocols/` imports neither client, workers nor metrics;
+ * - `lib/metrics/` imports the server's snapshot, never protocols, routes, client or workers;
+ * - `lib/chat/` (the chat's rooms and bus) imports the server's types only, never protocols,
+ *   routes, client, workers or metrics; only protocols and workers import it;
  * - the shared files at lib/'s root import no folder (lib/mod.ts, the entry point, re-exports
  *   them all);
  * - nothing in lib/ imports anything outside lib/ (commands/, the CLI-only engines, tests).
@@ -21,13 +25,15 @@ import { fileURLToPath } from "node:url";
 
 /** The folders of lib/ and those each one may not import. */
 const FORBIDDEN: Record<string, readonly string[]> = {
-  "": ["framing", "server", "protocols", "routes", "client", "workers"],
-  framing: ["server", "protocols", "routes", "client", "workers"],
-  server: ["protocols", "routes", "client", "workers"],
-  client: ["server", "protocols", "routes", "workers"],
-  routes: ["server", "protocols", "client", "workers"],
-  protocols: ["client", "workers"],
+  "": ["framing", "server", "protocols", "routes", "client", "workers", "metrics", "chat"],
+  framing: ["server", "protocols", "routes", "client", "workers", "metrics", "chat"],
+  server: ["protocols", "routes", "client", "workers", "metrics", "chat"],
+  client: ["server", "protocols", "routes", "workers", "metrics", "chat"],
+  routes: ["server", "protocols", "client", "workers", "metrics", "chat"],
+  protocols: ["client", "workers", "metrics"],
   workers: ["client"],
+  metrics: ["protocols", "routes", "client", "workers", "chat"],
+  chat: ["protocols", "routes", "client", "workers", "metrics"],
 };
 
 /** Static imports and re-exports, dynamic imports, and module URLs (workers). */

@@ -10,10 +10,10 @@ import { argsFromPairs } from "./_json_args.ts";
 import type { CommandSpec, Parsed } from "./_cli/spec.ts";
 import type { ConnectOptions, LineConnection } from "../lib/client/client.ts";
 import { DEFAULT_MAX_LINE_BYTES } from "../lib/framing/line_framer.ts";
-import { type RemoteError, TimeoutError } from "../lib/errors.ts";
+import { LineTooLongError, type RemoteError, TimeoutError } from "../lib/errors.ts";
 import { escapeControls } from "../lib/client/_terminal_escape.ts";
 import type { ClientTlsOptions } from "../lib/client/transport.ts";
-import type { ExchangeResult } from "../lib/client/conversation.ts";
+import type { ExchangeResult, Reply } from "../lib/client/conversation.ts";
 import { DEFAULT_REPLY_TIMEOUT_MS } from "../lib/client/_defaults.ts";
 import { isDisconnect } from "../lib/_disconnect.ts";
 import {
@@ -36,6 +36,7 @@ import {
 } from "./_target.ts";
 import { resolveTls, TLS_OPTIONS, type TlsFlags } from "./_tls.ts";
 import { startTimer } from "../lib/_timer.ts";
+import { NORMAL, TRACE, VERBOSE, verbosityOf, WireTrace } from "./_verbosity.ts";
 
 /** Parsed options of `send`. */
 interface SendOptions extends TlsFlags {
@@ -58,7 +59,7 @@ interface SendOptions extends TlsFlags {
   record?: string;
   jsonOutput?: boolean;
   quiet?: boolean;
-  verbose?: boolean;
+  verbose?: number;
 }
 
 const encoder = new TextEncoder();
@@ -182,6 +183,13 @@ export const spec: CommandSpec = {
   --deadline D     in any mode: stop after D in all, connecting included (exit 4)
   --timeout D      where replies are awaited: at most D for each one, from the line or the
                    previous reply (exit 4)
+
+Saying less or more (on stderr; the replies on stdout are the same):
+  -q    errors only: stderr says nothing but why the exit status is 2 to 5
+  -v    also where it connected, then the lines and replies counted and why the exchange ended
+  -vv   also each line sent (> LINE) and each reply (< LINE) as it goes, with the time since
+        connecting and its size; with --replies or --protocol json, a line's first reply shows
+        its round-trip time (rtt)
 
 Exit statuses: 0 ok, 1 the server answered with an error (ERR … / JSON status not 0), 2 usage,
 3 cannot connect (also: TLS certificate not accepted), 4 timed out, 5 connection lost before the
@@ -375,12 +383,17 @@ async function runSend(lines: string[], options: SendOptions, deadline: Deadline
     import("../lib/client/client.ts"),
     import("../lib/client/conversation.ts"),
   ]);
+  const verbosity = verbosityOf(options);
   const note = (message: string) => {
-    if (!options.quiet) console.error(`linesock: ${message}`);
+    if (verbosity >= NORMAL) console.error(`linesock: ${message}`);
   };
   const detail = (message: string) => {
-    if (options.verbose && !options.quiet) console.error(`linesock: ${message}`);
+    if (verbosity >= VERBOSE) console.error(`linesock: ${message}`);
   };
+  // -vv: each line sent and each reply, with times (lockstep: a line's first reply is its answer).
+  const trace = verbosity >= TRACE
+    ? new WireTrace({ lockstep: options.json || options.replies !== undefined })
+    : undefined;
   const tls = await resolveTls(options, options.unix !== undefined);
   const input = chooseInput(lines, options);
 
@@ -400,10 +413,12 @@ async function runSend(lines: string[], options: SendOptions, deadline: Deadline
   // arrived so far has been printed.
   deadline.onPass = () => connection.close();
   detail(`connected to ${connection.remote}`);
+  trace?.connected();
   let result: ExchangeResult;
   const recorder = options.record === undefined
     ? undefined
     : new (await import("./_test/recorder.ts")).ConversationRecorder(connection.remote);
+  const watchers = [recorder, trace].filter((watcher) => watcher !== undefined);
   try {
     result = await runExchange(connection, {
       input: prepend(first.value, input.chunks, deadline.passed),
@@ -422,11 +437,20 @@ async function runSend(lines: string[], options: SendOptions, deadline: Deadline
       onRemoteError: options.json ? (error) => note(describeRemoteError(error)) : undefined,
       onTooLong: (error) =>
         note(`a reply was longer than --max-line (${error.limit} bytes) and was left out`),
-      ...(recorder
+      ...(watchers.length > 0
         ? {
-          onSent: (bytes: Uint8Array) => recorder.sent(bytes),
-          onReply: (reply: { bytes: Uint8Array }) => recorder.received(reply.bytes),
-          onHalfClose: () => recorder.halfClosed(),
+          onSent: (bytes: Uint8Array) => {
+            recorder?.sent(bytes);
+            trace?.sent(bytes);
+          },
+          onReply: (reply: Reply) => {
+            recorder?.received(reply.bytes);
+            trace?.received(reply.bytes, tooLongNote(reply));
+          },
+          onHalfClose: () => {
+            recorder?.halfClosed();
+            trace?.halfClosed();
+          },
         }
         : {}),
     });
@@ -462,6 +486,13 @@ async function runSend(lines: string[], options: SendOptions, deadline: Deadline
     );
   }
   return ExitCode.remoteError;
+}
+
+/** For the trace: a reply over `--max-line` is shown as what became of it. */
+function tooLongNote(reply: Reply): string | undefined {
+  return reply.error instanceof LineTooLongError
+    ? `(a reply over --max-line, ${reply.error.limit} bytes: left out)`
+    : undefined;
 }
 
 function connectOptions(

@@ -10,10 +10,15 @@
  */
 import { type CommandSpec, parse, type Parsed } from "./_cli/spec.ts";
 import { parseAddress, parsePortNumber } from "./_cli/target.ts";
+import { hostPort } from "../lib/address.ts";
 import type { LogLevel } from "@logtape/logtape";
 import type { ServeOptions, ServerStats } from "../lib/server/serve.ts";
+import type { ServerMetrics } from "../lib/server/metrics.ts";
+import type { MetricsEndpoint } from "../lib/metrics/metrics_endpoint.ts";
 import type { ServeConfig } from "../lib/workers/worker_pool.ts";
+import type { RoutesSettings } from "../lib/routes/routes.ts";
 import { CLI_SERVE_DEFAULTS, SERVE_DEFAULTS } from "../lib/server/defaults.ts";
+import { DEFAULT_EXEC_TIMEOUT_MS, type ExecOptions } from "../lib/protocols/exec.ts";
 import {
   ExitCode,
   ExitError,
@@ -25,19 +30,20 @@ import {
   UsageError,
 } from "./_cli.ts";
 import { parseLevel, setUpLogging } from "./_logging.ts";
+import { CHAT_OPTIONS, chatConfig, type ChatFlags, withoutBus } from "./_serve_chat.ts";
 
 // Every default comes from lib/server/defaults.ts; the help shows it from there too.
 const DEFAULTS = SERVE_DEFAULTS;
 const LINE_DEFAULTS = CLI_SERVE_DEFAULTS.line;
 const ECHO_DEFAULTS = CLI_SERVE_DEFAULTS.echo;
 
-interface ServeFlags {
+interface ServeFlags extends ChatFlags {
   host: string;
   port: number;
   unix?: string;
   socketMode: number;
   socketGroup?: string;
-  protocol: "echo" | "text" | "json";
+  protocol: "echo" | "text" | "json" | "chat";
   name?: string;
   greeting?: string;
   routes?: string;
@@ -57,6 +63,10 @@ interface ServeFlags {
   quiet?: boolean;
   maxExec?: number;
   execEnv?: string[];
+  exec?: boolean;
+  execTimeout?: number;
+  /** The words after `--`: the program of --exec and its arguments. */
+  execArgv?: readonly string[];
   maxConnections: number;
   writeTimeout: number;
   writeBuffer: number;
@@ -66,6 +76,8 @@ interface ServeFlags {
   workers?: number;
   proxyProtocol?: boolean;
   proxyTimeout: number;
+  metrics?: { hostname: string; port: number };
+  metricsPublic?: boolean;
 }
 
 /** What `serve` stops and summarizes: one server, or a pool of workers. */
@@ -73,6 +85,8 @@ interface Stoppable {
   readonly url: string;
   readonly stats: Readonly<ServerStats>;
   readonly finished: Promise<void>;
+  readonly serving: boolean;
+  metrics(): ServerMetrics | Promise<ServerMetrics>;
   shutdown(): Promise<void>;
 }
 
@@ -84,6 +98,11 @@ export const spec: CommandSpec = {
     name: "ADDRESS",
     help: "where to listen: tcp://HOST:PORT, tls://HOST:PORT (with --tls-cert) or unix:///PATH",
   }],
+  afterDashes: {
+    name: "PROGRAM",
+    help: "with --exec: the program each connection runs, then its arguments (no shell)",
+    complete: "file",
+  },
   options: [
     {
       long: "host",
@@ -134,15 +153,17 @@ export const spec: CommandSpec = {
       long: "protocol",
       value: "NAME",
       help: "what the server speaks",
-      choices: ["echo", "text", "json"],
+      choices: ["echo", "text", "json", "chat"],
       default: "text",
     },
+    ...CHAT_OPTIONS,
     { long: "name", value: "NAME", help: "what HELLO answers (default: the host name)" },
     { long: "greeting", value: "TEXT", help: "a line sent to each client when it connects" },
     {
       long: "routes",
       value: "FILE",
-      help: "JSON file of routes, tried before the built-in commands",
+      help: "a routes file (JSONC): routes tried before the built-in commands, or a whole " +
+        "protocol (greeting, farewells, fallback, settings; these options win over it)",
       complete: "file",
     },
     { long: "allow-shutdown", help: "let clients stop the server with SHUTDOWN" },
@@ -178,7 +199,7 @@ export const spec: CommandSpec = {
       value: "DURATION",
       help: "close a connection silent this long; 0 = off " +
         `(default: ${durationText(LINE_DEFAULTS.idleTimeoutMs)}, ` +
-        `echo: ${durationText(ECHO_DEFAULTS.idleTimeoutMs)})`,
+        `echo and chat: ${durationText(ECHO_DEFAULTS.idleTimeoutMs)})`,
       parse: parseDuration,
     },
     {
@@ -239,16 +260,31 @@ export const spec: CommandSpec = {
       help: "the reply to a line that is not UTF-8 (text protocol)",
     },
     {
+      long: "exec",
+      help: "run a program per connection, named after --: the connection's lines are its " +
+        "stdin, its stdout lines go back, its stderr to the log",
+    },
+    {
+      long: "exec-timeout",
+      value: "DURATION",
+      help: "kill a connection's --exec program after this long (the client gets ERR, then the " +
+        "close); 0 = off",
+      parse: parseDuration,
+      default: DEFAULT_EXEC_TIMEOUT_MS,
+      defaultText: durationText(DEFAULT_EXEC_TIMEOUT_MS),
+    },
+    {
       long: "max-exec",
       value: "N",
-      help: "route programs running at once (default: 16)",
+      help: "route or --exec programs running at once; with --exec, a connection beyond it gets " +
+        "ERR and is closed (default: 16)",
       parse: parsePositive,
     },
     {
       long: "exec-env",
       value: "NAMES",
-      help: "environment variables route programs inherit besides PATH, HOME, LANG, LC_ALL, " +
-        "LC_CTYPE, TZ, TMPDIR (comma-separated)",
+      help: "environment variables route or --exec programs inherit besides PATH, HOME, LANG, " +
+        "LC_ALL, LC_CTYPE, TZ, TMPDIR (comma-separated)",
       parse: parseNames,
     },
     {
@@ -286,6 +322,17 @@ export const spec: CommandSpec = {
       default: DEFAULTS.proxyHeaderTimeoutMs,
       defaultText: durationText(DEFAULTS.proxyHeaderTimeoutMs),
     },
+    {
+      long: "metrics",
+      value: "HOST:PORT",
+      help: "serve Prometheus metrics at http://HOST:PORT/metrics and a health check at /healthz " +
+        "(200, 503 once shutting down); a loopback address unless --metrics-public",
+      parse: parseMetricsAddress,
+    },
+    {
+      long: "metrics-public",
+      help: "let --metrics listen on an address other hosts reach (they see traffic and errors)",
+    },
   ],
   aliases: [{ name: "-u", of: "unix" }],
   examples: [
@@ -297,17 +344,33 @@ export const spec: CommandSpec = {
     ["linesock serve -U /tmp/app.sock --protocol json --allow-shutdown", ""],
     ["linesock serve --max-clients 1 --queue 4", "one client at a time, four may wait"],
     ['linesock serve --routes routes.json --greeting "welcome"', ""],
+    ["linesock serve -p 7000 --exec -- python3 -u bot.py", "one bot.py per connection"],
     ["linesock serve --tls-cert server.pem --tls-key server-key.pem", ""],
     ["linesock serve --protocol echo --workers auto", "one accept loop per core"],
+    ["linesock serve --protocol chat", "rooms: each line goes to the others in its room"],
+    [
+      "linesock serve --protocol chat --bus nats://127.0.0.1:4222",
+      "rooms shared with every instance on that NATS server",
+    ],
     [
       "linesock serve --proxy-protocol --log-format json",
       "behind HAProxy (send-proxy / send-proxy-v2)",
     ],
+    [
+      "linesock serve --metrics 127.0.0.1:9464",
+      "Prometheus scrapes /metrics; HAProxy checks /healthz",
+    ],
   ],
   notes:
-    `The first stdout line is "listening on tcp://HOST:PORT" or "listening on unix:///PATH"; logs go to
+    `The first stdout line is "listening on tcp://HOST:PORT" (tls:// with TLS) or "listening on unix:///PATH"; logs go to
 stderr. SIGINT, SIGTERM or Ctrl-D (when stdin is a terminal) stop the server gracefully and print a
-summary line; a second signal exits at once with status 130 (SIGINT) or 143 (SIGTERM).`,
+summary line; a second signal exits at once with status 130 (SIGINT) or 143 (SIGTERM).
+
+Saying less or more (logs on stderr; the first line and the summary on stdout stay):
+  -q    errors only: no connection logs, no shutdown notice (--log-level error)
+  -v    debug logs too: connections waiting for a slot, closed without a reply (--log-level debug)
+  -vv   trace logs too: each line received and each reply sent, per connection (--log-level
+        trace; echo: each chunk each way)`,
 };
 
 /**
@@ -319,6 +382,7 @@ export async function run(parsed: Parsed): Promise<number> {
   const flags = parsed.options as unknown as ServeFlags & { verbose?: number; json?: boolean };
   if (flags.verbose) flags.logLevel = flags.verbose > 1 ? "trace" : "debug";
   const given = takeListenAddress(flags, parsed);
+  if (parsed.afterDashes !== undefined) flags.execArgv = parsed.afterDashes;
   await runServe(flags, given);
   return 0;
 }
@@ -334,10 +398,17 @@ export async function startEmbedded(
   const parsed = parse(spec, argv);
   const flags = parsed.options as unknown as ServeFlags;
   const given = takeListenAddress(flags, parsed);
+  if (parsed.afterDashes !== undefined) flags.execArgv = parsed.afterDashes;
   if (!given("port") && flags.unix === undefined) flags.port = 0;
   flags.quiet = true;
-  const { server } = await startServing(flags, given);
-  return { url: server.url, stop: () => server.shutdown() };
+  const { server, metrics } = await startServing(flags, given);
+  return {
+    url: server.url,
+    stop: async () => {
+      await server.shutdown();
+      await metrics?.shutdown();
+    },
+  };
 }
 
 /** The listen address from the first argument, if one is given there; returns `given`. */
@@ -380,13 +451,22 @@ function takeListenAddress(
 
 async function runServe(flags: ServeFlags, given: (option: string) => boolean): Promise<void> {
   setUpLogging({ level: flags.quiet ? "error" : flags.logLevel, format: flags.logFormat });
-  const { server } = await startServing(flags, given);
+  const { server, metrics } = await startServing(flags, given);
+  // Signals are handled before the address is printed: a script that sends SIGTERM as soon as it
+  // reads the first line gets a graceful stop.
+  // -q: errors only, so not the notices of a shutdown either (the summary is output: it stays).
+  const notice = flags.quiet
+    ? () => {}
+    : (message: string) => console.error(`linesock: ${message}`);
+  const stopOnSignals = handleSignals(server, notice);
   console.log(`listening on ${server.url}`);
-  const stopOnSignals = handleSignals(server);
-  const stopOnCtrlD = Deno.stdin.isTerminal() ? watchTerminal(server) : undefined;
+  if (metrics !== undefined) console.log(`metrics on ${metrics.url}/metrics`);
+  const stopOnCtrlD = Deno.stdin.isTerminal() ? watchTerminal(server, notice) : undefined;
   try {
     await server.finished;
     await server.shutdown();
+    // Until here, /healthz answered 503 to tell load balancers that the server is going.
+    await metrics?.shutdown();
   } finally {
     stopOnSignals();
     stopOnCtrlD?.abort();
@@ -399,13 +479,20 @@ async function runServe(flags: ServeFlags, given: (option: string) => boolean): 
 async function startServing(
   flags: ServeFlags,
   given: (option: string) => boolean,
-): Promise<{ server: Stoppable }> {
+): Promise<{ server: Stoppable; metrics?: MetricsEndpoint }> {
   if (flags.unix !== undefined && (given("host") || given("port"))) {
     throw new UsageError("--unix cannot be combined with --host or --port");
   }
   if (flags.unix === undefined && (given("socketMode") || flags.socketGroup !== undefined)) {
     throw new UsageError("--socket-mode and --socket-group need --unix");
   }
+  // A routes file describes a protocol and some settings; the command line wins over it.
+  const routesFile = flags.routes === undefined || flags.exec || flags.protocol === "echo"
+    ? undefined
+    : await routesFileSettings(flags.routes);
+  if (routesFile !== undefined) applyRoutesFile(flags, given, routesFile);
+  // The file's greeting has placeholders: its protocol sends it (or --greeting instead).
+  const protocolGreets = routesFile !== undefined && routesFile.exec === undefined;
   if (flags.protocol === "echo") {
     // Echo relays bytes: it has no lines to limit or to answer (an idle timeout does apply).
     const lineOptions = [["routes", "--routes"], ["invalidReply", "--invalid-reply"], [
@@ -419,11 +506,14 @@ async function startServing(
   if (flags.protocol === "json" && given("invalidReply")) {
     throw new UsageError("--invalid-reply applies to the text protocol only");
   }
-  if (given("maxExec") && flags.routes === undefined) {
-    throw new UsageError("--max-exec needs --routes");
+  checkExec(flags, given);
+  if (given("maxExec") && flags.routes === undefined && !flags.exec) {
+    throw new UsageError("--max-exec needs --routes or --exec");
   }
   if (flags.execEnv !== undefined) {
-    if (flags.routes === undefined) throw new UsageError("--exec-env needs --routes");
+    if (flags.routes === undefined && !flags.exec) {
+      throw new UsageError("--exec-env needs --routes or --exec");
+    }
     const { unreadableEnv } = await import("../lib/routes/program_runner.ts");
     const unreadable = unreadableEnv(flags.execEnv);
     if (unreadable.length > 0) {
@@ -448,14 +538,27 @@ async function startServing(
   if (given("tlsHandshakeTimeout") && flags.tlsCert === undefined) {
     throw new UsageError("--tls-handshake-timeout needs --tls-cert and --tls-key");
   }
+  const { isLoopback, serveMetrics } = await import("../lib/metrics/metrics_endpoint.ts");
+  if (flags.metricsPublic && flags.metrics === undefined) {
+    throw new UsageError("--metrics-public needs --metrics");
+  }
+  if (flags.metrics !== undefined && !flags.metricsPublic && !isLoopback(flags.metrics.hostname)) {
+    throw new UsageError(
+      `--metrics ${hostPort(flags.metrics.hostname, flags.metrics.port)} is not a loopback ` +
+        "address: metrics would be open to the network (add --metrics-public to serve them there)",
+    );
+  }
   if (given("proxyTimeout") && !flags.proxyProtocol) {
     throw new UsageError("--proxy-timeout needs --proxy-protocol");
   }
 
+  const chat = await chatConfig(flags, given);
   const protocolDefaults = flags.protocol === "echo" ? ECHO_DEFAULTS : LINE_DEFAULTS;
   const serveOptions: Omit<ServeOptions, "signal" | "listener"> = {
     maxLineBytes: flags.maxLine,
-    idleTimeoutMs: flags.idleTimeout ?? protocolDefaults.idleTimeoutMs,
+    // A chat client that only listens is not idle.
+    idleTimeoutMs: flags.idleTimeout ??
+      (chat !== undefined ? ECHO_DEFAULTS.idleTimeoutMs : protocolDefaults.idleTimeoutMs),
     lineTimeoutMs: flags.lineTimeout ?? protocolDefaults.lineTimeoutMs,
     ...(flags.maxPerAddress !== undefined ? { maxConnectionsPerAddress: flags.maxPerAddress } : {}),
     graceMs: flags.grace,
@@ -466,7 +569,7 @@ async function startServing(
     ...(flags.queueTimeout !== undefined ? { queueTimeoutMs: flags.queueTimeout } : {}),
     maxConnections: flags.maxConnections,
     ...(flags.closeAfter !== undefined ? { closeAfterLines: flags.closeAfter } : {}),
-    ...(flags.greeting !== undefined ? { greeting: flags.greeting } : {}),
+    ...(flags.greeting !== undefined && !protocolGreets ? { greeting: flags.greeting } : {}),
     ...(flags.proxyProtocol
       ? { proxyProtocol: true, proxyHeaderTimeoutMs: flags.proxyTimeout }
       : {}),
@@ -497,38 +600,173 @@ async function startServing(
     ...(flags.name !== undefined ? { name: flags.name } : {}),
     ...(flags.invalidReply !== undefined ? { invalidReply: flags.invalidReply } : {}),
     ...(flags.routes !== undefined ? { routesPath: flags.routes } : {}),
+    ...(flags.greeting !== undefined && protocolGreets ? { greeting: flags.greeting } : {}),
     ...(flags.maxExec !== undefined ? { maxExec: flags.maxExec } : {}),
     ...(flags.execEnv !== undefined ? { programEnv: flags.execEnv } : {}),
+    ...(chat !== undefined ? { chat } : {}),
   };
+  if (flags.exec) config.exec = await execOptions(flags);
 
-  const [{ serve }, { protocolFromConfig, serveWorkers }, { RoutesError }] = await Promise.all([
+  const [
+    { serve },
+    { protocolFromConfig, serveWorkers },
+    { RoutesError },
+    { ProgramStartError },
+  ] = await Promise.all([
     import("../lib/server/serve.ts"),
     import("../lib/workers/worker_pool.ts"),
-    import("../lib/routes/routes.ts"),
+    import("../lib/routes/routes_error.ts"),
+    import("../lib/routes/program_runner.ts"),
   ]);
   let protocol;
   try {
-    // Also checks the routes file before any worker starts.
-    protocol = await protocolFromConfig(config);
+    // Also checks the routes file (or the --exec program) before any worker starts.
+    // (With --workers, each worker connects to the chat's bus; this one only checks.)
+    protocol = await protocolFromConfig(
+      flags.workers !== undefined && chat !== undefined
+        ? { ...config, chat: withoutBus(chat) }
+        : config,
+    );
+  } catch (error) {
+    if (error instanceof RoutesError || error instanceof ProgramStartError) {
+      throw new ExitError(ExitCode.usage, error.message);
+    }
+    throw error;
+  }
+  // Only with --metrics is each line's handling timed.
+  if (flags.metrics !== undefined) serveOptions.metrics = true;
+  const server: Stoppable = flags.workers === undefined
+    ? await serve(serveOptions, protocol)
+    : await serveWorkers(config, flags.workers);
+  if (chat !== undefined && flags.workers === undefined) leaveBusAfter(server, protocol);
+  if (flags.metrics === undefined) return { server };
+  try {
+    const metrics = serveMetrics({
+      ...flags.metrics,
+      public: flags.metricsPublic ?? false,
+      protocol: flags.protocol,
+    }, server);
+    return { server, metrics };
+  } catch (error) {
+    await server.shutdown();
+    throw error;
+  }
+}
+
+/** The chat's bus is left once the server has shut down (its last farewells go out first). */
+function leaveBusAfter(server: Stoppable, protocol: object): void {
+  const shutdown = server.shutdown.bind(server);
+  const leave = () => (protocol as Partial<AsyncDisposable>)[Symbol.asyncDispose]?.();
+  let stopping: Promise<void> | undefined;
+  server.shutdown = () => stopping ??= shutdown().finally(leave);
+}
+
+/** `--metrics`: `HOST:PORT` (`[::1]:PORT` for IPv6), or a port alone on 127.0.0.1. */
+function parseMetricsAddress(text: string): { hostname: string; port: number } {
+  if (/^\d+$/.test(text.trim())) {
+    return { hostname: "127.0.0.1", port: parsePortNumber(text, true) };
+  }
+  const address = parseAddress(text, true);
+  if (address.kind !== "tcp" || address.port === undefined || /^\w+:\/\//.test(text)) {
+    throw new InvalidArgumentError("expected HOST:PORT, such as 127.0.0.1:9464");
+  }
+  return { hostname: address.hostname, port: address.port };
+}
+
+/** Loads a routes file (it is loaded again for the protocol) for what it says of the server. */
+async function routesFileSettings(path: string): Promise<RoutesSettings> {
+  const [{ Routes }, { RoutesError }] = await Promise.all([
+    import("../lib/routes/routes.ts"),
+    import("../lib/routes/routes_error.ts"),
+  ]);
+  try {
+    return (await Routes.load(path)).settings;
   } catch (error) {
     if (error instanceof RoutesError) throw new ExitError(ExitCode.usage, error.message);
     throw error;
   }
-  const server: Stoppable = flags.workers === undefined
-    ? await serve(serveOptions, protocol)
-    : await serveWorkers(config, flags.workers);
-  return { server };
+}
+
+/** The routes file's settings, where the command line does not give them. */
+function applyRoutesFile(
+  flags: ServeFlags,
+  given: (option: string) => boolean,
+  file: RoutesSettings,
+): void {
+  if (!given("protocol") && file.protocol !== undefined) flags.protocol = file.protocol;
+  if (flags.maxClients === undefined && file.maxClients !== undefined) {
+    flags.maxClients = file.maxClients;
+  }
+  if (flags.idleTimeout === undefined && file.idleTimeoutMs !== undefined) {
+    flags.idleTimeout = file.idleTimeoutMs;
+  }
+  if (!given("maxLine") && file.maxLineBytes !== undefined) flags.maxLine = file.maxLineBytes;
+  if (file.allowShutdown) flags.allowShutdown = true;
+}
+
+/** `--exec`: its program after `--`, and the options that do not go with it. */
+function checkExec(flags: ServeFlags, given: (option: string) => boolean): void {
+  if (!flags.exec) {
+    const stray = flags.execArgv?.[0];
+    if (stray !== undefined) {
+      throw new UsageError(
+        `unexpected argument ${
+          JSON.stringify(stray)
+        } after --: that is where --exec takes its program`,
+      );
+    }
+    if (given("execTimeout")) throw new UsageError("--exec-timeout needs --exec");
+    return;
+  }
+  if (flags.execArgv === undefined || flags.execArgv.length === 0 || flags.execArgv[0] === "") {
+    throw new UsageError(
+      "--exec needs a program after --: linesock serve --exec -- PROGRAM [ARGS...]",
+    );
+  }
+  const replaced: [string, string][] = [
+    ["protocol", "--protocol"],
+    ["routes", "--routes"],
+    ["name", "--name"],
+    ["invalidReply", "--invalid-reply"],
+    ["allowShutdown", "--allow-shutdown"],
+    ["workers", "--workers"],
+  ];
+  for (const [option, name] of replaced) {
+    if (given(option)) {
+      throw new UsageError(
+        `${name} does not apply with --exec (the program is the protocol${
+          option === "workers" ? ", and --max-exec holds for this one process" : ""
+        })`,
+      );
+    }
+  }
+}
+
+/** The `--exec` program's options, from the flags. */
+async function execOptions(flags: ServeFlags): Promise<ExecOptions> {
+  const { DEFAULT_PROGRAM_ENV } = await import("../lib/routes/program_runner.ts");
+  return {
+    argv: flags.execArgv!,
+    timeoutMs: flags.execTimeout === undefined || flags.execTimeout === 0
+      ? Infinity
+      : flags.execTimeout,
+    maxLineBytes: flags.maxLine,
+    ...(flags.maxExec !== undefined ? { maxExec: flags.maxExec } : {}),
+    ...(flags.execEnv !== undefined
+      ? { inheritEnv: [...DEFAULT_PROGRAM_ENV, ...flags.execEnv] }
+      : {}),
+  };
 }
 
 /** The first SIGINT/SIGTERM shuts down gracefully; a second one exits at once. */
-function handleSignals(server: Stoppable): () => void {
+function handleSignals(server: Stoppable, notice: (message: string) => void): () => void {
   const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
   let received = false;
   const handlers = signals.map((signal) => {
     const handler = () => {
       if (received) Deno.exit(signal === "SIGINT" ? 130 : 143);
       received = true;
-      console.error(`linesock: ${signal}: shutting down (send it again to exit at once)`);
+      notice(`${signal}: shutting down (send it again to exit at once)`);
       void server.shutdown();
     };
     Deno.addSignalListener(signal, handler);
@@ -540,7 +778,7 @@ function handleSignals(server: Stoppable): () => void {
 }
 
 /** Ctrl-D on the terminal (stdin reads end of input) shuts down gracefully. */
-function watchTerminal(server: Stoppable): AbortController {
+function watchTerminal(server: Stoppable, notice: (message: string) => void): AbortController {
   const controller = new AbortController();
   (async () => {
     const buffer = new Uint8Array(1024);
@@ -549,7 +787,7 @@ function watchTerminal(server: Stoppable): AbortController {
       if (count === null) break;
     }
     if (!controller.signal.aborted) {
-      console.error("linesock: end of input: shutting down");
+      notice("end of input: shutting down");
       await server.shutdown();
     }
   })().catch(() => void server.shutdown());

@@ -6,6 +6,7 @@
  *   {@linkcode LineWriter} (batched writes with backpressure), {@linkcode ConnectionReader}.
  * - Server: {@linkcode serve} with a text handler or a byte-level {@linkcode LineProtocol};
  *   ready protocols such as {@linkcode echoProtocol}.
+ * - Monitoring: {@linkcode serveMetrics} (Prometheus text at `/metrics`, `/healthz`).
  * - Errors: {@linkcode LinesockError} and its subclasses, each with a stable `code`.
  *
  * @example An echo server in three lines
@@ -26,3 +27,4 @@ export * from "./protocols/mod.ts";
 export * from "./routes/mod.ts";
 export * from "./client/mod.ts";
 export * from "./workers/mod.ts";
+export * from "./metrics/mod.ts";

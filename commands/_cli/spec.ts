@@ -12,7 +12,6 @@
  *
  * @module
  */
-import { editDistance } from "../../lib/_edit_distance.ts";
 
 /** What a shell may complete an option's value or an argument with. */
 export type Completion = "file" | "directory" | "none" | readonly string[];
@@ -77,6 +76,11 @@ export interface CommandSpec {
   readonly args: readonly ArgumentSpec[];
   /** Its options, in the order `--help` shows them. */
   readonly options: readonly OptionSpec[];
+  /**
+   * What the words after `--` are (a program and its arguments): with it they are kept apart, in
+   * {@linkcode Parsed.afterDashes}; without it they are positional arguments.
+   */
+  readonly afterDashes?: ArgumentSpec;
   /** Old spellings. */
   readonly aliases?: readonly AliasSpec[];
   /** Example command lines with what they do. */
@@ -93,6 +97,8 @@ export interface Parsed {
   readonly given: ReadonlySet<string>;
   /** The positional arguments. */
   readonly args: readonly string[];
+  /** The words after `--`, when the spec keeps them apart (`afterDashes`) and `--` was given. */
+  readonly afterDashes?: readonly string[];
   /** Whether `-h`/`--help` was given. */
   readonly help: boolean;
   /** One line per old spelling used. */
@@ -137,6 +143,7 @@ export function parse(spec: CommandSpec, argv: readonly string[]): Parsed {
   const values: Record<string, unknown> = {};
   const given = new Set<string>();
   const args: string[] = [];
+  let afterDashes: string[] | undefined;
   const warnings: string[] = [];
   let help = false;
 
@@ -172,7 +179,8 @@ export function parse(spec: CommandSpec, argv: readonly string[]): Parsed {
   for (let index = 0; index < argv.length; index++) {
     const word = argv[index]!;
     if (word === "--") {
-      args.push(...argv.slice(index + 1));
+      if (spec.afterDashes) afterDashes = argv.slice(index + 1);
+      else args.push(...argv.slice(index + 1));
       break;
     }
     if (word.startsWith("--")) {
@@ -227,7 +235,7 @@ export function parse(spec: CommandSpec, argv: readonly string[]): Parsed {
         (spec.args.length === 0 ? ` (${spec.name} takes none)` : ""),
     );
   }
-  return { options: values, given, args, help, warnings };
+  return { options: values, given, args, help, warnings, ...(afterDashes ? { afterDashes } : {}) };
 }
 
 function convert(option: OptionSpec, shown: string, text: string): unknown {
@@ -246,23 +254,35 @@ function convert(option: OptionSpec, shown: string, text: string): unknown {
 
 function unknownOption(name: string, options: readonly OptionSpec[]): UsageError {
   const longs = options.filter((option) => !option.hidden).map((option) => `--${option.long}`);
-  const close = name.startsWith("--") ? closest(name, longs) : undefined;
-  return new UsageError(
-    `unknown option ${name}` + (close ? ` (did you mean ${close}?)` : ""),
-  );
+  return new UnknownOptionError(name, name.startsWith("--") ? longs : []);
 }
 
-/** The one candidate the word begins, or else the nearest within two edits, if any. */
-function closest(word: string, candidates: readonly string[]): string | undefined {
-  const extended = candidates.filter((candidate) => candidate.startsWith(word));
-  if (extended.length === 1) return extended[0];
-  let best: string | undefined;
-  let bestDistance = 3;
-  for (const candidate of candidates) {
-    const distance = editDistance(word, candidate);
-    if (distance < bestDistance) [best, bestDistance] = [candidate, distance];
+/**
+ * An option that no definition has. Its message names the option; {@linkcode withHint} adds the
+ * nearest known one, loading the edit distance only on this error path (an npm import in the
+ * parser would cost every command's start-up).
+ */
+export class UnknownOptionError extends UsageError {
+  /**
+   * @param option The option as given.
+   * @param candidates The options it may have meant (`--long` forms).
+   */
+  constructor(readonly option: string, readonly candidates: readonly string[]) {
+    super(`unknown option ${option}`);
   }
-  return best;
+
+  /** The message with `(did you mean --x?)` when one option is near enough. */
+  async withHint(): Promise<string> {
+    const { default: leven } = await import("leven");
+    const extended = this.candidates.filter((candidate) => candidate.startsWith(this.option));
+    let best = extended.length === 1 ? extended[0] : undefined;
+    let bestDistance = 3;
+    for (const candidate of best ? [] : this.candidates) {
+      const distance = leven(this.option, candidate);
+      if (distance < bestDistance) [best, bestDistance] = [candidate, distance];
+    }
+    return best ? `${this.message} (did you mean ${best}?)` : this.message;
+  }
 }
 
 /** How an option reads in a table: `-p, --port PORT`. */
@@ -281,7 +301,9 @@ export function defaultLabel(option: OptionSpec): string | undefined {
 
 /** The usage line's arguments: `[TARGET] [LINE...]`. */
 export function usageArgs(spec: CommandSpec): string {
-  return spec.args.map((arg) => `[${arg.name}${arg.variadic ? "..." : ""}]`).join(" ");
+  const args = spec.args.map((arg) => `[${arg.name}${arg.variadic ? "..." : ""}]`);
+  if (spec.afterDashes) args.push(`[-- ${spec.afterDashes.name}...]`);
+  return args.join(" ");
 }
 
 /**
@@ -296,10 +318,13 @@ export function formatHelp(spec: CommandSpec): string {
     spec.summary,
     "",
   ];
-  if (spec.args.length > 0) {
+  const args = spec.afterDashes
+    ? [...spec.args, { ...spec.afterDashes, name: `-- ${spec.afterDashes.name}...` }]
+    : spec.args;
+  if (args.length > 0) {
     lines.push("Arguments:");
-    const width = Math.max(...spec.args.map((arg) => arg.name.length)) + 2;
-    for (const arg of spec.args) lines.push(`  ${arg.name.padEnd(width)}${arg.help}`);
+    const width = Math.max(...args.map((arg) => arg.name.length)) + 2;
+    for (const arg of args) lines.push(`  ${arg.name.padEnd(width)}${arg.help}`);
     lines.push("");
   }
   lines.push("Options:");

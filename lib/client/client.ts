@@ -390,6 +390,52 @@ export class LineConnection implements AsyncDisposable, AsyncIterable<string> {
     }
   }
 
+  /**
+   * Joins a room of a chat server (`serve --protocol chat`): sends `/nick NAME` when a name is
+   * given, then `/join ROOM`, and reads up to the server's confirmation. Lines before it (the
+   * welcome, the old room's talk) are skipped; iterating the connection then yields what is said
+   * in the room, as `<name> text` lines and `* …` notices.
+   * @param room The room.
+   * @param options The name to take, and the time budget of each line read.
+   * @throws {RemoteError} When the server refuses the name or the room.
+   * @throws {ConnectionLostError} When the server closed before confirming.
+   *
+   * @example Two clients in a room
+   * ```ts
+   * import { chatProtocol, connect, serve } from "@linesock/linesock";
+   * import assert from "node:assert/strict";
+   *
+   * await using chat = chatProtocol();
+   * await using server = await serve({ port: 0 }, chat);
+   * const port = (server.addr as Deno.NetAddr).port;
+   * await using ann = await connect({ port });
+   * await using ben = await connect({ port });
+   * await ann.join("ops", { name: "ann" });
+   * await ben.join("ops", { name: "ben" });
+   * await ben.send("deploying");
+   * // Ann heard Ben arrive, then what he said.
+   * assert.deepEqual(await ann.readLine(5000), "* ben joined ops");
+   * assert.deepEqual(await ann.readLine(5000), "<ben> deploying");
+   * ```
+   */
+  async join(room: string, options: { name?: string; timeoutMs?: number } = {}): Promise<void> {
+    const confirmations: string[] = [`* you joined ${room}`, `* you are already in ${room}`];
+    if (options.name !== undefined) {
+      this.enqueue(`/nick ${options.name}`);
+      confirmations.unshift(`* you are now ${options.name}`, `* you are ${options.name}`);
+    }
+    await this.send(`/join ${room}`);
+    let awaited = options.name === undefined ? 1 : 2;
+    while (awaited > 0) {
+      const line = await this.readLine(options.timeoutMs);
+      if (line === null) {
+        throw new ConnectionLostError(`Connection closed by ${this.remote} before joining ${room}`);
+      }
+      if (line.startsWith("ERR ")) throw new RemoteError(line.slice(4));
+      if (confirmations.includes(line)) awaited--;
+    }
+  }
+
   /** Half-closes: tells the server no more lines come; replies can still be read. */
   async closeWrite(): Promise<void> {
     await this.flush();

@@ -21,23 +21,30 @@
  */
 import type { LineProtocol } from "../server/protocol.ts";
 import { ExecLimiter } from "../routes/program_runner.ts";
-import { Routes } from "../routes/routes.ts";
+import type { Routes } from "../routes/routes.ts";
+import { type ChatConfig, chatFromConfig } from "./chat.ts";
 import { echoProtocol } from "./echo.ts";
+import { type ExecOptions, execProtocol } from "./exec.ts";
 import { jsonProtocol } from "./json.ts";
 import { textProtocol } from "./text.ts";
 
 /** A ready protocol described by plain data: which one, and its options. */
 export interface ProtocolConfig {
   /** The protocol. */
-  protocol: "echo" | "text" | "json";
-  /** What HELLO answers (text and JSON). @default {the host name} */
+  protocol: "echo" | "text" | "json" | "chat";
+  /** What HELLO answers (text and JSON). @default {the routes file's "name", or the host name} */
   name?: string;
-  /** Whether clients may stop the server (text and JSON). @default {false} */
+  /** Whether clients may stop the server (text and JSON). @default {the routes file's, or false} */
   allowShutdown?: boolean;
   /** The reply to a line that is not UTF-8 (text). @default {"ERR invalid encoding"} */
   invalidReply?: string;
-  /** A routes file to load (text and JSON). */
+  /**
+   * A routes file to load (text, JSON and chat): routes, greeting, farewells, fallback, or a
+   * program per connection (its `"exec"`). The options here win over what the file says.
+   */
   routesPath?: string;
+  /** A line sent first on each connection, instead of the routes file's greeting. */
+  greeting?: string;
   /**
    * Route programs running at once (`serveWorkers` divides it over its workers: each gets
    * `ceil(maxExec / count)`, so that it holds for the whole server).
@@ -49,6 +56,17 @@ export interface ProtocolConfig {
    * file's `"programEnv"` adds more).
    */
   programEnv?: readonly string[];
+  /**
+   * A program per connection (`serve --exec`): when given, every connection runs it, and
+   * `protocol` and the options above do not apply. (Under `serveWorkers`, each worker applies its
+   * `maxExec` on its own.)
+   */
+  exec?: ExecOptions;
+  /**
+   * The chat protocol's options (`protocol: "chat"`); with a bus, building the protocol connects
+   * to it (close the protocol to leave it).
+   */
+  chat?: ChatConfig;
 }
 
 /**
@@ -56,6 +74,7 @@ export interface ProtocolConfig {
  * @param config The description (a whole `ServeConfig` will do).
  * @returns The protocol, for `serve`.
  * @throws {RoutesError} When the routes file is wrong.
+ * @throws {ProgramStartError} When `exec` names a program that cannot be started.
  *
  * @example An echo protocol
  * ```ts
@@ -68,24 +87,46 @@ export interface ProtocolConfig {
  * ```
  */
 export async function protocolFromConfig(config: ProtocolConfig): Promise<LineProtocol> {
+  if (config.exec !== undefined) return execProtocol(config.exec);
   if (config.protocol === "echo") return echoProtocol();
-  const routes = config.routesPath === undefined ? undefined : await Routes.load(
-    config.routesPath,
-    {
+  // The routes' parsers load only with a routes file.
+  const routes: Routes | undefined = config.routesPath === undefined
+    ? undefined
+    : await (await import("../routes/routes.ts")).Routes.load(config.routesPath, {
       ...(config.maxExec !== undefined
         ? { limiter: new ExecLimiter({ maxRunning: config.maxExec }) }
         : {}),
       ...(config.programEnv !== undefined ? { programEnv: config.programEnv } : {}),
-    },
-  );
+    });
+  const exec = routes?.settings.exec;
+  if (exec !== undefined) {
+    // A program per connection, described by the file ("maxExec" of the config wins).
+    return execProtocol({
+      ...exec,
+      ...(config.maxExec !== undefined ? { maxExec: config.maxExec } : {}),
+    });
+  }
   const common = {
     ...(config.name !== undefined ? { name: config.name } : {}),
-    allowShutdown: config.allowShutdown ?? false,
+    ...(config.allowShutdown !== undefined ? { allowShutdown: config.allowShutdown } : {}),
+    ...(config.greeting !== undefined ? { greeting: config.greeting } : {}),
     ...(routes !== undefined ? { routes } : {}),
   };
-  if (config.protocol === "json") return jsonProtocol(common);
-  return textProtocol({
-    ...common,
-    ...(config.invalidReply !== undefined ? { invalidReply: config.invalidReply } : {}),
-  });
+  const invalidReply = config.invalidReply !== undefined
+    ? { invalidReply: config.invalidReply }
+    : {};
+  const protocol = config.protocol === "chat"
+    ? await chatFromConfig(config.chat ?? {}, { ...common, ...invalidReply })
+    : config.protocol === "json"
+    ? jsonProtocol(common)
+    : textProtocol({ ...common, ...invalidReply });
+  // For the server's metrics: each route's hits, and the programs running and waiting.
+  if (routes !== undefined) {
+    protocol.metrics = () => ({
+      routeHits: routes.hits,
+      programsRunning: routes.limiter.running,
+      programsWaiting: routes.limiter.waiting,
+    });
+  }
+  return protocol;
 }

@@ -1,9 +1,11 @@
 /**
- * The ready protocols: {@linkcode textProtocol}, {@linkcode jsonProtocol} and
- * {@linkcode echoProtocol}, each a {@linkcode LineProtocol} for `serve`, and
+ * The ready protocols: {@linkcode textProtocol}, {@linkcode jsonProtocol},
+ * {@linkcode echoProtocol}, {@linkcode execProtocol} (a program per connection) and
+ * {@linkcode chatProtocol} (rooms, `lib/chat/`), each a {@linkcode LineProtocol} for `serve`, and
  * {@linkcode protocolFromConfig}, which builds one of them from plain data.
  *
- * May import: `lib/errors.ts`, `lib/framing/`, `lib/server/` (its types), `lib/routes/`.
+ * May import: `lib/errors.ts`, `lib/framing/`, `lib/server/` (its types), `lib/routes/`,
+ * `lib/chat/`.
  *
  * @example
  * ```ts
@@ -20,4 +22,6 @@
 export * from "./echo.ts";
 export * from "./text.ts";
 export * from "./json.ts";
+export * from "./chat.ts";
+export * from "./exec.ts";
 export * from "./config.ts";

@@ -1,6 +1,6 @@
 /**
  * Internal: the counters of a server's life, zeroed and added up (one server, or the workers of a
- * pool).
+ * pool), and counted by kind.
  *
  * @module
  */
@@ -36,4 +36,9 @@ export function addStats(total: ServerStats, more: Readonly<ServerStats>): Serve
   total.acceptErrors += more.acceptErrors;
   total.workerRestarts += more.workerRestarts;
   return total;
+}
+
+/** Adds one to `counts[kind]` (errors or refusals by kind). */
+export function countKind(counts: Record<string, number>, kind: string): void {
+  counts[kind] = (counts[kind] ?? 0) + 1;
 }

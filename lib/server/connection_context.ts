@@ -44,6 +44,8 @@ export interface ConnectionContext {
   readonly remoteAddr: Deno.Addr;
   /** The number of the line being handled (1-based). */
   readonly lineNumber: number;
+  /** Connections open on the server now, this one included. */
+  readonly connections: number;
   /** Aborted when this connection closes (to stop work started for it, such as a program). */
   readonly signal: AbortSignal;
   /**
@@ -64,6 +66,11 @@ export interface ConnectionContext {
   countError(): void;
   /** Closes this connection once the replies so far are sent; later lines are ignored. */
   close(reason?: string): void;
+  /**
+   * Closes this connection now, dropping the replies not yet sent: for a client that does not read
+   * them (too slow for a broadcast), where `close` would wait until the write timeout.
+   */
+  abort(reason?: string): void;
   /**
    * Asks the server to shut down gracefully, once the current reply is queued: it stops accepting,
    * answers the lines it has received, and closes every connection (this one too).
@@ -98,6 +105,10 @@ export class SessionContext implements ConnectionContext {
     return this.#session.lineNumber;
   }
 
+  get connections(): number {
+    return this.#session.connections;
+  }
+
   get signal(): AbortSignal {
     return this.#session.signal;
   }
@@ -124,6 +135,10 @@ export class SessionContext implements ConnectionContext {
 
   close(reason?: string): void {
     this.#session.close(reason);
+  }
+
+  abort(reason?: string): void {
+    this.#session.abort(reason);
   }
 
   requestShutdown(): void {

@@ -22,6 +22,7 @@
  * | `writeTimeoutMs`            | 30 s                   | same                        | same                  |
  * | `tlsHandshakeTimeoutMs`     | 10 s                   | same                        | same                  |
  * | `proxyHeaderTimeoutMs`      | 5 s                    | same                        | same                  |
+ * | `metrics`                   | `false`                | `true` with `--metrics`     | same                  |
  * | `invalidReply`              | `ERR invalid encoding` | same                        | (no lines)            |
  *
  * `linesock serve` reads its option defaults and the defaults its `--help` shows from here.
@@ -66,6 +67,7 @@ export type ServeDefaults = Readonly<
       | "invalidReply"
       | "proxyProtocol"
       | "proxyHeaderTimeoutMs"
+      | "metrics"
     >
   >
 >;
@@ -94,6 +96,7 @@ export const SERVE_DEFAULTS: ServeDefaults = Object.freeze({
   invalidReply: "ERR invalid encoding",
   proxyProtocol: false,
   proxyHeaderTimeoutMs: 5000,
+  metrics: false,
 });
 
 /** The options whose default `linesock serve` chooses by protocol. */

@@ -17,6 +17,7 @@ import {
   SHRINK_AFTER_MS,
   SWEEP_MAX_INTERVAL_MS,
 } from "./defaults.ts";
+import { LatencyHistogram, type ServerMetrics } from "./metrics.ts";
 import type { LineProtocol, ServerErrorKind } from "./protocol.ts";
 import type { ServeOptions, Server, ServerStats } from "./serve.ts";
 import { Session, type SessionHost, sessionSettings } from "./session.ts";
@@ -24,7 +25,7 @@ import type { SocketConn } from "./session_io.ts";
 import { runSession } from "./session_loop.ts";
 import type { UnixSocketListener } from "./unix_socket.ts";
 import { describeEnd, isListenerClosed, isResourceExhaustion } from "./_socket_errors.ts";
-import { emptyStats } from "./_stats.ts";
+import { countKind, emptyStats } from "./_stats.ts";
 import type { TlsServerContext } from "./_tls_server_conn.ts";
 
 const logger = getLogger(["linesock", "server"]);
@@ -34,6 +35,10 @@ export class LineServer implements Server, SessionHost {
   readonly addr: Deno.Addr;
   readonly url: string;
   readonly stats: ServerStats = emptyStats();
+  readonly errorsByKind: Record<string, number> = {};
+  readonly refusedByKind: Record<string, number> = {};
+  /** Only with the `metrics` option: then each line's handling is timed. */
+  readonly latency: LatencyHistogram | undefined;
   readonly finished: Promise<void>;
   readonly protocol: LineProtocol;
   readonly options: ServeOptions;
@@ -78,6 +83,7 @@ export class LineServer implements Server, SessionHost {
       SERVE_DEFAULTS.maxConnectionsPerAddress;
     this.protocol = protocol;
     this.options = options;
+    this.latency = options.metrics ? new LatencyHistogram() : undefined;
     ({
       highWater: this.highWater,
       closeAfter: this.closeAfter,
@@ -85,7 +91,8 @@ export class LineServer implements Server, SessionHost {
     } = sessionSettings(protocol, options));
     // A Unix listener was bound under a staging name and renamed: report the real path.
     this.addr = unix ? { transport: "unix", path: unix.path } : listener.addr;
-    this.url = formatAddress(this.addr);
+    // A TLS server says so in its URL: what it prints is what clients take as their target.
+    this.url = tls ? formatAddress(this.addr).replace(/^tcp:/, "tls:") : formatAddress(this.addr);
     this.finished = new Promise((resolve) => this.#resolveFinished = resolve);
   }
 
@@ -173,6 +180,36 @@ export class LineServer implements Server, SessionHost {
     }
   }
 
+  get serving(): boolean {
+    return !this.#stopping;
+  }
+
+  metrics(): ServerMetrics {
+    const stats = { ...this.stats };
+    // Connections still open: their traffic so far (a session's counters join `stats` as it ends).
+    for (const session of this.sessions) {
+      const output = session.output;
+      stats.linesIn += session.linesIn;
+      stats.linesOut += output.linesOut;
+      stats.bytesOut += output.bytesWritten;
+      stats.bytesIn += (session.reader?.bytesRead ?? 0) +
+        (session.repliesIfAny?.watchedBytes ?? 0);
+    }
+    const reported = this.protocol.metrics?.();
+    return {
+      stats,
+      serving: !this.#stopping,
+      queued: this.#waiting.length,
+      errors: { ...this.errorsByKind },
+      refused: { ...this.refusedByKind },
+      routeHits: { ...reported?.routeHits },
+      programsRunning: reported?.programsRunning ?? 0,
+      programsWaiting: reported?.programsWaiting ?? 0,
+      ...(this.latency !== undefined ? { latency: this.latency.snapshot() } : {}),
+      workers: 0,
+    };
+  }
+
   /**
    * Counts a connection against its address's limit (`maxConnectionsPerAddress`).
    * @returns `undefined` when the connection may go on, else the message of its refusal.
@@ -253,6 +290,7 @@ export class LineServer implements Server, SessionHost {
    */
   #refuse(session: Session, kind: ServerErrorKind, message: string): void {
     if (this.#refusals.size >= MAX_REFUSALS_IN_FLIGHT) {
+      countKind(this.refusedByKind, kind);
       logger.debug("Closed connection {id} from {peer} without a reply: {reason}", {
         id: session.id,
         peer: session.peer,

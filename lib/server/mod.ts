@@ -3,6 +3,7 @@
  * admitting connections, the session of each connection, the echo relay and the PROXY protocol
  * header, and what a protocol sees of a connection ({@linkcode ConnectionContext}). Its defaults are
  * one table ({@linkcode SERVE_DEFAULTS}), and {@linkcode runLines} runs a protocol without a socket.
+ * A server's metrics snapshot ({@linkcode ServerMetrics}) is made here too; `lib/metrics/` serves it.
  *
  * May import: `lib/errors.ts`, `lib/address.ts`, `lib/_disconnect.ts`, `lib/_node_tls_transport.ts`,
  * and `lib/framing/`. Never `lib/client/`, nor the protocols, routes or workers that use it.
@@ -38,3 +39,4 @@ export {
 export { LinesockError, type LinesockErrorCode, ListenError } from "../errors.ts";
 export * from "./unix_socket.ts";
 export * from "./proxy_protocol.ts";
+export * from "./metrics.ts";

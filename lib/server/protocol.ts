@@ -27,6 +27,7 @@ import { InvalidEncodingError } from "../errors.ts";
 import { decodeLine } from "../framing/line_decoder.ts";
 import type { ConnectionContext } from "./connection_context.ts";
 import { SERVE_DEFAULTS } from "./defaults.ts";
+import type { ProtocolMetrics } from "./metrics.ts";
 
 /** One reply line: text (sent as UTF-8) or bytes; the `\n` is added. */
 export type ReplyLine = string | Uint8Array;
@@ -77,10 +78,25 @@ export interface LineProtocol {
   /** Called when the peer half-closes (after its last line). */
   onEnd?(context: ConnectionContext): Reply | Promise<Reply>;
   /**
-   * Phrases an error reply. Without it: `ERR <message>`.
-   * @returns The line to send, or `undefined` to send nothing.
+   * Phrases an error reply. Without it: `ERR <message>`. `context` is the connection's, when the
+   * error concerns a connection (a protocol may then also close it, as for a line too long).
+   * @returns The line (or lines) to send, or `undefined` to send nothing.
    */
-  formatError?(kind: ServerErrorKind, message: string): string | undefined;
+  formatError?(
+    kind: ServerErrorKind,
+    message: string,
+    context?: ConnectionContext,
+  ): string | readonly string[] | undefined;
+  /**
+   * Lines to send a connection when the server shuts down (a farewell), after the replies to what
+   * it had received and before the server closes it. Without it: nothing is said.
+   */
+  onShutdown?(context: ConnectionContext): ReplyLine | readonly ReplyLine[] | undefined;
+  /**
+   * What the protocol reports for the server's metrics (route hits, programs running), read when
+   * the server's `metrics()` is asked for. Without it: none of those.
+   */
+  metrics?(): ProtocolMetrics;
 }
 
 /**

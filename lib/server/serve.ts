@@ -44,6 +44,7 @@ import { formatAddress } from "../address.ts";
 import { ListenError } from "../errors.ts";
 import { SERVE_DEFAULTS } from "./defaults.ts";
 import { LineServer } from "./line_server.ts";
+import type { ServerMetrics } from "./metrics.ts";
 import { type LineHandler, type LineProtocol, protocolOf } from "./protocol.ts";
 import { listenUnix, type UnixSocketListener } from "./unix_socket.ts";
 import { describeListenFailure } from "./_listen_failure.ts";
@@ -136,6 +137,13 @@ export interface ServeOptions {
   proxyProtocol?: boolean;
   /** How long a connection may take to send its whole PROXY header, in ms. @default {5000} */
   proxyHeaderTimeoutMs?: number;
+  /**
+   * Time the handling of lines, for the latency histogram of {@linkcode Server.metrics} (counters
+   * are kept either way): the lines one read brings that are answered at once are timed together
+   * (two clock reads per read, none per line), a pending reply on its own. Off, nothing is timed.
+   * @default {false}
+   */
+  metrics?: boolean;
 }
 
 /** Counters of a server's life. */
@@ -167,10 +175,18 @@ export interface ServerStats {
 export interface Server extends AsyncDisposable {
   /** The bound address. */
   readonly addr: Deno.Addr;
-  /** The bound address as `tcp://host:port` or `unix://path`. */
+  /** The bound address as `tcp://host:port`, `tls://host:port` (with TLS) or `unix://path`. */
   readonly url: string;
   /** Counters so far. */
   readonly stats: Readonly<ServerStats>;
+  /** False once the server began to shut down (it no longer accepts connections). */
+  readonly serving: boolean;
+  /**
+   * A snapshot for monitoring: the counters with those of open connections added in, errors and
+   * refusals by kind, the queue, what the protocol reports, and (with the `metrics` option) the
+   * handling latency histogram. It walks the open connections: meant for a scrape now and then.
+   */
+  metrics(): ServerMetrics;
   /** Settles when the server has stopped and every connection is closed. */
   readonly finished: Promise<void>;
   /** Stops accepting, answers lines already received (within the grace time), closes everything. */

@@ -12,12 +12,15 @@ import { describePeer } from "../address.ts";
 import type { LineTooLongError } from "../errors.ts";
 import type { LineFramerOptions } from "../framing/line_framer.ts";
 import { type ConnectionContext, SessionContext } from "./connection_context.ts";
-import { DRAIN_QUIET_MS, REFUSAL_TIMEOUT_MS, SERVE_DEFAULTS } from "./defaults.ts";
+import { DRAIN_QUIET_MS, LINGER_MS, REFUSAL_TIMEOUT_MS, SERVE_DEFAULTS } from "./defaults.ts";
 import type { LineProtocol, ReplyLine, ServerErrorKind } from "./protocol.ts";
 import type { ServeOptions, ServerStats } from "./serve.ts";
 import { SessionOutput, type SocketConn } from "./session_io.ts";
 import { canTransition, Phase, transition } from "./session_phase.ts";
 import { SessionReplies } from "./session_replies.ts";
+import type { CountedErrorKind, LatencyHistogram } from "./metrics.ts";
+import { countKind } from "./_stats.ts";
+import { traceChunk, traceEnabled, traceReceived, traceReply } from "./session_trace.ts";
 
 const logger = getLogger(["linesock", "server"]);
 
@@ -41,6 +44,12 @@ export interface SessionHost {
   ended(session: Session): void;
   /** A protocol asked for the server's shutdown. */
   requestShutdown(): void;
+  /** Errors by kind, for metrics (a line server keeps them; the socket-free harness does not). */
+  readonly errorsByKind?: Record<string, number>;
+  /** Refused connections by kind, for metrics. */
+  readonly refusedByKind?: Record<string, number>;
+  /** Times the handling of lines, when metrics are on (`ServeOptions.metrics`). */
+  readonly latency?: LatencyHistogram | undefined;
 }
 
 /** What every session of a host shares, from its protocol and options (see SessionHost). */
@@ -69,6 +78,8 @@ export class Session implements ConnectionContext {
   linesIn = 0;
   /** Counted against its address's limit (see SessionHost.claimAddress). */
   addressClaimed = false;
+  /** What the read loop reads through, once it runs: its bytes so far, for live metrics. */
+  reader: { readonly bytesRead: number } | undefined;
   /** When input last arrived. */
   lastActivity = performance.now();
   /** When the line being received began (`undefined` between lines), for the line timeout. */
@@ -77,6 +88,8 @@ export class Session implements ConnectionContext {
   readonly host: SessionHost;
   readonly conn: SocketConn;
   readonly output: SessionOutput;
+  /** Trace-level logs of each line and reply (`serve -vv`): decided once, here, per session. */
+  readonly trace: boolean;
   /** What the protocol gets: made on first use. */
   #context: SessionContext | undefined;
   #replies: SessionReplies | undefined;
@@ -89,6 +102,8 @@ export class Session implements ConnectionContext {
   #inputEnded = false;
   /** The pause between drain() and its FIN (see #finishDrain). */
   #drainTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Bounds the linger of a close asked for while the loop waited for input (see close). */
+  #lingerTimer: ReturnType<typeof setTimeout> | undefined;
   #abort: AbortController | undefined;
   #resolveClosed: (() => void) | undefined;
   #closedPromise: Promise<void> | undefined;
@@ -100,6 +115,11 @@ export class Session implements ConnectionContext {
     this.remoteAddr = conn.remoteAddr;
     this.peer = describePeer(conn.remoteAddr);
     this.output = new SessionOutput(conn);
+    this.trace = traceEnabled();
+    if (this.trace) {
+      this.output.onTrace = (line) => traceReply(this, line);
+      this.output.onTraceRaw = (bytes) => traceChunk(this, "out", bytes);
+    }
   }
 
   /** The context the protocol gets. */
@@ -154,6 +174,22 @@ export class Session implements ConnectionContext {
   /** Whether lines are still handled: no close was asked for. */
   get open(): boolean {
     return this.#closeReason === undefined;
+  }
+
+  get connections(): number {
+    // This one counts even where nothing keeps the count (runLines).
+    return Math.max(1, this.host.stats.open);
+  }
+
+  /** The protocol's farewell at shutdown (`onShutdown`), queued after the replies so far. */
+  sayFarewell(): void {
+    const farewell = this.host.protocol.onShutdown?.(this.context);
+    if (farewell === undefined) return;
+    if (typeof farewell === "string" || farewell instanceof Uint8Array) {
+      this.output.enqueue(farewell);
+    } else {
+      for (const line of farewell as readonly ReplyLine[]) this.output.enqueue(line);
+    }
   }
 
   get queuedBytes(): number {
@@ -217,7 +253,7 @@ export class Session implements ConnectionContext {
   /** Drops a client whose replies made no progress for `ms`. */
   writeTimeout(ms: number): void {
     const reason = `write timeout after ${ms} ms`;
-    this.host.stats.errors++;
+    this.countError("write_timeout");
     logger.warn("Connection {id} from {peer} failed: {reason}", {
       id: this.id,
       peer: this.peer,
@@ -244,18 +280,43 @@ export class Session implements ConnectionContext {
   }
 
   sendError(kind: ServerErrorKind, message: string): void {
-    this.host.stats.errors++;
+    this.countError(kind);
     const protocol = this.host.protocol;
-    const line = protocol.formatError ? protocol.formatError(kind, message) : `ERR ${message}`;
-    if (line !== undefined) this.output.enqueue(line);
+    const line = protocol.formatError
+      ? protocol.formatError(kind, message, this.context)
+      : `ERR ${message}`;
+    if (typeof line === "string") this.output.enqueue(line);
+    else if (line !== undefined) { for (const each of line) this.output.enqueue(each); }
   }
 
-  countError(): void {
-    this.host.stats.errors++;
+  /** Counts an error: in the server's total, and by kind for its metrics. */
+  countError(kind: CountedErrorKind = "protocol"): void {
+    const host = this.host;
+    host.stats.errors++;
+    if (host.errorsByKind !== undefined) countKind(host.errorsByKind, kind);
   }
 
   close(reason = "closed by handler"): void {
-    this.#closeReason ??= reason;
+    if (this.#closeReason !== undefined) return;
+    this.#closeReason = reason;
+    // Asked for outside the reply flow (a timer, a program that ended) while the read loop waits
+    // for input, the close would wait for that input: carry it out now, as shutdown does.
+    if (this.#phase === Phase.Reading) this.#closeWhileReading();
+  }
+
+  abort(reason = "aborted by handler"): void {
+    this.destroy(reason);
+  }
+
+  #closeWhileReading(): void {
+    this.output.flushAll().catch(() => {}).finally(() => {
+      // Input came meanwhile: the read loop sees the close and finishes the connection itself.
+      if (this.#phase !== Phase.Reading) return;
+      this.#phase = transition(this.#phase, Phase.Lingering);
+      this.conn.closeWrite().catch(() => {});
+      // The loop lingers once its read returns; a peer that neither sends nor closes is dropped.
+      this.#lingerTimer = setTimeout(() => this.destroy("linger timeout"), LINGER_MS);
+    });
   }
 
   requestShutdown(): void {
@@ -275,7 +336,9 @@ export class Session implements ConnectionContext {
       this.output.flushAll().catch(() => {}).finally(() => {
         // Input that arrived before the shutdown may be in the socket while its read has not
         // completed yet (the event loop polls sockets when it has nothing else to do): give it a
-        // moment to come in and be answered before the FIN.
+        // moment to come in and be answered before the FIN. A timer, because Deno cannot tell
+        // whether a socket holds unread input; the risk it leaves is measured in
+        // docs/reliability.md ("Shutdown and input on its way").
         if (this.#phase !== Phase.Closed) {
           this.#drainTimer = setTimeout(() => this.#finishDrain(), DRAIN_QUIET_MS);
         }
@@ -289,7 +352,15 @@ export class Session implements ConnectionContext {
       // Lingering close: FIN after the replies; the read loop then discards input until the peer
       // closes.
       this.#phase = transition(this.#phase, Phase.Lingering);
-      this.conn.closeWrite().catch(() => {});
+      if (this.host.protocol.onShutdown !== undefined) {
+        // The farewell goes out before the FIN.
+        this.sayFarewell();
+        this.output.flushAll().catch(() => {}).finally(() =>
+          this.conn.closeWrite().catch(() => {})
+        );
+      } else {
+        this.conn.closeWrite().catch(() => {});
+      }
     } else if (this.#phase === Phase.Queued) {
       this.destroy("server shutting down");
     }
@@ -305,6 +376,7 @@ export class Session implements ConnectionContext {
     if (!canTransition(this.#phase, Phase.Refusing)) return;
     this.#phase = transition(this.#phase, Phase.Refusing);
     if (announce) {
+      if (this.host.refusedByKind !== undefined) countKind(this.host.refusedByKind, kind);
       logger.info("Refused connection {id} from {peer}: {reason}", {
         id: this.id,
         peer: this.peer,
@@ -330,6 +402,7 @@ export class Session implements ConnectionContext {
     if (this.#phase === Phase.Closed) return;
     this.#phase = transition(this.#phase, Phase.Closed);
     if (this.#drainTimer !== undefined) clearTimeout(this.#drainTimer);
+    if (this.#lingerTimer !== undefined) clearTimeout(this.#lingerTimer);
     this.#abort?.abort();
     this.#resolveClosed?.();
     try {
@@ -344,6 +417,7 @@ export class Session implements ConnectionContext {
     if (this.#closeReason !== undefined) return false;
     this.lineNumber = lineNumber;
     this.linesIn++;
+    if (this.trace) traceReceived(this, lineNumber, bytes);
     const replies = this.replies;
     replies.handle(bytes);
     const closeAfter = this.host.closeAfter;

@@ -18,6 +18,13 @@ export class SessionOutput implements ByteWriter {
   error: unknown = undefined;
   /** Lines sent (queued replies, and a relay's lines). */
   linesOut = 0;
+  /**
+   * Told of each reply line queued and each relay chunk sent; set only by a session that traces
+   * (session_trace.ts), so that a session that does not pays one check per reply.
+   */
+  onTrace: ((line: ReplyLine) => void) | undefined = undefined;
+  /** The same, for the bytes a relay sends as they are. */
+  onTraceRaw: ((bytes: Uint8Array) => void) | undefined = undefined;
   readonly #conn: Pick<Deno.Conn, "write">;
   readonly #writer: LineWriter;
   /** When a write to the socket last started or made progress. */
@@ -70,6 +77,7 @@ export class SessionOutput implements ByteWriter {
   enqueue(line: ReplyLine): void {
     this.#writer.enqueue(line);
     this.linesOut++;
+    if (this.onTrace !== undefined) this.onTrace(line);
   }
 
   /**
@@ -77,6 +85,7 @@ export class SessionOutput implements ByteWriter {
    * nothing is queued before it.
    */
   sendRaw(bytes: Uint8Array): void {
+    if (this.onTraceRaw !== undefined) this.onTraceRaw(bytes);
     if (bytes === this.#lendable && this.#writer.pendingBytes === 0 && !this.#writer.flushing) {
       this.#lendable = undefined;
       this.#writeDirect(bytes);

@@ -3,7 +3,8 @@
  * the server expects one, then reads chunks and frames them into lines (the session is the framer's
  * sink) or relays them (echo: the chunk is lent to the protocol, which may write it back without a
  * copy), until a close is asked for, the input ends, or the server shuts down; then the last
- * replies, the FIN, and the linger that keeps them from being destroyed by an RST.
+ * replies, the FIN, and the linger that keeps them from being destroyed by an RST. With metrics on,
+ * it times the lines of each read for the latency histogram.
  *
  * @module
  */
@@ -16,9 +17,11 @@ import { RelayReader } from "../framing/_relay_reader.ts";
 import { countNewlines, endOfLine } from "../framing/_count_newlines.ts";
 import { MAX_READ_BUFFER_BYTES } from "../framing/_read_buffer.ts";
 import { LINGER_MS, MIN_READ_BUFFER_BYTES } from "./defaults.ts";
+import type { LatencyHistogram } from "./metrics.ts";
 import type { Session } from "./session.ts";
 import { Phase } from "./session_phase.ts";
 import { readProxyHeader } from "./_proxy_header_reader.ts";
+import { traceChunk } from "./session_trace.ts";
 import { describeEnd } from "./_socket_errors.ts";
 
 const logger = getLogger(["linesock", "server"]);
@@ -41,6 +44,7 @@ export async function runSession(session: Session): Promise<void> {
     });
   // The session is the framer's sink: no closures per connection (idle ones should cost little).
   const framer = relay ? undefined : new LineFramer(host.framerOptions, session);
+  session.reader = reader;
   let endReason = "closed by client";
   try {
     // Destroyed while it waited for a slot (the server was aborted): nothing to serve.
@@ -110,21 +114,24 @@ export async function runSession(session: Session): Promise<void> {
       }
     }
     if (session.closeReason !== undefined) endReason = session.closeReason;
-    else if (session.draining) endReason = "server shutting down";
+    else if (session.draining) {
+      endReason = "server shutting down";
+      if (session.phase() === Phase.Working) session.sayFarewell();
+    }
     await wrapUp(session, reader);
   } catch (error) {
     endReason = describeEnd(error);
     if (error instanceof Deno.errors.InvalidData || error instanceof Deno.errors.TimedOut) {
       // A failed TLS handshake (a plain-text client, an untrusted certificate) or a corrupt
       // record: the peer's doing, worth one line, not a stack trace.
-      host.stats.errors++;
+      session.countError(error instanceof Deno.errors.TimedOut ? "tls_handshake_timeout" : "tls");
       logger.warn("Connection {id} from {peer} failed: TLS: {reason}", {
         id: session.id,
         peer: session.peer,
         reason: endReason,
       });
     } else if (!isDisconnect(error)) {
-      host.stats.errors++;
+      session.countError("connection");
       logger.warn("Connection {id} from {peer} failed: {error}", {
         id: session.id,
         peer: session.peer,
@@ -166,9 +173,14 @@ export async function runSession(session: Session): Promise<void> {
 async function frame(session: Session, framer: LineFramer, chunk: Uint8Array): Promise<void> {
   const output = session.output;
   const highWater = session.host.highWater;
+  // With metrics only; then two clock reads per push, none per line.
+  const latency = session.host.latency;
   let rest = chunk;
   for (;;) {
+    const started = latency === undefined ? 0 : performance.now();
+    const linesBefore = session.linesIn;
     const consumed = framer.push(rest);
+    if (latency !== undefined) timeLines(latency, session, started, linesBefore);
     const replies = session.repliesIfAny;
     if (replies?.pending !== undefined) {
       await replies.settle();
@@ -188,6 +200,33 @@ async function frame(session: Session, framer: LineFramer, chunk: Uint8Array): P
   }
 }
 
+/**
+ * Metrics: times the lines one push handled. Lines answered at once share the push's time (a burst
+ * of pipelined lines is timed as a whole); a reply still pending (a program's) is timed on its own,
+ * until it settles.
+ */
+function timeLines(
+  latency: LatencyHistogram,
+  session: Session,
+  started: number,
+  linesBefore: number,
+): void {
+  const lines = session.linesIn - linesBefore;
+  if (lines === 0) return;
+  const now = performance.now();
+  const each = (now - started) / lines;
+  const replies = session.repliesIfAny;
+  const pending = replies?.pending;
+  if (pending === undefined) {
+    latency.observeMany(each, lines);
+    return;
+  }
+  // The pending reply is the push's last line: framing pauses behind it.
+  if (lines > 1) latency.observeMany(each, lines - 1);
+  const since = now - each;
+  replies!.pending = pending.then(() => latency.observe(performance.now() - since));
+}
+
 /** Relay mode: counts lines, honours the line budget, and hands the chunk to the protocol. */
 function relayChunk(session: Session, chunk: Uint8Array): void {
   const closeAfter = session.host.closeAfter;
@@ -200,6 +239,7 @@ function relayChunk(session: Session, chunk: Uint8Array): void {
     session.close(`closed after ${closeAfter} lines`);
   }
   session.linesIn += lines;
+  if (session.trace) traceChunk(session, "in", data);
   const output = session.output;
   output.linesOut += lines;
   output.lend(data);

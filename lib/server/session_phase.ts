@@ -18,8 +18,9 @@
  *
  * Three facts about a session are kept beside its phase because they are not phases:
  * - the close reason: a *request* ("close once the replies are out", from a handler, a timer, the
- *   line budget) that may arrive in any phase and is carried out by the read loop at its next step,
- *   and the words the closing log line gives;
+ *   line budget) that may arrive in any phase and is carried out by the read loop at its next step
+ *   (while the loop waits for input: at once, replies, FIN and linger, as at shutdown), and the
+ *   words the closing log line gives;
  * - draining: the server's shutdown asked this session to finish what it received, a request too,
  *   that applies in whatever phase it finds the session;
  * - the input's end: the peer half-closed; that is its direction, not ours (we still answer, and

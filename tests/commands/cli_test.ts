@@ -5,17 +5,10 @@
  */
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { runCli, startServer } from "../_util/cli.ts";
+import { runCli, startServer } from "../_support/cli.ts";
+import { hasTool, ignoredName, toolMissing } from "../_support/tools.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
-
-function hasProgram(name: string, args = ["--version"]): boolean {
-  try {
-    return new Deno.Command(name, { args, stdout: "null", stderr: "null" }).outputSync().success;
-  } catch {
-    return false;
-  }
-}
 
 Deno.test("targets: every form serve prints, and HOST PORT", async (t) => {
   await using server = await startServer(["--port", "0"]);
@@ -154,8 +147,11 @@ Deno.test("usage errors: unknown options, bad values, old spellings", async (t) 
 });
 
 Deno.test({
-  name: "completions: bash, zsh and fish from the same definitions",
-  ignore: !hasProgram("bash"),
+  name: ignoredName(
+    "completions: bash, zsh and fish from the same definitions",
+    toolMissing("bash"),
+  ),
+  ignore: toolMissing("bash") !== undefined,
   async fn(t) {
     await t.step(
       "bash: source <(linesock completions bash); se<Tab> offers send and serve",
@@ -181,7 +177,7 @@ Deno.test({
           assert.match(lines[0]!, /complete .*-F _linesock linesock/);
           assert.deepEqual(lines[1]!.split(" ").sort(), ["send", "serve"]);
           assert.equal(lines[2], "--connect-timeout");
-          assert.deepEqual(lines[3]!.split(" "), ["echo", "text", "json"]);
+          assert.deepEqual(lines[3]!.split(" "), ["echo", "text", "json", "chat"]);
         } finally {
           await Deno.remove(file);
         }
@@ -195,7 +191,7 @@ Deno.test({
           assert.ok(script.stdout.includes(word), `${shell}: ${word}`);
         }
       }
-      if (hasProgram("fish", ["-c", "true"])) {
+      if (hasTool("fish", ["-c", "true"])) {
         const check = await new Deno.Command("fish", {
           args: ["--no-execute", "-c", (await runCli("linesock", ["completions", "fish"])).stdout],
         }).output();
@@ -210,8 +206,11 @@ Deno.test({
 });
 
 Deno.test({
-  name: "man page: generated from the definitions, up to date, rendered by man -l",
-  ignore: !hasProgram("man", ["--version"]),
+  name: ignoredName(
+    "man page: generated from the definitions, up to date, rendered by man -l",
+    toolMissing("man"),
+  ),
+  ignore: toolMissing("man") !== undefined,
   async fn() {
     const check = await new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", `${ROOT}_tools/man.ts`, "--check"],
