@@ -49,6 +49,15 @@ export const TARGET_ARGUMENT: ArgumentSpec = {
 };
 
 /**
+ * The second argument of a client subcommand that takes no lines (`repl`, `echo-test`): the port of
+ * `HOST PORT`.
+ */
+export const TARGET_PORT_ARGUMENT: ArgumentSpec = {
+  name: "PORT",
+  help: "with TARGET a bare HOST: its port (HOST PORT, as nc takes them)",
+};
+
+/**
  * Reads the target from the first positional argument (`tcp://…`, `tls://…`, `unix:///…`, or
  * `HOST PORT`) or the options, and writes it back into the flags as `host`/`port`/`unix` (and
  * `tls` for `tls://`), so that {@linkcode resolveTarget} and {@linkcode hasTarget} see one form.

@@ -46,6 +46,7 @@ import {
   takeTarget,
   TARGET_ALIASES,
   TARGET_ARGUMENT,
+  TARGET_PORT_ARGUMENT,
   targetOptions,
 } from "./_target.ts";
 import { resolveTls, TLS_OPTIONS, type TlsFlags } from "./_tls.ts";
@@ -81,7 +82,7 @@ const LOAD_OPTIONS = ["connections", "lines", "duration", "size", "pipeline", "r
 export const spec: CommandSpec = {
   name: "echo-test",
   summary: "Test a line-echo server: conformance cases, or a verified load (--load)",
-  args: [TARGET_ARGUMENT],
+  args: [TARGET_ARGUMENT, TARGET_PORT_ARGUMENT],
   options: [
     ...targetOptions("test the echo server on this Unix socket"),
     ...TLS_OPTIONS,

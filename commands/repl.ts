@@ -31,6 +31,7 @@ import {
   takeTarget,
   TARGET_ALIASES,
   TARGET_ARGUMENT,
+  TARGET_PORT_ARGUMENT,
   targetOptions,
 } from "./_target.ts";
 import { resolveTls, TLS_OPTIONS, type TlsFlags } from "./_tls.ts";
@@ -40,6 +41,7 @@ interface ReplCliOptions extends TlsFlags {
   port: number;
   unix?: string;
   connectTimeout: number;
+  greetingLines?: number;
   json?: boolean;
   timestamps?: boolean;
   time: boolean;
@@ -58,7 +60,7 @@ interface ReplCliOptions extends TlsFlags {
 export const spec: CommandSpec = {
   name: "repl",
   summary: "Interactive client: line editing, history, completion, reconnection",
-  args: [TARGET_ARGUMENT],
+  args: [TARGET_ARGUMENT, TARGET_PORT_ARGUMENT],
   options: [
     ...targetOptions(),
     ...TLS_OPTIONS,
@@ -71,6 +73,12 @@ export const spec: CommandSpec = {
       default: "text",
     },
     { long: "json", help: "JSON mode, the same as --protocol json" },
+    {
+      long: "greeting-lines",
+      value: "N",
+      help: "lines each new connection receives before it sends (printed, not counted as replies)",
+      parse: parseCount,
+    },
     { long: "timestamps", help: "prefix shown lines with the time" },
     { long: "time", negatable: true, default: true, help: "show round-trip times where known" },
     {
@@ -211,6 +219,7 @@ async function interactiveSession(
     },
     reconnect: options.reconnect,
     probe: options.probe,
+    greetingLines: options.greetingLines ?? 0,
     history,
     verbosity,
     ...(details !== undefined ? { details } : {}),
@@ -259,6 +268,7 @@ async function scripted(
       // Every response is printed whole, as it came.
       jsonLockstep: false,
       raw: true,
+      greetingLines: options.greetingLines,
       ...(options.json ? { encodeLine } : {}),
       ...(options.timestamps ? { prefix: () => `${formatTimestamp(new Date())} ` } : {}),
       // Into a pipe or a file replies go as received; only a terminal needs protecting.

@@ -47,6 +47,7 @@ interface SendOptions extends TlsFlags {
   retry: number;
   file?: string;
   replies?: number;
+  greetingLines?: number;
   until?: RegExp;
   wait: number;
   timeout: number;
@@ -102,6 +103,12 @@ export const spec: CommandSpec = {
       parse: parsePositive,
     },
     { long: "until", value: "REGEX", help: "stop when a reply matches", parse: parseRegex },
+    {
+      long: "greeting-lines",
+      value: "N",
+      help: "lines each new connection receives before it sends (printed, not counted as replies)",
+      parse: parseCount,
+    },
     {
       long: "wait",
       value: "DURATION",
@@ -172,6 +179,7 @@ export const spec: CommandSpec = {
     ["linesock send tls://localhost:7000 --ca ca.pem PING", "TLS, trusting a private CA"],
     ["printf 'a\\nb\\n' | linesock send -p 7000", "lines from a pipe, as they arrive"],
     ["linesock send -f requests.txt --until '^Done'", "stop when a reply matches"],
+    ["linesock send --greeting-lines 1 --replies 1 HELO", "a server that greets first"],
     ["linesock send --protocol json echo text=hi count=3", "a JSON request"],
     ["linesock send --protocol json sum --args '{\"values\": [1, 2]}'", "JSON arguments"],
   ],
@@ -426,6 +434,7 @@ async function runSend(lines: string[], options: SendOptions, deadline: Deadline
       // Into a pipe or a file, replies go byte for byte; only a terminal needs protecting.
       escapeControls: !options.raw && Deno.stdout.isTerminal(),
       replies: options.replies,
+      greetingLines: options.greetingLines,
       until: options.until,
       json: options.json,
       jsonOutput: options.jsonOutput,

@@ -335,6 +335,8 @@ export const spec: CommandSpec = {
     },
   ],
   aliases: [{ name: "-u", of: "unix" }],
+  // Checked while parsing: `--exec python3 -u bot.py` is refused before `-u` is read as --unix.
+  checkArgument: (word, given, rest) => misplacedProgram(word, given.has("exec"), rest),
   examples: [
     ["linesock serve", "text protocol on tcp://127.0.0.1:1991"],
     ["linesock serve tcp://[::1]:7000", "listen where a URL says (the form clients take)"],
@@ -411,12 +413,37 @@ export async function startEmbedded(
   };
 }
 
+/**
+ * With `--exec`, a word before `--` that is not a listen address (a URL, or HOST:PORT) is the
+ * program put where options are still read.
+ * @returns The usage message, or `undefined` when the word is fine.
+ */
+function misplacedProgram(
+  word: string,
+  exec: boolean,
+  words: readonly string[],
+): string | undefined {
+  if (!exec || /^(tcp|tls|unix):\/\//i.test(word) || /:\d+$/.test(word)) return undefined;
+  return `--exec takes its program after --: linesock serve --exec -- ${
+    words.map(shellWord).join(" ")
+  }`;
+}
+
+/** A word as a shell reads it back: quoted when it holds anything but plain characters. */
+function shellWord(word: string): string {
+  return /^[\w@%+=:,.\/-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
+}
+
 /** The listen address from the first argument, if one is given there; returns `given`. */
 function takeListenAddress(
   flags: ServeFlags,
   parsed: Parsed,
 ): (option: string) => boolean {
   const explicit = new Set(parsed.given);
+  parsed.args.forEach((word, index) => {
+    const refused = misplacedProgram(word, flags.exec ?? false, parsed.args.slice(index));
+    if (refused !== undefined) throw new UsageError(refused);
+  });
   const [first, ...rest] = parsed.args;
   if (rest.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(rest[0])}`);
   const fromHost = flags.host !== DEFAULTS.hostname && /:/.test(flags.host) &&
@@ -491,6 +518,13 @@ async function startServing(
     ? undefined
     : await routesFileSettings(flags.routes);
   if (routesFile !== undefined) applyRoutesFile(flags, given, routesFile);
+  if (routesFile?.exec !== undefined && flags.workers !== undefined) {
+    // Each worker would run its own programs: --max-exec (the file's maxExec) times the workers.
+    throw new UsageError(
+      `--workers does not apply with ${flags.routes}'s "exec" (the program is the protocol, and ` +
+        "--max-exec holds for this one process)",
+    );
+  }
   // The file's greeting has placeholders: its protocol sends it (or --greeting instead).
   const protocolGreets = routesFile !== undefined && routesFile.exec === undefined;
   if (flags.protocol === "echo") {
@@ -534,6 +568,13 @@ async function startServing(
   }
   if (flags.workers !== undefined && flags.unix !== undefined) {
     throw new UsageError("--workers shares a TCP port; it cannot be combined with --unix");
+  }
+  if (flags.workers !== undefined && !("listenDatagram" in Deno)) {
+    // Deno's unstable network APIs (SO_REUSEPORT among them) come with --unstable-net only.
+    throw new UsageError(
+      "--workers needs Deno's --unstable-net flag (to share the port): run deno run " +
+        "--unstable-net … main.ts serve, or deno task serve",
+    );
   }
   if (given("tlsHandshakeTimeout") && flags.tlsCert === undefined) {
     throw new UsageError("--tls-handshake-timeout needs --tls-cert and --tls-key");

@@ -8,9 +8,10 @@
  */
 import type { CommandSpec, Parsed } from "./_cli/spec.ts";
 import { UsageError } from "./_cli/spec.ts";
-import { parsePortNumber, resolveTarget } from "./_cli/target.ts";
-import { ExitCode, parseDuration, parsePositive } from "./_cli.ts";
-import { resolveTls } from "./_tls.ts";
+import { resolveTarget } from "./_cli/target.ts";
+import { connectTimeoutOption, ExitCode, parseDuration, parsePositive } from "./_cli.ts";
+import { TARGET_ALIASES, TARGET_ARGUMENT, targetOptions } from "./_target.ts";
+import { resolveTls, TLS_OPTIONS } from "./_tls.ts";
 import { NORMAL, TRACE, VERBOSE, verbosityOf } from "./_verbosity.ts";
 import { DEFAULT_HOST, DEFAULT_PORT } from "../lib/address.ts";
 import { type Conversation, escapeBytes } from "./_test/conversation.ts";
@@ -21,30 +22,13 @@ export const spec: CommandSpec = {
   name: "test",
   summary: "Run scripted conversations (> send, < expect) against a line server",
   args: [
-    { name: "TARGET", help: "tcp://HOST:PORT, tls://HOST:PORT or unix:///PATH (optional)" },
+    TARGET_ARGUMENT,
     { name: "FILE", help: "conversation files", variadic: true, complete: "file" },
   ],
   options: [
-    { long: "host", value: "HOST[:PORT]", help: "server host, or HOST:PORT, or a URL" },
-    { long: "target", value: "URL", help: "the server, as a URL or HOST:PORT (like --host)" },
-    {
-      long: "port",
-      short: "p",
-      value: "PORT",
-      help: "server port",
-      parse: (text) => parsePortNumber(text),
-    },
-    { long: "unix", short: "U", value: "PATH", help: "server Unix socket", complete: "file" },
-    { long: "tls", help: "connect with TLS" },
-    {
-      long: "ca",
-      value: "FILE",
-      help: "also trust this CA (PEM)",
-      multiple: true,
-      complete: "file",
-    },
-    { long: "servername", value: "NAME", help: "verify the certificate for NAME" },
-    { long: "insecure", help: "TLS without checking the certificate" },
+    ...targetOptions(),
+    ...TLS_OPTIONS,
+    connectTimeoutOption(),
     {
       long: "jobs",
       short: "j",
@@ -81,6 +65,8 @@ export const spec: CommandSpec = {
     ["linesock test --junit report.xml t/*.conv", "JUnit XML for CI"],
     ["linesock test --update t/ping.conv", "take the server's current answers as expected"],
   ],
+  // --target was test's own spelling of --host (0.2).
+  aliases: [...TARGET_ALIASES, { name: "--target", of: "host" }],
   notes: `A conversation file has a step per line: "> LINE" sends, "< LINE" expects a line exactly,
 "<re REGEX", "<json {…}", "<any N", "<set LINE", silence D, pause D, timeout D, halfclose, closed,
 ">raw BYTES"; NAME> and NAME< talk on a named connection. See docs/test.md.
@@ -102,13 +88,13 @@ Exit statuses: 0 every file passed, 1 a file failed, 2 usage or a malformed file
 export async function run(parsed: Parsed): Promise<number> {
   const options = parsed.options as {
     host?: string;
-    target?: string;
     port?: number;
     unix?: string;
     tls?: boolean;
     ca?: string[];
     servername?: string;
     insecure?: boolean;
+    connectTimeout: number;
     jobs: number;
     timeout: number;
     update?: boolean;
@@ -125,10 +111,6 @@ export async function run(parsed: Parsed): Promise<number> {
   const report = await import("./_test/report.ts");
   const { transcriptLine } = await import("./_test/transcript.ts");
 
-  if (options.target !== undefined) {
-    if (options.host !== undefined) throw new UsageError("give --target or --host, not both");
-    options.host = options.target;
-  }
   const embedded = options.serve !== undefined;
   if (embedded && (options.host !== undefined || options.port !== undefined || options.unix)) {
     throw new UsageError("--serve starts the server: drop --host, --port and --unix");
@@ -177,6 +159,7 @@ export async function run(parsed: Parsed): Promise<number> {
     const transport = target.kind === "unix"
       ? { path: target.path }
       : { hostname: target.hostname, port: target.port, ...(tls ? { tls } : {}) };
+    const connection = { ...transport, connectTimeoutMs: options.connectTimeout };
     const results: ConversationResult[] = new Array(conversations.length);
     let next = 0;
     const worker = async () => {
@@ -184,7 +167,7 @@ export async function run(parsed: Parsed): Promise<number> {
         const index = next++;
         const { conversation, text } = conversations[index]!;
         const result = await runConversation(conversation, {
-          target: transport,
+          target: connection,
           timeoutMs: options.timeout,
           ...(options.update ? { update: true } : {}),
           // -v: the transcript on stderr as it runs (-vv: with times, sizes and each step).

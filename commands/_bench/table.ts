@@ -217,6 +217,13 @@ export function formatTable(result: BenchResult): string {
   const hidden = result.errors.mismatched + result.errors.connections + result.errors.connect -
     shown.length;
   if (hidden > 0 && shown.length > 0) lines.push(`  … and ${count(hidden)} more`);
+  if (result.errors.protocol > 0 && result.workload.greetingLines === 0) {
+    // Lines before the first reply, or one line too many on each connection: most often a greeting.
+    lines.push(
+      "  hint: lines arrived that answer no request; if the server greets each new connection " +
+        "(serve --greeting), give --greeting-lines N",
+    );
+  }
   if (result.stall) lines.push(row("stalled", result.stall));
   if (result.wasInterrupted) {
     lines.push(

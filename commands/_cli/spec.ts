@@ -83,6 +83,19 @@ export interface CommandSpec {
   readonly afterDashes?: ArgumentSpec;
   /** Old spellings. */
   readonly aliases?: readonly AliasSpec[];
+  /**
+   * Checks each positional argument as it is met, before the words after it are read as options:
+   * returns a usage message to refuse it (`serve --exec python3 -u bot.py`, where the program
+   * belongs after `--`), or `undefined` to take it.
+   * @param word The argument.
+   * @param given The camel-case names of the options given before it.
+   * @param rest The words from it up to `--` (or the end).
+   */
+  readonly checkArgument?: (
+    word: string,
+    given: ReadonlySet<string>,
+    rest: readonly string[],
+  ) => string | undefined;
   /** Example command lines with what they do. */
   readonly examples: readonly (readonly [string, string])[];
   /** Paragraphs after the examples. */
@@ -220,6 +233,15 @@ export function parse(spec: CommandSpec, argv: readonly string[]): Parsed {
         break;
       }
       continue;
+    }
+    if (spec.checkArgument) {
+      const end = argv.indexOf("--", index);
+      const refused = spec.checkArgument(
+        word,
+        given,
+        argv.slice(index, end === -1 ? undefined : end),
+      );
+      if (refused !== undefined) throw new UsageError(refused);
     }
     args.push(word);
   }

@@ -48,6 +48,11 @@ export interface InteractiveOptions {
   reconnect: boolean;
   /** Ask the server for its commands (`HELP`) on connect, for Tab completion. */
   probe: boolean;
+  /**
+   * Lines each new connection receives before it sends (`--greeting-lines`): shown, but credited
+   * to no line (no round-trip time, not the probe's reply). @default {0}
+   */
+  greetingLines?: number;
   /** The history store (already loaded). */
   history: HistoryStore;
   /** Records what is sent and received (`--record`). */
@@ -153,6 +158,8 @@ class InteractiveSession {
   readonly #verbosity: number;
   /** When the user's last line went out (`-v`: the time of replies whose request is unknown). */
   #lastSentAt: number | undefined;
+  /** Greeting lines the current connection has still to receive. */
+  #greetingLeft = 0;
 
   constructor(first: LineConnection, options: InteractiveOptions) {
     this.#options = options;
@@ -221,6 +228,7 @@ class InteractiveSession {
     this.#reconnectAttempt = 0;
     this.#lastFailure = "";
     this.#userLines = 0;
+    this.#greetingLeft = this.#options.greetingLines ?? 0;
     if (this.#options.probe) this.#sendProbe();
     this.#readLoop(conversation, generation);
     const pending = this.#pending;
@@ -403,6 +411,13 @@ class InteractiveSession {
           "warning",
         ),
       );
+      return;
+    }
+    if (this.#greetingLeft > 0) {
+      // The server's first lines answer nothing sent: shown, credited to no line.
+      this.#greetingLeft--;
+      this.#options.record?.received(reply.bytes);
+      this.#print(this.#renderer.received([reply.text], { error: false }));
       return;
     }
     if (this.#consumeProbe(conversation, reply)) return;

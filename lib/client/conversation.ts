@@ -474,6 +474,13 @@ export interface ExchangeOptions {
   output: ByteWriter;
   /** Lockstep: after each line, wait for exactly this many replies. Without it: stream mode. */
   replies?: number | undefined;
+  /**
+   * Lines the server sends each new connection before it is sent anything (a greeting, SMTP's
+   * `220`): read first, before any input goes out, and printed as they are (in JSON mode too), but
+   * not counted as replies, not checked for errors or `until`, and credited to no line. Each is
+   * awaited for at most `timeoutMs`. @default {0}
+   */
+  greetingLines?: number | undefined;
   /** Stop as soon as a reply (without its line terminator) matches. */
   until?: RegExp | undefined;
   /**
@@ -546,6 +553,8 @@ export interface ExchangeResult {
   tooLong: number;
   /** Whether all input was sent (false when the server closed or failed first). */
   inputComplete: boolean;
+  /** Greeting lines received (`greetingLines`; not among `replies`). */
+  greetingLines: number;
 }
 
 const LF = 0x0a;
@@ -643,6 +652,7 @@ class Exchange {
     firstRemoteError: undefined,
     tooLong: 0,
     inputComplete: false,
+    greetingLines: 0,
   };
   #matched = false;
 
@@ -660,6 +670,7 @@ class Exchange {
     const lockstep = (this.#options.json && (this.#options.jsonLockstep ?? true)) ||
       this.#options.replies !== undefined;
     try {
+      await this.#greeting();
       this.#result.ending = lockstep ? await this.#lockstep() : await this.#stream();
     } finally {
       await this.#out.flush();
@@ -690,12 +701,47 @@ class Exchange {
     return this.#conversation.enqueue(encoded, expectation);
   }
 
+  /** Reads and prints the greeting (`greetingLines`) before anything is sent. */
+  async #greeting(): Promise<void> {
+    const wanted = this.#options.greetingLines ?? 0;
+    while (this.#result.greetingLines < wanted) {
+      if (this.#connection.bufferedLines === 0) await this.#out.flush();
+      let line: Reply | null;
+      try {
+        line = await this.#conversation.read({ timeoutMs: this.#timeoutMs });
+      } catch (error) {
+        if (!(error instanceof TimeoutError)) throw error;
+        throw new TimeoutError(
+          `greeting line ${this.#result.greetingLines + 1} of ${wanted} (--greeting-lines) ` +
+            `from ${this.#connection.remote}`,
+          error.timeoutMs,
+        );
+      }
+      if (line === null) {
+        throw new ConnectionLostError(
+          `Connection closed by ${this.#connection.remote} after ${this.#result.greetingLines} ` +
+            `of ${wanted} greeting lines (--greeting-lines)`,
+        );
+      }
+      this.#result.greetingLines++;
+      this.#options.onReply?.(line);
+      if (line.error instanceof LineTooLongError) {
+        this.#result.tooLong++;
+        this.#options.onTooLong?.(line.error);
+        continue;
+      }
+      this.#printLine(line);
+    }
+    await this.#out.flush();
+  }
+
   /** Stream mode: one task writes the input while this one reads and prints replies. */
   async #stream(): Promise<ExchangeEnding> {
     const connection = this.#connection;
     const inputEnded = new AbortController();
     let finished = false;
     let inputError: unknown;
+    let writeReset: unknown;
     const writing = (async () => {
       try {
         if (this.#framesInput) {
@@ -732,6 +778,9 @@ class Exchange {
       } catch (error) {
         // A write that fails because the server went away is not an input error: the replies decide.
         if (!finished && !isConnectionFailure(error)) inputError = error;
+        // The kernel reports a reset to one call only: when the write got it, the read sees a
+        // plain end of input, which must still end as the reset it was.
+        else if (!finished && isReset(error)) writeReset = error;
       } finally {
         inputEnded.abort();
       }
@@ -773,6 +822,7 @@ class Exchange {
           throw error;
         }
         if (reply === null) {
+          if (writeReset !== undefined) throw writeReset;
           if (this.#options.until) throw this.#closedBeforeMatch();
           if (inputError !== undefined) throw inputError;
           return "closed";
@@ -864,6 +914,15 @@ class Exchange {
       this.#printMessage(reply);
       return;
     }
+    this.#printLine(reply);
+  }
+
+  /** Writes a line as it came (escaped for a terminal when asked), after the prefix. */
+  #printLine(reply: Reply): void {
+    if (this.#options.jsonOutput) {
+      this.#out.enqueue(JSON.stringify({ line: reply.text, bytes: reply.bytes.length }));
+      return;
+    }
     const prefix = this.#options.prefix?.();
     if (prefix) this.#out.enqueueBytes(encoder.encode(prefix));
     if (reply.unterminated && !this.#options.json) {
@@ -945,6 +1004,11 @@ function withoutCR(line: Uint8Array): Uint8Array {
 
 function isBlank(line: Uint8Array): boolean {
   return line.every((byte) => byte === 0x20 || byte === 0x09 || byte === 0x0d);
+}
+
+function isReset(error: unknown): boolean {
+  return error instanceof Deno.errors.ConnectionReset ||
+    (error instanceof Error && error.cause instanceof Deno.errors.ConnectionReset);
 }
 
 function isConnectionFailure(error: unknown): boolean {

@@ -1446,6 +1446,15 @@ const OLD_SPELLING_ROWS: Readonly<Record<string, RowCheck>> = {
     },
   },
 
+  "`test --target URL`": {
+    async check(fx) {
+      const [text, { pass }] = await Promise.all([fx.text(), conversations(fx)]);
+      const result = await runCli("linesock", ["test", "--target", text.url, pass]);
+      assert.equal(result.code, 0, shown(result));
+      assert.equal(result.stderr, deprecation("--target", "--host"));
+    },
+  },
+
   "`echo-test -n N` / `--lines N`": {
     async check(fx) {
       const echo = await fx.echo();
