@@ -31,6 +31,7 @@
 import { jsonContains } from "../_test/conversation.ts";
 import { type LineTemplate, substitute } from "./template.ts";
 import { hasPlaceholders } from "./template.ts";
+import { escapeControls } from "../../lib/_control_escape.ts";
 
 /** One line of an expected reply. */
 export type LineCheck =
@@ -201,13 +202,15 @@ export function describeReply(reply: readonly LineCheck[]): string {
 }
 
 /**
- * A line as shown in a message: quoted and escaped, cut at 80 characters.
+ * A line as shown in a message: quoted and escaped, cut at 80 characters. JSON quoting escapes C0
+ * controls but leaves DEL and C1 (U+009B, an 8-bit CSI) as they are: those are escaped too, since
+ * a reply comes from an untrusted server and must not drive the terminal.
  * @param text The line.
  * @returns It, quoted.
  */
 export function show(text: string): string {
   const cut = text.length > 80 ? `${text.slice(0, 80)}…` : text;
-  return JSON.stringify(cut);
+  return escapeControls(JSON.stringify(cut));
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {

@@ -5,9 +5,12 @@
  * @module
  */
 import type { ConversationResult } from "./runner.ts";
+import { escapeControls } from "../../lib/_control_escape.ts";
 
 /**
- * The people's report of one file.
+ * The people's report of one file. What the server sent (and the file's expectations, which may
+ * hold any byte) is shown with its control characters escaped: the server is untrusted, and what
+ * it sends never drives the terminal (the JUnit and TAP reports are made of these lines too).
  * @param result How it went.
  * @returns Lines: `PASS file (N steps, T ms)`, or `FAIL …` with the step and a diff.
  */
@@ -18,12 +21,14 @@ export function formatResult(result: ConversationResult): string[] {
   const failure = result.failure;
   if (failure) {
     lines.push(
-      `FAIL ${result.path}:${failure.line}: ${failure.message} (step ${result.stepsRun} of ` +
+      `FAIL ${result.path}:${failure.line}: ${
+        escapeControls(failure.message)
+      } (step ${result.stepsRun} of ` +
         `${result.steps}, waited ${Math.round(failure.waitedMs)} ms)`,
-      `  step: ${failure.source}`,
+      `  step: ${escapeControls(failure.source)}`,
     );
-    for (const line of failure.expected) lines.push(`  - ${line}`);
-    for (const line of failure.received) lines.push(`  + ${line}`);
+    for (const line of failure.expected) lines.push(`  - ${escapeControls(line)}`);
+    for (const line of failure.received) lines.push(`  + ${escapeControls(line)}`);
   } else {
     lines.push(`FAIL ${result.path}: ${result.updates.length} expectations differ`);
   }

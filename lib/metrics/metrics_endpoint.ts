@@ -1,11 +1,14 @@
 /**
- * {@linkcode serveMetrics}: a small HTTP server (`Deno.serve`) beside a line server, for the tools
+ * {@linkcode serveMetrics}: a small HTTP server beside a line server, for the tools
  * operators already run: `GET /metrics` answers Prometheus text ({@linkcode formatPrometheus}) and
  * `GET /healthz` answers `200 serving` while the server accepts connections and `503 shutting down`
  * once its shutdown began, so that a load balancer stops sending clients before the port closes.
  *
  * Metrics show traffic, errors and load: the endpoint binds a loopback address unless `public` says
- * otherwise, and nothing is served on any other path.
+ * otherwise, and nothing is served on any other path. Whoever reaches it cannot hold it: at most
+ * {@linkcode METRICS_MAX_CONNECTIONS} connections are open at once (one more is closed at once), a
+ * request must arrive whole within {@linkcode METRICS_REQUEST_TIMEOUT_MS} (else `408` and the
+ * close), and each connection carries one request (`connection: close`).
  *
  * @example Beside a server
  * ```ts
@@ -29,6 +32,7 @@ import { formatAddress, hostPort } from "../address.ts";
 import { ListenError } from "../errors.ts";
 import type { ServerMetrics } from "../server/metrics.ts";
 import { describeListenFailure } from "../server/_listen_failure.ts";
+import { type HttpAnswer, plain, serveHttp } from "./_http_server.ts";
 import {
   formatPrometheus,
   type ProcessMetrics,
@@ -36,6 +40,11 @@ import {
 } from "./prometheus_text.ts";
 
 const logger = getLogger(["linesock", "metrics"]);
+
+/** Connections the endpoint keeps open at once; one more is closed as soon as it is accepted. */
+export const METRICS_MAX_CONNECTIONS = 64;
+/** How long a connection may take to send its request (`408` and the close after it). */
+export const METRICS_REQUEST_TIMEOUT_MS = 5000;
 
 /** What the endpoint reports on: a `Server` of `serve()`, or a `WorkerPool`. */
 export interface MetricsSource {
@@ -114,18 +123,17 @@ export function serveMetrics(
     );
   }
   const protocol = options.protocol ?? "line";
-  let server: Deno.HttpServer<Deno.NetAddr>;
+  let server: ReturnType<typeof serveHttp>;
   try {
-    server = Deno.serve({
+    server = serveHttp({
       hostname,
       port: options.port,
-      // Without it, Deno prints its own "Listening on" line to stdout.
-      onListen() {},
+      maxConnections: METRICS_MAX_CONNECTIONS,
+      requestTimeoutMs: METRICS_REQUEST_TIMEOUT_MS,
       onError(error) {
         logger.error("Metrics request failed: {error}", { error });
-        return text(500, "internal error\n");
       },
-    }, (request) => answer(request, source, protocol));
+    }, (method, path) => answer(method, path, source, protocol));
   } catch (error) {
     throw new ListenError(address, describeListenFailure(error), { cause: error });
   }
@@ -142,33 +150,24 @@ export function serveMetrics(
 }
 
 async function answer(
-  request: Request,
+  method: string,
+  path: string,
   source: MetricsSource,
   protocol: string,
-): Promise<Response> {
-  const path = new URL(request.url).pathname;
-  if (path !== "/metrics" && path !== "/healthz") return text(404, "not found\n");
-  if (request.method !== "GET" && request.method !== "HEAD") {
-    return text(405, "method not allowed\n", { allow: "GET, HEAD" });
+): Promise<HttpAnswer> {
+  if (path !== "/metrics" && path !== "/healthz") return plain(404, "not found\n");
+  if (method !== "GET" && method !== "HEAD") {
+    return plain(405, "method not allowed\n", { allow: "GET, HEAD" });
   }
   if (path === "/healthz") {
-    return source.serving ? text(200, "serving\n") : text(503, "shutting down\n");
+    return source.serving ? plain(200, "serving\n") : plain(503, "shutting down\n");
   }
   const body = formatPrometheus(await source.metrics(), { protocol, process: processMetrics() });
-  return new Response(request.method === "HEAD" ? null : body, {
+  return {
+    status: 200,
     headers: { "content-type": PROMETHEUS_CONTENT_TYPE, "cache-control": "no-store" },
-  });
-}
-
-function text(status: number, body: string, headers: Record<string, string> = {}): Response {
-  return new Response(body, {
-    status,
-    headers: {
-      "content-type": "text/plain; charset=utf-8",
-      "cache-control": "no-store",
-      ...headers,
-    },
-  });
+    body,
+  };
 }
 
 /** This process's memory and descriptors; the descriptors only where /proc can be read. */

@@ -12,6 +12,7 @@ import { LineFramer } from "../framing/line_framer.ts";
 import type { ConnectionContext } from "../server/connection_context.ts";
 import type { ExecSlot } from "../routes/program_runner.ts";
 import { killGroup, killProcessGroup } from "../routes/_program_process.ts";
+import { escapeControls } from "../_control_escape.ts";
 
 const logger = getLogger(["linesock", "exec"]);
 
@@ -33,6 +34,12 @@ export interface ExecLimits {
   readonly timeoutMs: number;
   /** The longest output line sent on; a longer one kills the program. */
   readonly maxLineBytes: number;
+  /**
+   * While the connection waits on the program (the client has half-closed, or the program is not
+   * taking its input), end it and kill the program after this long with no bytes either way; 0:
+   * never. (The rest of the time the server's own idle timeout watches the connection.)
+   */
+  readonly idleTimeoutMs: number;
 }
 
 /** One connection's running program. */
@@ -55,6 +62,9 @@ export class ExecSession {
   #resolveAborted!: () => void;
   readonly #abortedPromise = new Promise<void>((resolve) => this.#resolveAborted = resolve);
   #timer: ReturnType<typeof setTimeout> | undefined;
+  #idleTimer: ReturnType<typeof setTimeout> | undefined;
+  /** When bytes last moved: a line from the client, or output from the program. */
+  #lastActivity = performance.now();
   /** The latest send's promise: it settles once everything queued so far is with the socket. */
   #lastSend: Promise<void> | undefined;
   // Input: lines copied here until the stdin writer takes them.
@@ -101,6 +111,7 @@ export class ExecSession {
         limits.timeoutMs,
       );
     }
+    if (limits.idleTimeoutMs > 0) this.#watchIdleness(limits.idleTimeoutMs);
     const signal = context.signal;
     signal.addEventListener("abort", () => this.#abort(), { once: true });
     if (signal.aborted) this.#abort();
@@ -116,6 +127,7 @@ export class ExecSession {
    */
   write(line: Uint8Array): Promise<void> | undefined {
     if (this.#stdinClosed) return undefined;
+    this.#lastActivity = performance.now();
     const chunk = new Uint8Array(line.length + 1);
     chunk.set(line);
     chunk[line.length] = LF;
@@ -187,6 +199,7 @@ export class ExecSession {
       for (;;) {
         const { value, done } = await this.#stdout.read();
         if (done || this.#aborted || this.#failure !== undefined) break;
+        this.#lastActivity = performance.now();
         framer.push(value);
         // The client reads slower than the program writes: stop reading its stdout (the pipe
         // fills and the program blocks in its write) until what is queued has left.
@@ -201,6 +214,7 @@ export class ExecSession {
     }
     this.#closeStdin();
     clearTimeout(this.#timer);
+    clearTimeout(this.#idleTimer);
     if (this.#aborted) return;
     if (this.#failure !== undefined) {
       this.#context.countError();
@@ -224,6 +238,25 @@ export class ExecSession {
     ]);
     clearTimeout(timer);
     return status === undefined ? "program closed its output" : `program ${describeExit(status)}`;
+  }
+
+  /**
+   * Ends the connection when it has waited on the program for `idleMs` with no bytes either way.
+   * The server's idle timeout does not see such a connection (it is busy in its handler), so a
+   * client that half-closed, or filled a program that does not read, would hold a `--max-exec`
+   * slot until the program's timeout. One timer, moved on only when it fires.
+   */
+  #watchIdleness(idleMs: number): void {
+    const check = () => {
+      const waiting = this.#inputEnded || this.#inputWaiters.length > 0;
+      const idleFor = performance.now() - this.#lastActivity;
+      if (waiting && idleFor >= idleMs) {
+        this.#fail(`idle timeout (nothing sent either way for ${idleMs} ms)`);
+        return;
+      }
+      this.#idleTimer = setTimeout(check, waiting ? idleMs - idleFor : idleMs);
+    };
+    this.#idleTimer = setTimeout(check, idleMs);
   }
 
   /** Queues a line for the client; a failed send means the client is gone. */
@@ -308,6 +341,7 @@ export class ExecSession {
     this.#aborted = true;
     this.#resolveAborted();
     clearTimeout(this.#timer);
+    clearTimeout(this.#idleTimer);
     this.#kill();
     this.#stderr.cancel().catch(() => {});
     this.#closeStdin();
@@ -356,11 +390,4 @@ function join(chunks: Uint8Array[]): Uint8Array {
     offset += chunk.length;
   }
   return joined;
-}
-
-/** Control characters as `\xNN`, so that a program cannot write escape sequences into the log. */
-function escapeControls(text: string): string {
-  const hex = (c: string) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`;
-  // deno-lint-ignore no-control-regex
-  return text.replace(/[\x00-\x1f\x7f]/g, hex);
 }

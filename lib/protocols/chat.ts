@@ -25,7 +25,10 @@
  * are tried first: a line a route answers is answered to its sender, not said in the room.
  *
  * A line that starts with `<` is a member's; any other line is the server's (`* ` notices, `ERR `
- * errors, and the answer to `HELP`). A slow reader never holds the others up: see the queue
+ * errors, and the answer to `HELP`). What a member says reaches the others with its control
+ * characters shown escaped (C0 but TAB, DEL and C1: `ESC` as `\x1b`, a `\r` inside the line as
+ * `\x0d`), so that it cannot drive their terminals nor write over its `<name>`; `raw: true` relays
+ * bytes as they are. A slow reader never holds the others up: see the queue
  * policy in lib/chat/member.ts. A client that sends more than `rate` lines a second is throttled:
  * its input is read more slowly, and the others are not affected.
  *
@@ -52,6 +55,7 @@
  * @module
  */
 import { decodeLine } from "../framing/line_decoder.ts";
+import { escapeControlBytes } from "../_control_escape.ts";
 import type { ConnectionContext } from "../server/connection_context.ts";
 import type { LineProtocol, Reply, ServerErrorKind } from "../server/protocol.ts";
 import type { RouteAction, Routes } from "../routes/routes.ts";
@@ -244,7 +248,13 @@ export function chatProtocol(options: ChatProtocolOptions = {}): ChatProtocol {
     announce(member, `* ${member.name} joined ${room}`);
   }
 
-  function say(member: ChatMember, body: Uint8Array): Promise<void> | undefined {
+  /**
+   * Says `body` in the member's room after its name. Its control characters (C0 but TAB, DEL, C1)
+   * are shown escaped (`\x1b`), as `ncat --chat` filters them: a member's line must not drive the
+   * others' terminals, nor, with a `\r`, write over its own `<name>` or fake a `* ` notice.
+   */
+  function say(member: ChatMember, raw: Uint8Array): Promise<void> | undefined {
+    const body = escapeControlBytes(raw);
     const prefix = member.prefix;
     const line = new Uint8Array(prefix.length + body.length);
     line.set(prefix);

@@ -87,7 +87,9 @@ export interface ProtocolConfig {
  * ```
  */
 export async function protocolFromConfig(config: ProtocolConfig): Promise<LineProtocol> {
-  if (config.exec !== undefined) return execProtocol(config.exec);
+  // The server's idle timeout also holds while a connection waits on its program.
+  const idle = serverIdleTimeout(config);
+  if (config.exec !== undefined) return execProtocol({ ...idle, ...config.exec });
   if (config.protocol === "echo") return echoProtocol();
   // The routes' parsers load only with a routes file.
   const routes: Routes | undefined = config.routesPath === undefined
@@ -102,6 +104,7 @@ export async function protocolFromConfig(config: ProtocolConfig): Promise<LinePr
   if (exec !== undefined) {
     // A program per connection, described by the file ("maxExec" of the config wins).
     return execProtocol({
+      ...idle,
       ...exec,
       ...(config.maxExec !== undefined ? { maxExec: config.maxExec } : {}),
     });
@@ -129,4 +132,10 @@ export async function protocolFromConfig(config: ProtocolConfig): Promise<LinePr
     });
   }
   return protocol;
+}
+
+/** `{ idleTimeoutMs }` of a `ServeConfig`'s server options, when it is one and gives it. */
+function serverIdleTimeout(config: ProtocolConfig): { idleTimeoutMs?: number } {
+  const idle = (config as { serve?: { idleTimeoutMs?: unknown } }).serve?.idleTimeoutMs;
+  return typeof idle === "number" ? { idleTimeoutMs: idle } : {};
 }

@@ -17,7 +17,8 @@
  *   the reading of the connection. Neither is buffered beyond 64 KiB and one line.
  * - **Half-closes passed on.** The client's end of input closes the program's stdin, and its
  *   output is still sent until it ends; when the program ends its output (it exits), what it wrote
- *   is sent, then the connection is closed.
+ *   is sent, then the connection is closed. A connection that waits on its program with no bytes
+ *   either way for `idleTimeoutMs` is closed and the program killed (`ERR idle timeout …`).
  * - **Nothing outlives the connection.** When the client goes, its program's process group is
  *   killed and the program reaped; however the program ends, its group is killed (nothing it
  *   started in the background survives) and its exit status is logged.
@@ -71,6 +72,14 @@ export interface ExecOptions {
    * @default {3600000}
    */
   readonly timeoutMs?: number;
+  /**
+   * While the connection waits on its program (after the client's half-close, or while the program
+   * does not take its input), end it and kill the program after this many milliseconds with no
+   * bytes either way (`ERR idle timeout …`, then the close); 0: never. Give it the server's
+   * `idleTimeoutMs` (`protocolFromConfig` and `linesock serve --exec` do): the server's own idle
+   * timeout does not see a connection that waits on its handler. @default {0}
+   */
+  readonly idleTimeoutMs?: number;
   /** The longest line of the program's output, in bytes; a longer one kills it. @default {1048576} */
   readonly maxLineBytes?: number;
   /** Environment variables set for the program (they win over inherited ones). */
@@ -116,6 +125,10 @@ export function execProtocol(options: ExecOptions): LineProtocol {
   if (!(maxLineBytes >= 1)) {
     throw new RangeError(`maxLineBytes must be >= 1, got ${maxLineBytes}`);
   }
+  const idleTimeoutMs = options.idleTimeoutMs ?? 0;
+  if (!(idleTimeoutMs >= 0)) {
+    throw new RangeError(`idleTimeoutMs must be >= 0, got ${idleTimeoutMs}`);
+  }
   const limiter = new ExecLimiter({ maxRunning: options.maxExec ?? DEFAULT_MAX_EXEC });
   const spawnOptions: ProgramSpawnOptions = {
     inheritEnv: options.inheritEnv ?? DEFAULT_PROGRAM_ENV,
@@ -126,7 +139,7 @@ export function execProtocol(options: ExecOptions): LineProtocol {
     ? `working directory ${options.cwd} not found`
     : programMissing(argv[0], spawnOptions);
   if (missing !== undefined) throw new ProgramStartError(argv, missing);
-  const limits = { timeoutMs, maxLineBytes };
+  const limits = { timeoutMs, maxLineBytes, idleTimeoutMs };
   const sessions = new WeakMap<ConnectionContext, ExecSession>();
 
   return {

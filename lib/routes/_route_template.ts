@@ -169,6 +169,32 @@ export function renderTemplate(template: Template, values: TemplateValues): stri
 }
 
 /**
+ * Renders a program's stdin template, where each substituted value must stay on its line: a value
+ * (a request's argument, a capture) holding `\n` or `\r` would hand the program lines the route
+ * did not write (`{"a": "1\nrm x"}` into `"{args.a} {args.b}"`), so the request is refused. Line
+ * breaks written in the template itself are the route's and are kept.
+ * @param template The compiled stdin template.
+ * @param values The match's values.
+ * @returns The text, or `undefined` when a substituted value holds a line break.
+ */
+export function renderStdinTemplate(
+  template: Template,
+  values: TemplateValues,
+): string | undefined {
+  let text = "";
+  for (const part of template) {
+    if (typeof part === "string") {
+      text += part;
+      continue;
+    }
+    const value = renderPlaceholder(part, values);
+    if (value.includes("\n") || value.includes("\r")) return undefined;
+    text += value;
+  }
+  return text;
+}
+
+/**
  * Lists the placeholders a scope allows, for error messages.
  * @param scope The scope.
  * @returns For example `{0}, {1}, {line}, {peer}`.

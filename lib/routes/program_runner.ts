@@ -36,7 +36,9 @@
  *
  * @module
  */
+import { getLogger } from "@logtape/logtape";
 import { LinesockError, type LinesockErrorCode } from "../errors.ts";
+import { escapeControls } from "../_control_escape.ts";
 import { decodeLine } from "../framing/line_decoder.ts";
 import { LineFramer } from "../framing/line_framer.ts";
 import {
@@ -71,6 +73,8 @@ export const DEFAULT_PROGRAM_ENV: readonly string[] = Object.freeze([
 ]);
 
 /** How much of a program's stderr is kept for the error message; the rest is read and dropped. */
+const logger = getLogger(["linesock", "routes"]);
+
 const KEPT_STDERR_BYTES = 4096;
 const MAX_STDERR_IN_MESSAGE = 200;
 
@@ -139,13 +143,16 @@ export class ProgramTimeoutError extends ProgramError {
   }
 }
 
-/** The program ended unsuccessfully (non-zero status or killed by a signal). */
+/**
+ * The program ended unsuccessfully (non-zero status or killed by a signal). The message, which goes
+ * to the client, names only how it ended: its stderr (a traceback, paths) is for the server's log.
+ */
 export class ProgramFailedError extends ProgramError {
   /** The exit status (128 + signal number when killed by a signal). */
   readonly exitCode: number;
   /** The signal that killed it, if any. */
   readonly signal: Deno.Signal | null;
-  /** The first line of its stderr (cut at 200 characters), or `""`. */
+  /** The first line of its stderr (cut at 200 characters), or `""`: for logs, not for clients. */
   readonly stderr: string;
 
   /**
@@ -162,7 +169,7 @@ export class ProgramFailedError extends ProgramError {
     stderr: string,
   ) {
     const how = signal ? `was killed by ${signal}` : `exited with status ${exitCode}`;
-    super("PROGRAM_FAILED", argv, `program ${how}${stderr ? `: ${stderr}` : ""}`);
+    super("PROGRAM_FAILED", argv, `program ${how}`);
     this.exitCode = exitCode;
     this.signal = signal;
     this.stderr = stderr;
@@ -580,7 +587,19 @@ async function* runChild(
     const result = await status;
     if (failure !== undefined) throw failure;
     if (!result.success) {
-      throw new ProgramFailedError(argv, result.code, result.signal, firstLine(await stderrText));
+      const failed = new ProgramFailedError(
+        argv,
+        result.code,
+        result.signal,
+        firstLine(await stderrText),
+      );
+      logger.warn("Route program {program} (pid {pid}) {how}{stderr}", {
+        program: argv[0],
+        pid: child.pid,
+        how: failed.message.slice("program ".length),
+        stderr: failed.stderr === "" ? "" : `: ${escapeControls(failed.stderr)}`,
+      });
+      throw failed;
     }
   } finally {
     clearTimeout(timer);

@@ -44,6 +44,7 @@ import {
   CONNECTION_FIELDS,
   FIELD_NAMES,
   type FieldName,
+  renderStdinTemplate,
   renderTemplate,
   type Template,
   TemplateError,
@@ -564,13 +565,13 @@ export class Routes {
       };
     } else {
       const stdin = action.stdin !== undefined
-        ? renderTemplate(action.stdin, values)
+        ? renderStdinTemplate(action.stdin, values)
         : command !== ""
         ? JSON.stringify(args)
         : line;
       rendered = {
         kind: "run",
-        lines: runProgram({
+        lines: stdin === undefined ? refusedStdin() : runProgram({
           argv: action.argv,
           stdin,
           timeoutMs: action.timeoutMs,
@@ -587,6 +588,19 @@ export class Routes {
       ? rendered
       : { ...rendered, extra: route.extra };
   }
+}
+
+/** Why a request whose value would add lines to a program's stdin is refused. */
+const STDIN_LINE_BREAK_REFUSED =
+  "refused: a value substituted into the program's stdin holds a line break (\\n or \\r)";
+
+/**
+ * The run of a request refused before its program starts: what it yields fails at once, and the
+ * protocol answers with the error (`ERR …`, or a JSON response with status 4).
+ */
+// deno-lint-ignore require-yield
+async function* refusedStdin(): AsyncIterable<string> {
+  throw new Error(STDIN_LINE_BREAK_REFUSED);
 }
 
 let cachedHost: string | undefined;

@@ -51,27 +51,38 @@ Deno.test("reliability: programs run by routes", async (t) => {
       assert.deepEqual(created.sort(), ["routes.json", "slots"]);
     });
 
-    await t.step("json: newlines inside an argument reach stdin, not a shell", async () => {
-      await using server = await startServer([
-        "--port",
-        "0",
-        "--protocol",
-        "json",
-        "--routes",
-        routes,
-        "--quiet",
-      ]);
-      const text = "one; $(touch MARK6)\n`two` && three";
-      const [reply] = await exchange(server.port, [
-        JSON.stringify({ command: "pipe", args: { text } }),
-      ]);
-      // Only what this test is about: the status and the program's output (the json protocol's
-      // tests own the rest of the response's shape).
-      const { status, message } = JSON.parse(reply!);
-      assert.deepEqual({ status, message }, { status: 0, message: text.split("\n") });
-      const created = await Array.fromAsync(Deno.readDir(dir), (entry) => entry.name);
-      assert.deepEqual(created.sort(), ["routes.json", "slots"]);
-    });
+    await t.step(
+      "json: an argument reaches stdin, not a shell; one with a newline is refused",
+      async () => {
+        await using server = await startServer([
+          "--port",
+          "0",
+          "--protocol",
+          "json",
+          "--routes",
+          routes,
+          "--quiet",
+        ]);
+        const text = "one; $(touch MARK6) `two` && three";
+        const multiLine = "one; $(touch MARK7)\n`two` && three";
+        const replies = await exchange(server.port, [
+          JSON.stringify({ command: "pipe", args: { text } }),
+          // A substituted value must not add lines to the program's stdin (docs/routes.md).
+          JSON.stringify({ command: "pipe", args: { text: multiLine } }),
+        ]);
+        // Only what this test is about: the status and the program's output (the json protocol's
+        // tests own the rest of the response's shape).
+        const [plain, refused] = replies.map((reply) => JSON.parse(reply));
+        assert.deepEqual({ status: plain.status, message: plain.message }, {
+          status: 0,
+          message: text,
+        });
+        assert.equal(refused.status, 4);
+        assert.match(refused.message, /^refused: a value substituted into the program's stdin/);
+        const created = await Array.fromAsync(Deno.readDir(dir), (entry) => entry.name);
+        assert.deepEqual(created.sort(), ["routes.json", "slots"]);
+      },
+    );
 
     await t.step("a hanging program is killed at its timeout", async () => {
       await using server = await startServer(["--port", "0", "--routes", routes, "--quiet"]);

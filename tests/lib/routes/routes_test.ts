@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { alive, allGone, withEnv } from "../../_util/process.ts";
-import { exists } from "../../_util/fs.ts";
+import { alive, allGone, withEnv } from "../../_support/process.ts";
+import { exists } from "../../_support/fs.ts";
 import { fileURLToPath } from "node:url";
 import {
   DEFAULT_PROGRAM_ENV,
@@ -182,21 +182,29 @@ Deno.test("Routes running programs", async (t) => {
     }
   });
 
-  await t.step("a command route writes its args as JSON to stdin, newlines included", async () => {
-    const routes = routesOf([
-      { match: { command: "store" }, run: { argv: ["cat"] } },
-      { match: { command: "note" }, run: { argv: ["cat"], stdin: "{args.text}" } },
-    ]);
-    const args = { text: "first\n$(touch nothing)\nthird" };
-    assert.deepEqual(await runLines(routes.matchCommand("store", args, context)), [
-      JSON.stringify(args),
-    ]);
-    assert.deepEqual(await runLines(routes.matchCommand("note", args, context)), [
-      "first",
-      "$(touch nothing)",
-      "third",
-    ]);
-  });
+  await t.step(
+    "a command route writes its args as JSON to stdin; a value with a newline is not substituted",
+    async () => {
+      const routes = routesOf([
+        { match: { command: "store" }, run: { argv: ["cat"] } },
+        { match: { command: "note" }, run: { argv: ["cat"], stdin: "{args.text}" } },
+      ]);
+      const args = { text: "first\n$(touch nothing)\nthird" };
+      // As JSON, the newlines are escaped: one line.
+      assert.deepEqual(await runLines(routes.matchCommand("store", args, context)), [
+        JSON.stringify(args),
+      ]);
+      // Substituted, they would add lines the route did not write: refused, nothing runs.
+      await assert.rejects(
+        runLines(routes.matchCommand("note", args, context)),
+        /refused: a value substituted into the program's stdin holds a line break/,
+      );
+      assert.deepEqual(
+        await runLines(routes.matchCommand("note", { text: "one line" }, context)),
+        ["one line"],
+      );
+    },
+  );
 
   await t.step("a route's timeout kills a hanging program", async () => {
     const routes = routesOf([
