@@ -16,7 +16,7 @@
  *
  * @module
  */
-import { type RunningServer, startServer, within } from "../tests/_util/cli.ts";
+import { type RunningServer, startServer, within } from "../tests/_support/cli.ts";
 import { runLoad } from "./_load_driver.ts";
 import { type Protocol, runFlood } from "./_reliability/flood.ts";
 import { openDrippers } from "./_reliability/drippers.ts";

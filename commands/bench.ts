@@ -18,14 +18,14 @@ import {
   parsePositive,
 } from "./_cli.ts";
 import { UsageError } from "./_cli/spec.ts";
-import { formatTarget } from "./_cli/target.ts";
+import { formatTarget } from "./_cli/address_args.ts";
 import {
-  resolveTarget,
   takeTarget,
   TARGET_ALIASES,
   TARGET_ARGUMENT,
+  targetFromFlags,
   targetOptions,
-} from "./_target.ts";
+} from "./_client_target.ts";
 import { resolveTls, TLS_OPTIONS, type TlsFlags } from "./_tls.ts";
 import { DEFAULT_MAX_LINE_BYTES } from "../lib/framing/line_framer.ts";
 import { parsePositiveDuration, parseRate, parseSizeRange } from "./_bench/cli_values.ts";
@@ -297,7 +297,7 @@ async function runLoad(parsed: Parsed, flags: BenchFlags): Promise<number> {
     import("./_bench/expectation.ts"),
   ]);
   const workload = await workloadFromOptions(flags);
-  const resolved = resolveTarget(flags);
+  const resolved = targetFromFlags(flags);
   const tls = await resolveTls(flags, "path" in resolved);
   const target = "path" in resolved ? { path: resolved.path } : {
     hostname: resolved.hostname,

@@ -22,7 +22,7 @@ import {
   type EmbeddedEcho,
   openEchoConnection,
   startEmbeddedEcho,
-} from "./_echo_test/target.ts";
+} from "./_echo_test/echo_target.ts";
 import {
   type EchoLoadProgress,
   type EchoLoadReport,
@@ -42,13 +42,13 @@ import type { BenchResult } from "./_bench/result.ts";
 import { parsePositiveDuration, parseRate, parseSizeRange } from "./_bench/cli_values.ts";
 import {
   hasTarget,
-  resolveTarget,
   takeTarget,
   TARGET_ALIASES,
   TARGET_ARGUMENT,
   TARGET_PORT_ARGUMENT,
+  targetFromFlags,
   targetOptions,
-} from "./_target.ts";
+} from "./_client_target.ts";
 import { resolveTls, TLS_OPTIONS, type TlsFlags } from "./_tls.ts";
 
 /** Parsed options of `echo-test`. */
@@ -251,7 +251,7 @@ async function runEchoTest(options: EchoTestOptions): Promise<number> {
     throw new UsageError("give --count or --duration, not both");
   }
   const remote = hasTarget(options);
-  const resolved = resolveTarget(options);
+  const resolved = targetFromFlags(options);
   const tls = await resolveTls(options, "path" in resolved);
   if (tls && !remote) {
     throw new UsageError(

@@ -27,13 +27,13 @@ import {
   UsageError,
 } from "./_cli.ts";
 import {
-  resolveTarget,
   takeTarget,
   TARGET_ALIASES,
   TARGET_ARGUMENT,
   TARGET_PORT_ARGUMENT,
+  targetFromFlags,
   targetOptions,
-} from "./_target.ts";
+} from "./_client_target.ts";
 import { resolveTls, TLS_OPTIONS, type TlsFlags } from "./_tls.ts";
 
 interface ReplCliOptions extends TlsFlags {
@@ -161,7 +161,7 @@ export async function run(parsed: Parsed): Promise<number> {
 }
 
 async function repl(options: ReplCliOptions): Promise<number> {
-  const target = resolveTarget(options);
+  const target = targetFromFlags(options);
   const tls = await resolveTls(options, "path" in target);
   const connectOptions: ConnectOptions = { connectTimeoutMs: options.connectTimeout, ...target };
   if (tls) connectOptions.tls = tls;

@@ -28,12 +28,12 @@ import {
   UsageError,
 } from "./_cli.ts";
 import {
-  resolveTarget,
   takeTarget,
   TARGET_ALIASES,
   TARGET_ARGUMENT,
+  targetFromFlags,
   targetOptions,
-} from "./_target.ts";
+} from "./_client_target.ts";
 import { resolveTls, TLS_OPTIONS, type TlsFlags } from "./_tls.ts";
 import { startTimer } from "../lib/_timer.ts";
 import { NORMAL, TRACE, VERBOSE, verbosityOf, WireTrace } from "./_verbosity.ts";
@@ -371,7 +371,7 @@ function startDeadline(ms: number): Deadline {
 }
 
 function validate(options: SendOptions): void {
-  resolveTarget(options);
+  targetFromFlags(options);
   if (!options.json && options.args !== undefined) {
     throw new UsageError("--args needs --protocol json");
   }
@@ -511,7 +511,7 @@ function connectOptions(
 ): ConnectOptions {
   return {
     ...(tls ? { tls } : {}),
-    ...resolveTarget(options),
+    ...targetFromFlags(options),
     connectTimeoutMs: options.connectTimeout,
     retries: options.retry,
     stripCR: false,

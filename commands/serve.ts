@@ -9,7 +9,7 @@
  * @module
  */
 import { type CommandSpec, parse, type Parsed } from "./_cli/spec.ts";
-import { parseAddress, parsePortNumber } from "./_cli/target.ts";
+import { parseAddress, parsePortNumber } from "./_cli/address_args.ts";
 import { hostPort } from "../lib/address.ts";
 import type { LogLevel } from "@logtape/logtape";
 import type { ServeOptions, ServerStats } from "../lib/server/serve.ts";

@@ -8,9 +8,9 @@
  */
 import type { CommandSpec, Parsed } from "./_cli/spec.ts";
 import { UsageError } from "./_cli/spec.ts";
-import { resolveTarget } from "./_cli/target.ts";
+import { readTargetArgs } from "./_cli/address_args.ts";
 import { connectTimeoutOption, ExitCode, parseDuration, parsePositive } from "./_cli.ts";
-import { TARGET_ALIASES, TARGET_ARGUMENT, targetOptions } from "./_target.ts";
+import { TARGET_ALIASES, TARGET_ARGUMENT, targetOptions } from "./_client_target.ts";
 import { resolveTls, TLS_OPTIONS } from "./_tls.ts";
 import { NORMAL, TRACE, VERBOSE, verbosityOf } from "./_verbosity.ts";
 import { DEFAULT_HOST, DEFAULT_PORT } from "../lib/address.ts";
@@ -115,7 +115,7 @@ export async function run(parsed: Parsed): Promise<number> {
   if (embedded && (options.host !== undefined || options.port !== undefined || options.unix)) {
     throw new UsageError("--serve starts the server: drop --host, --port and --unix");
   }
-  const resolved = resolveTarget(options, parsed.args, {
+  const resolved = readTargetArgs(options, parsed.args, {
     hostname: DEFAULT_HOST,
     port: DEFAULT_PORT,
   });
@@ -149,7 +149,8 @@ export async function run(parsed: Parsed): Promise<number> {
   if (embedded) {
     const { startEmbedded } = await import("./serve.ts");
     server = await startEmbedded(splitArgs(options.serve!));
-    target = resolveTarget({}, [server.url], { hostname: DEFAULT_HOST, port: DEFAULT_PORT }).target;
+    target =
+      readTargetArgs({}, [server.url], { hostname: DEFAULT_HOST, port: DEFAULT_PORT }).target;
   }
   try {
     const tls = await resolveTls(

@@ -15,7 +15,7 @@ import {
   type Transport,
   type TransportOptions,
 } from "../../lib/client/transport.ts";
-import { describeSocketError } from "../_echo_test/_socket_errors.ts";
+import { describeDisconnect } from "../../lib/_disconnect.ts";
 import type { LoadWorker, RunContext } from "./connection_load.ts";
 import { GreetingError, readGreeting } from "./greeting.ts";
 import { LineVerifier } from "./verifiers.ts";
@@ -244,7 +244,7 @@ export class ChurnLoad implements LoadWorker {
       } else {
         stats.failure(
           "closed",
-          `connection ${number}: ${describeSocketError(error)}`,
+          `connection ${number}: ${describeDisconnect(error)}`,
           inFlight ? 1 : 0,
         );
       }

@@ -14,7 +14,7 @@
  * @module
  */
 import type { Transport } from "../../lib/client/transport.ts";
-import { describeSocketError } from "../_echo_test/_socket_errors.ts";
+import { describeDisconnect } from "../../lib/_disconnect.ts";
 import type { FailureKind, RunStats } from "./run_stats.ts";
 import { createVerifier, type ReplyVerifier } from "./verifiers.ts";
 import { tapeSlice } from "./tape.ts";
@@ -236,7 +236,7 @@ export class ConnectionLoad implements LoadWorker {
       }
     } catch (error) {
       this.#writing = false;
-      this.#fail("closed", `write failed: ${describeSocketError(error)}`);
+      this.#fail("closed", `write failed: ${describeDisconnect(error)}`);
       return;
     }
     this.#writing = false;
@@ -305,7 +305,7 @@ export class ConnectionLoad implements LoadWorker {
       try {
         count = await this.#conn.read(buffer);
       } catch (error) {
-        if (!this.#finished) this.#fail("closed", `read failed: ${describeSocketError(error)}`);
+        if (!this.#finished) this.#fail("closed", `read failed: ${describeDisconnect(error)}`);
         return;
       }
       if (count === null) {

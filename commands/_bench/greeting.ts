@@ -8,7 +8,7 @@
 import type { Transport } from "../../lib/client/transport.ts";
 import { checkLine, replyLines, show } from "./expectation.ts";
 import type { LoadPlan } from "./workload.ts";
-import { describeSocketError } from "../_echo_test/_socket_errors.ts";
+import { describeDisconnect } from "../../lib/_disconnect.ts";
 
 const LF = 0x0a;
 const CR = 0x0d;
@@ -73,7 +73,7 @@ export async function readGreeting(
       } catch (error) {
         if (timedOut) break;
         throw new GreetingError(
-          `the connection failed before its greeting: ${describeSocketError(error)}`,
+          `the connection failed before its greeting: ${describeDisconnect(error)}`,
         );
       }
       if (count === null) {

@@ -14,7 +14,7 @@
  * @example Testing linesock's own echo server
  * ```ts
  * import { runEchoConformance } from "./conformance.ts";
- * import { startEmbeddedEcho } from "./target.ts";
+ * import { startEmbeddedEcho } from "./echo_target.ts";
  * import assert from "node:assert/strict";
  *
  * await using echo = await startEmbeddedEcho();
@@ -29,10 +29,10 @@
  * @module
  */
 import { countNewlines as countAll } from "../../lib/framing/_count_newlines.ts";
-import { describeSocketError } from "./_socket_errors.ts";
+import { describeDisconnect } from "../../lib/_disconnect.ts";
 import { firstDifference } from "./_byte_compare.ts";
 import { invalidUtf8Lines, numberedLines, patternLine, utf8AcrossBoundaries } from "./_payloads.ts";
-import { type EchoTarget, openEchoConnection } from "./target.ts";
+import { type EchoTarget, openEchoConnection } from "./echo_target.ts";
 import type { Transport } from "../../lib/client/transport.ts";
 
 /** The names of the conformance cases, in the order they run. */
@@ -201,7 +201,7 @@ export function describeEchoCases(bufferSize = 4096): EchoCaseInfo[] {
  * @example One case, by name
  * ```ts
  * import { runEchoConformance } from "./conformance.ts";
- * import { startEmbeddedEcho } from "./target.ts";
+ * import { startEmbeddedEcho } from "./echo_target.ts";
  * import assert from "node:assert/strict";
  *
  * await using echo = await startEmbeddedEcho();
@@ -299,7 +299,7 @@ async function runCase(
     },
   };
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const body = testCase.run(context).catch((error) => describeSocketError(error));
+  const body = testCase.run(context).catch((error) => describeDisconnect(error));
   const expired = new Promise<string>((resolve) => {
     timer = setTimeout(() => {
       const progress = context.progress();
@@ -395,12 +395,12 @@ async function exchange(
     try {
       count = await conn.read(buffer);
     } catch (error) {
-      return `${prefix}${describeSocketError(error)} after ${describeProgress(expected, received)}`;
+      return `${prefix}${describeDisconnect(error)} after ${describeProgress(expected, received)}`;
     }
     if (count === null) {
       const cause = writeError === undefined
         ? ""
-        : ` (write failed: ${describeSocketError(writeError)})`;
+        : ` (write failed: ${describeDisconnect(writeError)})`;
       return `${prefix}connection closed after ${describeProgress(expected, received)}${cause}`;
     }
     const got = buffer.subarray(0, count);
@@ -422,7 +422,7 @@ async function exchange(
     try {
       count = await conn.read(buffer);
     } catch (error) {
-      return `${prefix}${describeSocketError(error)} after all ${expected.length} bytes`;
+      return `${prefix}${describeDisconnect(error)} after all ${expected.length} bytes`;
     }
     if (count !== null) {
       return `${prefix}${count} unexpected bytes after the expected ${expected.length}: ${
@@ -431,7 +431,7 @@ async function exchange(
     }
   }
   await writing;
-  if (writeError !== undefined) return `${prefix}write failed: ${describeSocketError(writeError)}`;
+  if (writeError !== undefined) return `${prefix}write failed: ${describeDisconnect(writeError)}`;
   return undefined;
 }
 

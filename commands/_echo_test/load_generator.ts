@@ -16,7 +16,7 @@
  * @example A short verified run against linesock's echo server
  * ```ts
  * import { runEchoLoad } from "./load_generator.ts";
- * import { startEmbeddedEcho } from "./target.ts";
+ * import { startEmbeddedEcho } from "./echo_target.ts";
  * import assert from "node:assert/strict";
  *
  * await using echo = await startEmbeddedEcho();
@@ -37,7 +37,7 @@
 import { type BenchInterval, type BenchProgress, runBench } from "../_bench/engine.ts";
 import type { DistributionRow } from "../_bench/histogram.ts";
 import type { LineSizeRange } from "./_load_tape.ts";
-import type { EchoTarget } from "./target.ts";
+import type { EchoTarget } from "./echo_target.ts";
 
 export type { LineSizeRange } from "./_load_tape.ts";
 
@@ -156,7 +156,7 @@ export interface EchoLoadReport {
  * @example Request/response latency
  * ```ts
  * import { runEchoLoad } from "./load_generator.ts";
- * import { startEmbeddedEcho } from "./target.ts";
+ * import { startEmbeddedEcho } from "./echo_target.ts";
  * import assert from "node:assert/strict";
  *
  * await using echo = await startEmbeddedEcho();

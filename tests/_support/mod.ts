@@ -16,7 +16,7 @@
  * | `transform.ts`    | byte-stream transforms under every chunking                                  |
  * | `fs.ts`           | `exists`                                                                    |
  *
- * The old paths (tests/_util/*.ts, tests/_helpers/transform.ts) re-export these files.
+ * Import from here (or from the file itself).
  *
  * @module
  */

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { echoProtocol, serve } from "../../lib/mod.ts";
 import { ECHO_CASE_NAMES } from "../../commands/_echo_test/conformance.ts";
-import { runCli, startServer } from "../_util/cli.ts";
+import { runCli, startServer } from "../_support/cli.ts";
 import { startBrokenEcho } from "../_servers/broken_echo.ts";
 
 interface JsonCase {

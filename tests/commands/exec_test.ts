@@ -8,9 +8,9 @@
  */
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { runCli, startServer } from "../_util/cli.ts";
-import { LineSession } from "../_util/line_session.ts";
-import { alive } from "../_util/process.ts";
+import { runCli, startServer } from "../_support/cli.ts";
+import { LineSession } from "../_support/line_session.ts";
+import { alive } from "../_support/process.ts";
 
 const PROGRAM = fileURLToPath(new URL("../_servers/exec_program.py", import.meta.url));
 /** The real python3 (not a shim that needs more of the environment than a program gets). */

@@ -5,16 +5,16 @@
  * one byte at a time, and one address taking every connection. Each one failed before the fix it
  * pins (figures in the CHANGELOG and docs/security.md).
  *
- * The reset clients are a small Python script (tests/_util/reset_clients.py): Deno cannot set
+ * The reset clients are a small Python script (tests/_support/reset_clients.py): Deno cannot set
  * SO_LINGER, so it cannot send a reset on purpose.
  */
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { startServer, within } from "../_util/cli.ts";
-import { exchange, LineSession } from "../_util/line_session.ts";
-import { makeTestCertificates, OPENSSL_MISSING } from "../_util/tls.ts";
+import { startServer, within } from "../_support/cli.ts";
+import { exchange, LineSession } from "../_support/line_session.ts";
+import { makeTestCertificates, OPENSSL_MISSING } from "../_support/tls.ts";
 
-const RESET_CLIENTS = fileURLToPath(new URL("../_util/reset_clients.py", import.meta.url));
+const RESET_CLIENTS = fileURLToPath(new URL("../_support/reset_clients.py", import.meta.url));
 const PYTHON_MISSING = probe("python3", ["--version"]) ? undefined : "python3 is not installed";
 const PRLIMIT_MISSING = probe("prlimit", ["--version"]) ? undefined : "prlimit is not installed";
 

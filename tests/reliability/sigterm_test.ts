@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { startServer, within } from "../_util/cli.ts";
+import { startServer, within } from "../_support/cli.ts";
 import { runPipelinedShutdown } from "../../bench/_reliability/pipelined_shutdown.ts";
 
 const SUMMARY =

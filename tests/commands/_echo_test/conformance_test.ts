@@ -6,7 +6,7 @@ import {
   type EchoCaseResult,
   runEchoConformance,
 } from "../../../commands/_echo_test/conformance.ts";
-import { startEmbeddedEcho } from "../../../commands/_echo_test/target.ts";
+import { startEmbeddedEcho } from "../../../commands/_echo_test/echo_target.ts";
 import { utf8AcrossBoundaries } from "../../../commands/_echo_test/_payloads.ts";
 import { type BrokenEchoKind, startBrokenEcho } from "../../_servers/broken_echo.ts";
 import { ensureSocat, startSocatEcho } from "../../../bench/baselines/socat.ts";

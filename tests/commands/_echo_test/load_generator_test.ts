@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { ConnectError, echoProtocol, serve } from "../../../lib/mod.ts";
 import { type EchoLoadProgress, runEchoLoad } from "../../../commands/_echo_test/load_generator.ts";
-import { startEmbeddedEcho } from "../../../commands/_echo_test/target.ts";
+import { startEmbeddedEcho } from "../../../commands/_echo_test/echo_target.ts";
 import { buildLoadTape } from "../../../commands/_echo_test/_load_tape.ts";
 import { startBrokenEcho } from "../../_servers/broken_echo.ts";
 

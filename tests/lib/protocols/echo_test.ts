@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { runLines, serve } from "../../../lib/server/mod.ts";
 import { echoProtocol } from "../../../lib/protocols/echo.ts";
-import { LineSession } from "../../_util/line_session.ts";
+import { LineSession } from "../../_support/line_session.ts";
 
 Deno.test("echoProtocol", async (t) => {
   await t.step("every byte comes back: CR, NUL, invalid UTF-8, final line without LF", async () => {

@@ -11,9 +11,9 @@ import { configure, type LogRecord, reset } from "@logtape/logtape";
 import { type ExecOptions, execProtocol } from "../../../lib/protocols/exec.ts";
 import { ProgramStartError } from "../../../lib/routes/program_runner.ts";
 import { serve } from "../../../lib/server/serve.ts";
-import { LineSession } from "../../_util/line_session.ts";
-import { alive } from "../../_util/process.ts";
-import { within } from "../../_util/cli.ts";
+import { LineSession } from "../../_support/line_session.ts";
+import { alive } from "../../_support/process.ts";
+import { within } from "../../_support/cli.ts";
 
 const PROGRAM = fileURLToPath(new URL("../../_servers/exec_program.py", import.meta.url));
 /** The real python3 (not a shim that needs more of the environment than a program gets). */

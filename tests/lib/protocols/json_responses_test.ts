@@ -17,8 +17,8 @@ import {
 } from "../../../lib/server/mod.ts";
 import { jsonProtocol, type JsonProtocolOptions } from "../../../lib/protocols/json.ts";
 import { Routes } from "../../../lib/routes/routes.ts";
-import { LineSession } from "../../_util/line_session.ts";
-import { within } from "../../_util/cli.ts";
+import { LineSession } from "../../_support/line_session.ts";
+import { within } from "../../_support/cli.ts";
 
 const KEYS = ["status", "message", "extra"];
 const KEYS_WITH_ID = [...KEYS, "id"];

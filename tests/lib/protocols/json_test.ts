@@ -23,8 +23,8 @@ import {
 import { Routes } from "../../../lib/routes/routes.ts";
 import { fastPingReply } from "../../../lib/protocols/_json_fast_ping.ts";
 import fc from "fast-check";
-import { LineSession } from "../../_util/line_session.ts";
-import { within } from "../../_util/cli.ts";
+import { LineSession } from "../../_support/line_session.ts";
+import { within } from "../../_support/cli.ts";
 
 function start(
   options: JsonProtocolOptions = {},

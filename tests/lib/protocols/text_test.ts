@@ -13,8 +13,8 @@ import {
   type TextProtocolOptions,
 } from "../../../lib/protocols/text.ts";
 import { Routes } from "../../../lib/routes/routes.ts";
-import { exchange, LineSession } from "../../_util/line_session.ts";
-import { within } from "../../_util/cli.ts";
+import { exchange, LineSession } from "../../_support/line_session.ts";
+import { within } from "../../_support/cli.ts";
 
 function start(
   options: TextProtocolOptions = {},

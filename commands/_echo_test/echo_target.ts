@@ -6,7 +6,7 @@
  *
  * @example Connecting to the embedded echo server
  * ```ts
- * import { openEchoConnection, startEmbeddedEcho } from "./target.ts";
+ * import { openEchoConnection, startEmbeddedEcho } from "./echo_target.ts";
  * import assert from "node:assert/strict";
  *
  * await using echo = await startEmbeddedEcho();
@@ -45,7 +45,7 @@ export type EchoTarget =
  * @returns `127.0.0.1:1991`, `[::1]:1991` or the socket path.
  * @example Describing targets
  * ```ts
- * import { describeEchoTarget } from "./target.ts";
+ * import { describeEchoTarget } from "./echo_target.ts";
  * import assert from "node:assert/strict";
  *
  * assert.equal(describeEchoTarget({ port: 7 }), "127.0.0.1:7");
@@ -68,7 +68,7 @@ export function describeEchoTarget(target: EchoTarget): string {
  * @example Refused
  * ```ts
  * import { ConnectError } from "../../lib/errors.ts";
- * import { openEchoConnection } from "./target.ts";
+ * import { openEchoConnection } from "./echo_target.ts";
  * import assert from "node:assert/strict";
  *
  * const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -94,7 +94,7 @@ export interface EmbeddedEcho extends AsyncDisposable {
  * @returns The server and its target; `await using` stops it.
  * @example Start and stop
  * ```ts
- * import { startEmbeddedEcho } from "./target.ts";
+ * import { startEmbeddedEcho } from "./echo_target.ts";
  * import assert from "node:assert/strict";
  *
  * await using echo = await startEmbeddedEcho();

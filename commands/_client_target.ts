@@ -1,14 +1,16 @@
 /**
- * The server-target options shared by `send`, `repl`, `test` and `echo-test` (`--host`,
- * `-p/--port`, `-U/--unix`, or a URL as the first argument), and turning them into an address. The options have no parser defaults, so that
- * `--unix` given together with `--host` or `--port` is caught as a usage error.
+ * The server-target options shared by the client subcommands (`send`, `repl`, `test`, `echo-test`,
+ * `bench`): `--host`, `-p/--port`, `-U/--unix`, or a URL as the first argument, and turning them
+ * into where to connect ({@linkcode takeTarget}, then {@linkcode targetFromFlags}). The words and
+ * URLs themselves are read by `commands/_cli/address_args.ts`. The options have no parser defaults,
+ * so that `--unix` given together with `--host` or `--port` is caught as a usage error.
  *
  * @module
  */
 import { DEFAULT_HOST, DEFAULT_PORT } from "../lib/address.ts";
 import { UsageError } from "./_cli.ts";
 import type { AliasSpec, ArgumentSpec, OptionSpec } from "./_cli/spec.ts";
-import { parsePortNumber, resolveTarget as readTarget } from "./_cli/target.ts";
+import { parsePortNumber, readTargetArgs } from "./_cli/address_args.ts";
 
 /** The parsed target flags of a client subcommand. */
 export interface TargetFlags {
@@ -18,7 +20,7 @@ export interface TargetFlags {
 }
 
 /** Where to connect: a TCP host and port, or a Unix socket path. */
-export type Target = { hostname: string; port: number } | { path: string };
+export type ConnectTarget = { hostname: string; port: number } | { path: string };
 
 /** `--host`, `-p/--port` and `-U/--unix`, for a client subcommand. */
 export function targetOptions(unixHelp = "connect to a Unix socket instead of TCP"): OptionSpec[] {
@@ -60,7 +62,7 @@ export const TARGET_PORT_ARGUMENT: ArgumentSpec = {
 /**
  * Reads the target from the first positional argument (`tcp://…`, `tls://…`, `unix:///…`, or
  * `HOST PORT`) or the options, and writes it back into the flags as `host`/`port`/`unix` (and
- * `tls` for `tls://`), so that {@linkcode resolveTarget} and {@linkcode hasTarget} see one form.
+ * `tls` for `tls://`), so that {@linkcode targetFromFlags} and {@linkcode hasTarget} see one form.
  * @param flags The parsed flags (changed in place).
  * @param args The positional arguments.
  * @returns The positional arguments after the target.
@@ -70,7 +72,7 @@ export function takeTarget(
   flags: TargetFlags & { tls?: boolean },
   args: readonly string[],
 ): string[] {
-  const resolved = readTarget(flags, args, { hostname: DEFAULT_HOST, port: DEFAULT_PORT });
+  const resolved = readTargetArgs(flags, args, { hostname: DEFAULT_HOST, port: DEFAULT_PORT });
   if (!resolved.explicit) return [...resolved.rest];
   const target = resolved.target;
   delete flags.host;
@@ -92,7 +94,7 @@ export function takeTarget(
  * @returns The target, with the defaults filled in.
  * @throws {UsageError} When `--unix` is combined with `--host` or `--port`.
  */
-export function resolveTarget(flags: TargetFlags): Target {
+export function targetFromFlags(flags: TargetFlags): ConnectTarget {
   if (flags.unix !== undefined) {
     if (flags.host !== undefined || flags.port !== undefined) {
       throw new UsageError("use either --unix or --host/--port, not both");

@@ -2,13 +2,13 @@ import assert from "node:assert/strict";
 import {
   formatTarget,
   parseAddress,
-  resolveTarget,
+  readTargetArgs,
   type Target,
-} from "../../../commands/_cli/target.ts";
+} from "../../../commands/_cli/address_args.ts";
 
 const DEFAULTS = { hostname: "127.0.0.1", port: 1991 };
 
-Deno.test("resolveTarget", async (t) => {
+Deno.test("readTargetArgs", async (t) => {
   await t.step("every form serve prints is read back", () => {
     const forms: [string, Target][] = [
       ["tcp://127.0.0.1:40117", { kind: "tcp", hostname: "127.0.0.1", port: 40117, tls: false }],
@@ -17,7 +17,7 @@ Deno.test("resolveTarget", async (t) => {
       ["unix:///tmp/app.sock", { kind: "unix", path: "/tmp/app.sock" }],
     ];
     for (const [form, target] of forms) {
-      const resolved = resolveTarget({}, [form, "PING"], DEFAULTS);
+      const resolved = readTargetArgs({}, [form, "PING"], DEFAULTS);
       assert.deepEqual(resolved.target, target, form);
       assert.deepEqual(resolved.rest, ["PING"]);
       assert.equal(formatTarget(resolved.target), form);
@@ -25,7 +25,7 @@ Deno.test("resolveTarget", async (t) => {
   });
   await t.step("--host takes HOST, HOST:PORT, [IPv6]:PORT and the URL forms", () => {
     const host = (host: string, port?: number) =>
-      resolveTarget({ host, port }, [], DEFAULTS).target;
+      readTargetArgs({ host, port }, [], DEFAULTS).target;
     assert.deepEqual(host("example.org"), {
       kind: "tcp",
       hostname: "example.org",
@@ -46,7 +46,7 @@ Deno.test("resolveTarget", async (t) => {
   });
   await t.step("HOST PORT first: read as the target when it is a host", () => {
     for (const host of ["127.0.0.1", "localhost", "example.org", "[::1]", "::1"]) {
-      const resolved = resolveTarget({}, [host, "44001", "PING"], DEFAULTS);
+      const resolved = readTargetArgs({}, [host, "44001", "PING"], DEFAULTS);
       assert.equal(resolved.target.kind, "tcp");
       assert.equal((resolved.target as { port: number }).port, 44001, host);
       assert.deepEqual(resolved.rest, ["PING"]);
@@ -54,29 +54,29 @@ Deno.test("resolveTarget", async (t) => {
   });
   await t.step("a bare word before a port number is refused with a hint", () => {
     assert.throws(
-      () => resolveTarget({}, ["myhost", "7000"], DEFAULTS),
+      () => readTargetArgs({}, ["myhost", "7000"], DEFAULTS),
       /"myhost 7000" looks like HOST PORT: write tcp:\/\/myhost:7000 \(or --host myhost -p 7000\); to send them as lines, put them after --/,
     );
   });
   await t.step("lines that are not HOST PORT go to the default target", () => {
-    const resolved = resolveTarget({}, ["PING", "HELLO"], DEFAULTS);
+    const resolved = readTargetArgs({}, ["PING", "HELLO"], DEFAULTS);
     assert.deepEqual(resolved.target, { kind: "tcp", ...DEFAULTS, tls: false });
     assert.equal(resolved.explicit, false);
     assert.deepEqual(resolved.rest, ["PING", "HELLO"]);
     // With a target option, "ADD 5" are lines.
-    assert.deepEqual(resolveTarget({ port: 7 }, ["ADD", "5"], DEFAULTS).rest, ["ADD", "5"]);
+    assert.deepEqual(readTargetArgs({ port: 7 }, ["ADD", "5"], DEFAULTS).rest, ["ADD", "5"]);
   });
   await t.step("bad or doubled targets are usage errors", () => {
-    assert.throws(() => resolveTarget({ port: 1 }, ["tcp://h:2"], DEFAULTS), /names the target/);
-    assert.throws(() => resolveTarget({}, ["tcp://h"], DEFAULTS), /no port/);
-    assert.throws(() => resolveTarget({}, ["tcp://h:0"], DEFAULTS), /port number from 1/);
-    assert.throws(() => resolveTarget({}, ["unix://"], DEFAULTS), /no socket path/);
-    assert.throws(() => resolveTarget({ unix: "/s", port: 1 }, [], DEFAULTS), /either --unix/);
-    assert.throws(() => resolveTarget({ host: "h:1", port: 2 }, [], DEFAULTS), /disagree/);
+    assert.throws(() => readTargetArgs({ port: 1 }, ["tcp://h:2"], DEFAULTS), /names the target/);
+    assert.throws(() => readTargetArgs({}, ["tcp://h"], DEFAULTS), /no port/);
+    assert.throws(() => readTargetArgs({}, ["tcp://h:0"], DEFAULTS), /port number from 1/);
+    assert.throws(() => readTargetArgs({}, ["unix://"], DEFAULTS), /no socket path/);
+    assert.throws(() => readTargetArgs({ unix: "/s", port: 1 }, [], DEFAULTS), /either --unix/);
+    assert.throws(() => readTargetArgs({ host: "h:1", port: 2 }, [], DEFAULTS), /disagree/);
   });
   await t.step("a server may listen on port 0", () => {
     assert.equal(parseAddress("tcp://127.0.0.1:0", true).kind, "tcp");
-    const resolved = resolveTarget({}, ["tcp://127.0.0.1:0"], DEFAULTS, true);
+    const resolved = readTargetArgs({}, ["tcp://127.0.0.1:0"], DEFAULTS, true);
     assert.equal((resolved.target as { port: number }).port, 0);
   });
 });

@@ -8,6 +8,9 @@
  * default port: `127.0.0.1 7000`, `localhost 7000`, `[::1] 7000` are read as the target; a bare word
  * before a port number (`myhost 7000`) is refused with a hint, since it may be a line.
  *
+ * This file reads the words and URLs ({@linkcode readTargetArgs}, {@linkcode parseAddress});
+ * `commands/_client_target.ts` declares the client subcommands' target options on top of it.
+ *
  * @module
  */
 import { UsageError } from "./spec.ts";
@@ -119,7 +122,7 @@ function looksLikeHost(word: string): boolean {
  * @returns The target and the remaining positional arguments.
  * @throws {UsageError} On two targets, a bad address, or `HOST PORT` that cannot be read as one.
  */
-export function resolveTarget(
+export function readTargetArgs(
   options: TargetOptions,
   args: readonly string[],
   defaults: { hostname: string; port: number },
