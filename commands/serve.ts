@@ -646,7 +646,7 @@ async function startServing(
     ...(flags.execEnv !== undefined ? { programEnv: flags.execEnv } : {}),
     ...(chat !== undefined ? { chat } : {}),
   };
-  if (flags.exec) config.exec = await execOptions(flags);
+  if (flags.exec) config.exec = execOptions(flags);
 
   const [
     { serve },
@@ -685,7 +685,10 @@ async function startServing(
     const metrics = serveMetrics({
       ...flags.metrics,
       public: flags.metricsPublic ?? false,
-      protocol: flags.protocol,
+      // A program per connection (--exec, or the routes file's "exec") is the exec protocol.
+      protocol: config.exec !== undefined || routesFile?.exec !== undefined
+        ? "exec"
+        : flags.protocol,
     }, server);
     return { server, metrics };
   } catch (error) {
@@ -784,8 +787,7 @@ function checkExec(flags: ServeFlags, given: (option: string) => boolean): void 
 }
 
 /** The `--exec` program's options, from the flags. */
-async function execOptions(flags: ServeFlags): Promise<ExecOptions> {
-  const { DEFAULT_PROGRAM_ENV } = await import("../lib/routes/program_runner.ts");
+function execOptions(flags: ServeFlags): ExecOptions {
   return {
     argv: flags.execArgv!,
     timeoutMs: flags.execTimeout === undefined || flags.execTimeout === 0
@@ -793,9 +795,8 @@ async function execOptions(flags: ServeFlags): Promise<ExecOptions> {
       : flags.execTimeout,
     maxLineBytes: flags.maxLine,
     ...(flags.maxExec !== undefined ? { maxExec: flags.maxExec } : {}),
-    ...(flags.execEnv !== undefined
-      ? { inheritEnv: [...DEFAULT_PROGRAM_ENV, ...flags.execEnv] }
-      : {}),
+    // Added to DEFAULT_PROGRAM_ENV, which the program always inherits.
+    ...(flags.execEnv !== undefined ? { inheritEnv: flags.execEnv } : {}),
   };
 }
 

@@ -16,8 +16,12 @@
  * | `linesock_received_bytes_total`, `…_sent_…`      | counter   | bytes in and out                                 |
  * | `linesock_errors_total{kind}`                    | counter   | errors by kind                                   |
  * | `linesock_route_hits_total{route}`               | counter   | lines each route matched (`routes[0]`…)          |
- * | `linesock_programs_running`, `…_waiting`         | gauge     | route programs running, waiting for a slot       |
+ * | `linesock_programs_running`, `…_waiting`         | gauge     | route or exec programs running, waiting for a slot |
  * | `linesock_line_handling_seconds{protocol}`       | histogram | from a line to its reply (with metrics on)       |
+ * | `linesock_chat_delivered_lines_total`, `…_dropped_…` | counter | chat lines queued for members, dropped (queue full) |
+ * | `linesock_chat_too_slow_disconnects_total`       | counter   | chat members disconnected for reading too slowly |
+ * | `linesock_chat_bus_published_messages_total`, `…_received_…`, `…_duplicate_…` | counter | chat bus messages |
+ * | `linesock_chat_bus_connected`                    | gauge     | chat buses connected (only with a bus)           |
  * | `linesock_workers`                               | gauge     | worker threads serving (0 without workers)       |
  * | `linesock_worker_restarts_total`                 | counter   | crashed workers started again                    |
  * | `process_resident_memory_bytes`, `process_open_fds`, `process_max_fds`, `process_start_time_seconds` | gauge | the process, when given |
@@ -142,7 +146,7 @@ export function formatPrometheus(
   family(
     "linesock_programs_running",
     "gauge",
-    "Route programs running.",
+    "Route or exec programs running.",
     one(
       metrics.programsRunning,
     ),
@@ -150,9 +154,56 @@ export function formatPrometheus(
   family(
     "linesock_programs_waiting",
     "gauge",
-    "Route programs waiting for a slot (max exec).",
+    "Route or exec programs waiting for a slot (max exec).",
     one(metrics.programsWaiting),
   );
+  const chat = metrics.chat;
+  if (chat !== undefined) {
+    family(
+      "linesock_chat_delivered_lines_total",
+      "counter",
+      "Chat lines queued for members (said here or received from the bus).",
+      one(chat.delivered),
+    );
+    family(
+      "linesock_chat_dropped_lines_total",
+      "counter",
+      "Chat lines dropped for members whose queue was full.",
+      one(chat.dropped),
+    );
+    family(
+      "linesock_chat_too_slow_disconnects_total",
+      "counter",
+      "Chat members disconnected for reading too slowly.",
+      one(chat.tooSlow),
+    );
+    family(
+      "linesock_chat_bus_published_messages_total",
+      "counter",
+      "Chat messages published on the bus.",
+      one(chat.published),
+    );
+    family(
+      "linesock_chat_bus_received_messages_total",
+      "counter",
+      "Chat messages received from the bus.",
+      one(chat.received),
+    );
+    family(
+      "linesock_chat_bus_duplicate_messages_total",
+      "counter",
+      "Chat messages from the bus dropped as already seen.",
+      one(chat.duplicates),
+    );
+    if (chat.busConnected !== undefined) {
+      family(
+        "linesock_chat_bus_connected",
+        "gauge",
+        "Chat buses connected now (1 or 0 per server, or per worker).",
+        one(chat.busConnected),
+      );
+    }
+  }
   const latency = metrics.latency;
   if (latency !== undefined) {
     const protocol = options.protocol ?? "line";

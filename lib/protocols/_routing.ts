@@ -1,12 +1,13 @@
 /**
- * Internal glue between the ready protocols and user routes: what a route table must offer, and the
- * server-side facts both protocols share (the server's default name, the shutdown refusal).
+ * Internal glue between the ready protocols and user routes, shared by the text and chat protocols:
+ * the greeting and farewells, how a route's action is carried out ({@linkcode routeActions}), and
+ * the server-side facts they share (the server's default name, the shutdown refusal).
  *
  * @module
  */
 import type { ConnectionContext } from "../server/connection_context.ts";
-import type { LineProtocol, ReplyLine } from "../server/protocol.ts";
-import type { FarewellKind, RouteContext, Routes } from "../routes/routes.ts";
+import type { LineProtocol, Reply, ReplyLine } from "../server/protocol.ts";
+import type { FarewellKind, RouteAction, RouteContext, Routes } from "../routes/routes.ts";
 
 /** The message of a refused SHUTDOWN, in both protocols. */
 export const SHUTDOWN_NOT_ALLOWED = "shutdown not allowed (start the server with --allow-shutdown)";
@@ -85,4 +86,83 @@ export function shutDownSoon(context: ConnectionContext): void {
 /** Truncates text for an error message so that one long bad line cannot make a long reply. */
 export function clip(text: string, max = 64): string {
   return text.length <= max ? text : `${text.slice(0, max)}...`;
+}
+
+/** Counts a protocol error and phrases it: `ERR <message>`. */
+export function fail(context: ConnectionContext, message: string): string {
+  context.countError();
+  return `ERR ${message}`;
+}
+
+/** A program's output lines; its failure becomes one `ERR …` line after what it printed. */
+export async function* programLines(
+  lines: AsyncIterable<string>,
+  context: ConnectionContext,
+): AsyncIterable<string> {
+  try {
+    yield* lines;
+  } catch (error) {
+    context.countError();
+    yield `ERR ${error instanceof Error ? error.message : String(error)}`;
+  }
+}
+
+/** What a protocol does with a route's action: {@linkcode routeActions}. */
+export interface RouteActions {
+  /** Does a route's action: its lines, a close, a shutdown (when allowed) or a program's lines. */
+  perform(action: RouteAction, context: ConnectionContext): Reply;
+  /** Does an action that is done at once (not a program). */
+  performNow(
+    action: Exclude<RouteAction, { kind: "run" }>,
+    context: ConnectionContext,
+  ): readonly string[];
+  /** Closes the connection after `reply`, followed by the file's close farewell, if any. */
+  closing(context: ConnectionContext, reason: string, reply: string): Reply;
+}
+
+/**
+ * How the text and chat protocols carry out a routes file's actions: a `close` is followed by the
+ * file's close farewell, a `shutdown` is refused unless allowed, a program's failure becomes an
+ * `ERR` line.
+ * @param routes The routes, if any.
+ * @param name The server's name (`{name}`).
+ * @param allowShutdown Whether a `shutdown` action stops the server.
+ * @returns The actions.
+ */
+export function routeActions(
+  routes: Routes | undefined,
+  name: string,
+  allowShutdown: boolean,
+): RouteActions {
+  const closeFarewell = routes?.hasFarewell("close") ?? false;
+  function performNow(
+    action: Exclude<RouteAction, { kind: "run" }>,
+    context: ConnectionContext,
+  ): readonly string[] {
+    switch (action.kind) {
+      case "reply":
+        return action.lines;
+      case "close":
+        context.close("closed by route");
+        return closeFarewell
+          ? [...action.lines, ...farewell(routes, "close", context, name) as string[]]
+          : action.lines;
+      case "shutdown":
+        if (!allowShutdown) return [fail(context, SHUTDOWN_NOT_ALLOWED)];
+        shutDownSoon(context);
+        return action.lines;
+    }
+  }
+  return {
+    performNow,
+    perform(action, context) {
+      return action.kind === "run"
+        ? programLines(action.lines, context)
+        : performNow(action, context);
+    },
+    closing(context, reason, reply) {
+      context.close(reason);
+      return closeFarewell ? [reply, ...farewell(routes, "close", context, name)] : reply;
+    },
+  };
 }

@@ -22,7 +22,11 @@
  *
  * A client starts in room `lobby` as `guestN` and gets `* welcome guestN: you are in lobby (/help
  * for commands)`. Names are labels: two clients may take the same one. User routes, when given,
- * are tried first: a line a route answers is answered to its sender, not said in the room.
+ * are tried first: a line a route answers is answered to its sender, not said in the room. The rest
+ * of a routes file applies as in the text protocol: its greeting goes to the connecting client (before
+ * the welcome), its farewells to that client (the close farewell after `/quit` too), its fallback
+ * answers a `/command` that is not the chat's, and `"builtins": false` turns the chat's commands off
+ * (lines are still said).
  *
  * A line that starts with `<` is a member's; any other line is the server's (`* ` notices, `ERR `
  * errors, and the answer to `HELP`). What a member says reaches the others with its control
@@ -58,13 +62,14 @@ import { decodeLine } from "../framing/line_decoder.ts";
 import { escapeControlBytes } from "../_control_escape.ts";
 import type { ConnectionContext } from "../server/connection_context.ts";
 import type { LineProtocol, Reply, ServerErrorKind } from "../server/protocol.ts";
-import type { RouteAction, Routes } from "../routes/routes.ts";
+import type { Routes } from "../routes/routes.ts";
 import {
   clip,
   defaultServerName,
+  fail,
+  greetingAndFarewells,
+  routeActions,
   routeContext,
-  SHUTDOWN_NOT_ALLOWED,
-  shutDownSoon,
 } from "./_routing.ts";
 import type { ChatMember } from "../chat/member.ts";
 import { type ChatStats, RoomHub } from "../chat/room_hub.ts";
@@ -108,12 +113,17 @@ export interface ChatProtocolOptions {
   bus?: ChatBus;
   /** User routes, tried before the chat (not with `raw`). */
   routes?: Routes;
-  /** The server's name, for routes (`{name}`). @default {the host name} */
+  /** The server's name, for routes (`{name}`). @default {the routes file's "name", or the host name} */
   name?: string;
-  /** Whether a route's `shutdown` action may stop the server. @default {false} */
+  /**
+   * Whether a route's `shutdown` action may stop the server.
+   * @default {the routes file's "allowShutdown", or false}
+   */
   allowShutdown?: boolean;
   /** The reply to a line that is not UTF-8. @default {"ERR invalid encoding"} */
   invalidReply?: string;
+  /** A line sent first to each client that connects, instead of the routes file's greeting. */
+  greeting?: string;
 }
 
 /** The chat protocol: a {@linkcode LineProtocol} that owns its rooms (and its bus). */
@@ -150,7 +160,10 @@ export interface ChatConfig {
  */
 export async function chatFromConfig(
   config: ChatConfig,
-  common: Pick<ChatProtocolOptions, "routes" | "allowShutdown" | "invalidReply" | "name"> = {},
+  common: Pick<
+    ChatProtocolOptions,
+    "routes" | "allowShutdown" | "invalidReply" | "name" | "greeting"
+  > = {},
 ): Promise<ChatProtocol> {
   const raw = config.raw ?? false;
   const bus = config.bus === undefined ? undefined : await connectChatBus({ ...config.bus, raw });
@@ -161,7 +174,7 @@ export async function chatFromConfig(
       ...(config.rate !== undefined ? { rate: config.rate === 0 ? Infinity : config.rate } : {}),
       ...(bus !== undefined ? { bus } : {}),
       ...(common.routes !== undefined ? { routes: common.routes } : {}),
-      ...pick(common, "allowShutdown", "invalidReply", "name"),
+      ...pick(common, "allowShutdown", "invalidReply", "name", "greeting"),
     });
   } catch (error) {
     await bus?.close();
@@ -194,16 +207,22 @@ export function chatProtocol(options: ChatProtocolOptions = {}): ChatProtocol {
   const startRoom = options.room ?? DEFAULT_ROOM;
   const roomProblem = checkRoom(startRoom);
   if (roomProblem !== undefined) throw new TypeError(roomProblem);
-  if (raw && options.routes !== undefined) {
-    throw new TypeError("routes do not apply to the raw relay");
+  if (raw && (options.routes !== undefined || options.greeting !== undefined)) {
+    throw new TypeError("routes and greetings do not apply to the raw relay");
   }
   const rate = options.rate ?? (raw ? Infinity : DEFAULT_RATE);
-  const routes = options.routes !== undefined && options.routes.size > 0
-    ? options.routes
-    : undefined;
-  const allowShutdown = options.allowShutdown ?? false;
-  const name = options.name ?? defaultServerName();
+  const file = options.routes;
+  const settings = file?.settings;
+  const allowShutdown = options.allowShutdown ?? settings?.allowShutdown ?? false;
+  const name = options.name ?? settings?.name ?? defaultServerName();
   const invalidReply = options.invalidReply ?? "ERR invalid encoding";
+  // The file's "builtins": false turns the chat's commands off (its lines are still said).
+  const builtins = settings?.builtins ?? true;
+  // Routes for lines (the slow path of a line only with them).
+  const routes = file !== undefined && file.lineRouteCount > 0 ? file : undefined;
+  const undecodable = file?.hasUndecodable && options.invalidReply === undefined ? file : undefined;
+  const { perform, performNow, closing } = routeActions(file, name, allowShutdown);
+  const { onConnect: greet, ...farewells } = greetingAndFarewells(file, name, options.greeting);
   const bus = options.bus;
   // With a bus, guests on different instances get different names.
   const guestSuffix = bus === undefined ? "" : `-${bus.instanceId.slice(0, 4)}`;
@@ -298,29 +317,19 @@ export function chatProtocol(options: ChatProtocolOptions = {}): ChatProtocol {
           `* rooms: ${rooms.map(([room, count]) => `${room} (${count})`).join(", ")}`
         );
       case "quit":
-        context.close("client sent /quit");
-        return "* bye";
+        return closing(context, "client sent /quit", "* bye");
       case "help":
         return help;
       default:
-        return fail(context, `unknown command: /${clip(command)} (try /help)`);
+        return unknownCommand(text, command, context);
     }
   }
 
-  function perform(action: RouteAction, context: ConnectionContext): Reply {
-    switch (action.kind) {
-      case "reply":
-        return action.lines;
-      case "close":
-        context.close("closed by route");
-        return action.lines;
-      case "shutdown":
-        if (!allowShutdown) return fail(context, SHUTDOWN_NOT_ALLOWED);
-        shutDownSoon(context);
-        return action.lines;
-      case "run":
-        return programLines(action.lines, context);
-    }
+  /** A `/command` that is none of the chat's: the file's fallback answers it, if any. */
+  function unknownCommand(text: string, command: string, context: ConnectionContext): Reply {
+    const fallback = file?.fallback(text, routeContext(context, name));
+    if (fallback !== undefined) return perform(fallback, context);
+    return fail(context, `unknown command: /${clip(command)} (try /help)`);
   }
 
   function chatLine(
@@ -337,6 +346,8 @@ export function chatProtocol(options: ChatProtocolOptions = {}): ChatProtocol {
     try {
       text = decodeLine(bytes, context.lineNumber);
     } catch {
+      const action = undecodable?.matchUndecodable(routeContext(context, name));
+      if (action !== undefined) return perform(action, context);
       context.sendError("invalid_encoding", "invalid encoding");
       return undefined;
     }
@@ -344,11 +355,12 @@ export function chatProtocol(options: ChatProtocolOptions = {}): ChatProtocol {
       const action = routes.match(text, routeContext(context, name));
       if (action !== undefined) return perform(action, context);
     }
-    if (isHelp(bytes)) return probeAnswer;
     if (bytes[0] === SLASH) {
-      if (bytes[1] !== SLASH) return meta(text, member, context);
-      return say(member, bytes.subarray(1));
+      if (bytes[1] === SLASH) return say(member, bytes.subarray(1));
+      if (!builtins) return unknownCommand(text, /^\/(\S*)/.exec(text)![1]!, context);
+      return meta(text, member, context);
     }
+    if (builtins && isHelp(bytes)) return probeAnswer;
     return say(member, bytes);
   }
 
@@ -365,6 +377,8 @@ export function chatProtocol(options: ChatProtocolOptions = {}): ChatProtocol {
         hub.remove(member);
       }, { once: true });
       if (raw) return hub.enter(member, startRoom);
+      // The greeting (the routes file's, or --greeting) goes to this client only, first.
+      if (greet !== undefined) { for (const line of replyLines(greet(context))) member.tell(line); }
       return hub.enter(member, startRoom).then(() => {
         if (member.gone) return;
         member.tell(`* welcome ${member.name}: you are in ${startRoom} (/help for commands)`);
@@ -378,8 +392,30 @@ export function chatProtocol(options: ChatProtocolOptions = {}): ChatProtocol {
       const result = raw ? hub.broadcast(member, bytes) : chatLine(bytes, member, context);
       return waitMs > 0 ? throttled(result, waitMs, context.signal) : result;
     },
-    formatError(kind: ServerErrorKind, message: string) {
-      return kind === "invalid_encoding" ? invalidReply : `ERR ${message}`;
+    formatError(kind: ServerErrorKind, message: string, context?: ConnectionContext) {
+      if (kind === "invalid_encoding") return invalidReply;
+      if (file !== undefined && context !== undefined) {
+        if (kind === "line_too_long" && file.hasTooLong) {
+          const action = file.matchTooLong(routeContext(context, name))!;
+          if (action.kind !== "run") return performNow(action, context);
+        }
+        if (kind === "idle_timeout" && file.hasFarewell("idle")) {
+          return file.farewell("idle", routeContext(context, name));
+        }
+        if (kind === "shutting_down" && file.hasFarewell("shutdown")) {
+          return file.farewell("shutdown", routeContext(context, name));
+        }
+      }
+      return `ERR ${message}`;
+    },
+    ...farewells,
+    metrics() {
+      return {
+        chat: {
+          ...hub.stats,
+          ...(bus !== undefined ? { busConnected: bus.connected ? 1 : 0 } : {}),
+        },
+      };
     },
     close() {
       return hub.close();
@@ -412,22 +448,10 @@ async function throttled(
   }
 }
 
-/** A program's output lines; its failure becomes one `ERR …` line after what it printed. */
-async function* programLines(
-  lines: AsyncIterable<string>,
-  context: ConnectionContext,
-): AsyncIterable<string> {
-  try {
-    yield* lines;
-  } catch (error) {
-    context.countError();
-    yield `ERR ${error instanceof Error ? error.message : String(error)}`;
-  }
-}
-
-function fail(context: ConnectionContext, message: string): string {
-  context.countError();
-  return `ERR ${message}`;
+/** The lines of a greeting (a string, or lines; never a promise or bytes here). */
+function replyLines(reply: unknown): string[] {
+  if (typeof reply === "string") return [reply];
+  return Array.isArray(reply) ? reply.filter((line) => typeof line === "string") : [];
 }
 
 /** `HELP`, exactly: the probe of linesock's clients. */

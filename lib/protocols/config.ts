@@ -19,6 +19,7 @@
  *
  * @module
  */
+import { getLogger } from "@logtape/logtape";
 import type { LineProtocol } from "../server/protocol.ts";
 import { ExecLimiter } from "../routes/program_runner.ts";
 import type { Routes } from "../routes/routes.ts";
@@ -27,6 +28,8 @@ import { echoProtocol } from "./echo.ts";
 import { type ExecOptions, execProtocol } from "./exec.ts";
 import { jsonProtocol } from "./json.ts";
 import { textProtocol } from "./text.ts";
+
+const logger = getLogger(["linesock", "routes"]);
 
 /** A ready protocol described by plain data: which one, and its options. */
 export interface ProtocolConfig {
@@ -100,6 +103,8 @@ export async function protocolFromConfig(config: ProtocolConfig): Promise<LinePr
         : {}),
       ...(config.programEnv !== undefined ? { programEnv: config.programEnv } : {}),
     });
+  // What the file says that still works but should change (a deprecated key).
+  for (const warning of routes?.warnings ?? []) logger.warn("{warning}", { warning });
   const exec = routes?.settings.exec;
   if (exec !== undefined) {
     // A program per connection, described by the file ("maxExec" of the config wins).
@@ -125,7 +130,9 @@ export async function protocolFromConfig(config: ProtocolConfig): Promise<LinePr
     : textProtocol({ ...common, ...invalidReply });
   // For the server's metrics: each route's hits, and the programs running and waiting.
   if (routes !== undefined) {
+    const own = protocol.metrics?.bind(protocol);
     protocol.metrics = () => ({
+      ...own?.(),
       routeHits: routes.hits,
       programsRunning: routes.limiter.running,
       programsWaiting: routes.limiter.waiting,

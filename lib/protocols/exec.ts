@@ -22,8 +22,8 @@
  * - **Nothing outlives the connection.** When the client goes, its program's process group is
  *   killed and the program reaped; however the program ends, its group is killed (nothing it
  *   started in the background survives) and its exit status is logged.
- * - **A minimal environment**: only the server's variables named in `DEFAULT_PROGRAM_ENV` (or
- *   `inheritEnv`), plus `env`.
+ * - **A minimal environment**: only the server's variables named in `DEFAULT_PROGRAM_ENV` and
+ *   `inheritEnv`, plus `env`.
  *
  * @example Upper-casing with `tr`, tried without a socket
  * ```ts
@@ -80,15 +80,20 @@ export interface ExecOptions {
    * timeout does not see a connection that waits on its handler. @default {0}
    */
   readonly idleTimeoutMs?: number;
-  /** The longest line of the program's output, in bytes; a longer one kills it. @default {1048576} */
+  /**
+   * The longest line of the program's output, in bytes; a longer one kills it (`--max-line`, the
+   * routes file's `exec.maxLine`). @default {1048576}
+   */
   readonly maxLineBytes?: number;
   /** Environment variables set for the program (they win over inherited ones). */
   readonly env?: Readonly<Record<string, string>>;
   /** The program's working directory. @default {the server's} */
   readonly cwd?: string;
   /**
-   * The names of the server's environment variables the program inherits (when set and readable).
-   * @default {DEFAULT_PROGRAM_ENV}
+   * The names of the server's environment variables the program inherits (when set and readable)
+   * **besides** `DEFAULT_PROGRAM_ENV` (`PATH`, `HOME`, …), which it always inherits: added to that
+   * allow-list, as a routes file's `"inheritEnv"` and `linesock serve --exec-env` are.
+   * @default {[]}
    */
   readonly inheritEnv?: readonly string[];
 }
@@ -131,7 +136,7 @@ export function execProtocol(options: ExecOptions): LineProtocol {
   }
   const limiter = new ExecLimiter({ maxRunning: options.maxExec ?? DEFAULT_MAX_EXEC });
   const spawnOptions: ProgramSpawnOptions = {
-    inheritEnv: options.inheritEnv ?? DEFAULT_PROGRAM_ENV,
+    inheritEnv: [...new Set([...DEFAULT_PROGRAM_ENV, ...options.inheritEnv ?? []])],
     env: options.env,
     cwd: options.cwd,
   };
@@ -179,6 +184,8 @@ export function execProtocol(options: ExecOptions): LineProtocol {
     onEnd(context) {
       return sessions.get(context)?.endInput();
     },
+    // A connection beyond maxExec is refused, not kept waiting: programsWaiting stays 0.
+    metrics: () => ({ programsRunning: limiter.running, programsWaiting: limiter.waiting }),
   };
 }
 

@@ -52,13 +52,14 @@ import type { LineProtocol, Reply, ServerErrorKind } from "../server/protocol.ts
 import {
   clip,
   defaultServerName,
-  farewell,
+  fail,
   greetingAndFarewells,
+  routeActions,
   routeContext,
   SHUTDOWN_NOT_ALLOWED,
   shutDownSoon,
 } from "./_routing.ts";
-import type { RouteAction, Routes } from "../routes/routes.ts";
+import type { Routes } from "../routes/routes.ts";
 
 /** Options of {@linkcode textProtocol}. */
 export interface TextProtocolOptions {
@@ -137,7 +138,7 @@ export function textProtocol(options: TextProtocolOptions = {}): LineProtocol {
     if (!commands.includes(command)) commands.push(command);
   }
   const help = `commands: ${commands.join(" ")}`;
-  const closeFarewell = routes?.hasFarewell("close") ?? false;
+  const { perform, performNow, closing } = routeActions(routes, name, allowShutdown);
 
   /** Answers PING and ECHO straight from the bytes; `false` means "take the general path". */
   function answerFast(line: Uint8Array): Reply | false {
@@ -220,38 +221,6 @@ export function textProtocol(options: TextProtocolOptions = {}): LineProtocol {
     }
   }
 
-  /** Closes the connection after `reply` (and the file's close farewell, if any). */
-  function closing(context: ConnectionContext, reason: string, reply: string): Reply {
-    context.close(reason);
-    return closeFarewell ? [reply, ...farewell(routes, "close", context, name)] : reply;
-  }
-
-  /** A route's action, for the actions that are done at once (not a program). */
-  function performNow(
-    action: Exclude<RouteAction, { kind: "run" }>,
-    context: ConnectionContext,
-  ): readonly string[] {
-    switch (action.kind) {
-      case "reply":
-        return action.lines;
-      case "close":
-        context.close("closed by route");
-        return closeFarewell
-          ? [...action.lines, ...farewell(routes, "close", context, name) as string[]]
-          : action.lines;
-      case "shutdown":
-        if (!allowShutdown) return [fail(context, SHUTDOWN_NOT_ALLOWED)];
-        shutDownSoon(context);
-        return action.lines;
-    }
-  }
-
-  function perform(action: RouteAction, context: ConnectionContext): Reply {
-    return action.kind === "run"
-      ? programLines(action.lines, context)
-      : performNow(action, context);
-  }
-
   return {
     onLine(line, context) {
       if (fastPath) {
@@ -287,24 +256,6 @@ export function textProtocol(options: TextProtocolOptions = {}): LineProtocol {
     },
     ...greetingAndFarewells(routes, name, options.greeting),
   };
-}
-
-/** A program's output lines; its failure becomes one `ERR …` line after what it printed. */
-async function* programLines(
-  lines: AsyncIterable<string>,
-  context: ConnectionContext,
-): AsyncIterable<string> {
-  try {
-    yield* lines;
-  } catch (error) {
-    context.countError();
-    yield `ERR ${error instanceof Error ? error.message : String(error)}`;
-  }
-}
-
-function fail(context: ConnectionContext, message: string): string {
-  context.countError();
-  return `ERR ${message}`;
 }
 
 /** The command word of a line: blanks before it skipped, up to the next blank. */

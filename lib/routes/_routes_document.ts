@@ -99,6 +99,18 @@ export class RoutesDocument {
   }
 
   /**
+   * The message of a warning about a value (or its key), positioned as an error's.
+   * @param path Where the value is.
+   * @param reason What is wrong.
+   * @param options As for {@linkcode fail}.
+   * @returns `FILE:LINE:COLUMN: PATH: REASON`.
+   */
+  warning(path: JsonPath, reason: string, options: { key?: boolean; index?: number } = {}): string {
+    return positioned(this.#text, this.file, this.offsetOf(path, options), formatPath(path), reason)
+      .message;
+  }
+
+  /**
    * The offset of a value (or its key, or a character in it) in the text.
    * @param path Where the value is.
    * @param options As for {@linkcode fail}.

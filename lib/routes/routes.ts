@@ -113,11 +113,14 @@ export interface RoutesExec {
   readonly timeoutMs?: number;
   /** Programs running at once. */
   readonly maxExec?: number;
-  /** The longest line the program may print, in bytes. */
+  /** The longest line the program may print, in bytes (the file's `"maxLine"`). */
   readonly maxLineBytes?: number;
   /** Environment variables set for the program. */
   readonly env?: Readonly<Record<string, string>>;
-  /** The server's environment variables the program inherits. */
+  /**
+   * The server's environment variables the program inherits besides `DEFAULT_PROGRAM_ENV` (as
+   * `ExecOptions.inheritEnv`): the exec's `"inheritEnv"` and the `programEnv` option.
+   */
   readonly inheritEnv?: readonly string[];
   /** The program's working directory. */
   readonly cwd?: string;
@@ -239,6 +242,8 @@ interface Compiled {
   greeting: Template[] | undefined;
   farewells: Partial<Record<FarewellKind, Template[]>>;
   settings: RoutesSettings;
+  /** What the file says that still works but should change (a deprecated key), positioned. */
+  warnings: string[];
 }
 
 const NOTHING_MATCHED: Matched = { groups: [], named: undefined, rest: "" };
@@ -285,6 +290,11 @@ export class Routes {
   readonly source: string;
   /** What the file says of the server around its routes. */
   readonly settings: RoutesSettings;
+  /**
+   * What the file says that still works but should change (a deprecated key), one positioned
+   * line each (`FILE:LINE:COLUMN: PATH: …`); whoever loads the file logs them.
+   */
+  readonly warnings: readonly string[];
   readonly #compiled: Compiled;
   readonly #limiter: ExecLimiter;
   readonly #hits: Record<string, number> = {};
@@ -292,6 +302,7 @@ export class Routes {
   private constructor(source: string, compiled: Compiled, limiter: ExecLimiter) {
     this.source = source;
     this.settings = compiled.settings;
+    this.warnings = compiled.warnings;
     this.#compiled = compiled;
     this.#limiter = limiter;
     for (const route of [...compiled.lineRoutes, ...compiled.commandRoutes]) {
@@ -623,6 +634,7 @@ class Compiler {
   readonly #options: RoutesOptions;
   /** What every program inherits: the default, the option and the file's `"programEnv"`. */
   #programEnv: string[];
+  readonly warnings: string[] = [];
 
   constructor(document: RoutesDocument, options: RoutesOptions) {
     this.#document = document;
@@ -632,6 +644,10 @@ class Compiler {
 
   fail(path: JsonPath, reason: string, options?: { key?: boolean; index?: number }): never {
     this.#document.fail(path, reason, options);
+  }
+
+  warn(path: JsonPath, reason: string, options?: { key?: boolean }): void {
+    this.warnings.push(this.#document.warning(path, reason, options));
   }
 
   compile(): Compiled {
@@ -666,6 +682,7 @@ class Compiler {
           : {}),
         ...(exec !== undefined ? { exec } : {}),
       },
+      warnings: this.warnings,
     };
     for (const kind of ["close", "idle", "shutdown"] as const) {
       const lines = file.farewell?.[kind];
@@ -705,27 +722,42 @@ class Compiler {
       }
     }
     const path = ["exec"];
-    const inheritEnv = exec.inheritEnv === undefined ? undefined : union(
-      [...DEFAULT_PROGRAM_ENV, ...this.#options.programEnv ?? []],
-      this.#envNames(exec.inheritEnv, [...path, "inheritEnv"]),
+    // Added to DEFAULT_PROGRAM_ENV, as everywhere: the option's (--exec-env) and the exec's.
+    const inheritEnv = union(
+      this.#options.programEnv ?? [],
+      exec.inheritEnv === undefined ? [] : this.#envNames(exec.inheritEnv, [...path, "inheritEnv"]),
     );
     if (exec.env !== undefined) this.#env(exec.env, [...path, "env"]);
     this.#program(exec.argv, [...path, "argv"], {
-      inheritEnv: inheritEnv ?? [...DEFAULT_PROGRAM_ENV, ...this.#options.programEnv ?? []],
+      inheritEnv: union(DEFAULT_PROGRAM_ENV, inheritEnv),
       env: exec.env,
       cwd: exec.cwd,
     });
+    // "maxLine" as at the top level (--max-line); "maxLineBytes" is its old, deprecated name.
+    if (exec.maxLine !== undefined && exec.maxLineBytes !== undefined) {
+      this.fail([...path, "maxLineBytes"], `give "maxLine" only ("maxLineBytes" is its old name)`, {
+        key: true,
+      });
+    }
+    if (exec.maxLineBytes !== undefined) {
+      this.warn([...path, "maxLineBytes"], `deprecated: write "maxLine" instead`, { key: true });
+    }
+    const maxLine: [string | number, JsonPath] | undefined = exec.maxLine !== undefined
+      ? [exec.maxLine, [...path, "maxLine"]]
+      : exec.maxLineBytes !== undefined
+      ? [exec.maxLineBytes, [...path, "maxLineBytes"]]
+      : file.maxLine !== undefined
+      ? [file.maxLine, ["maxLine"]]
+      : undefined;
     return {
       argv: exec.argv,
       ...(exec.timeout !== undefined
         ? { timeoutMs: this.#duration(exec.timeout, [...path, "timeout"], false) }
         : {}),
       ...(exec.maxExec !== undefined ? { maxExec: exec.maxExec } : {}),
-      ...(exec.maxLineBytes !== undefined
-        ? { maxLineBytes: this.#size(exec.maxLineBytes, [...path, "maxLineBytes"]) }
-        : {}),
+      ...(maxLine !== undefined ? { maxLineBytes: this.#size(...maxLine) } : {}),
       ...(exec.env !== undefined ? { env: exec.env } : {}),
-      ...(inheritEnv !== undefined ? { inheritEnv } : {}),
+      ...(inheritEnv.length > 0 ? { inheritEnv } : {}),
       ...(exec.cwd !== undefined ? { cwd: exec.cwd } : {}),
     };
   }
@@ -1149,6 +1181,8 @@ interface FileShape {
     argv: string[];
     timeout?: string | number;
     maxExec?: number;
+    maxLine?: string | number;
+    /** Deprecated: `maxLine`. */
     maxLineBytes?: string | number;
     env?: Record<string, string>;
     inheritEnv?: string[];

@@ -205,6 +205,7 @@ export class LineServer implements Server, SessionHost {
       routeHits: { ...reported?.routeHits },
       programsRunning: reported?.programsRunning ?? 0,
       programsWaiting: reported?.programsWaiting ?? 0,
+      ...(reported?.chat !== undefined ? { chat: { ...reported.chat } } : {}),
       ...(this.latency !== undefined ? { latency: this.latency.snapshot() } : {}),
       workers: 0,
     };

@@ -7,7 +7,7 @@
  *
  * The counters are the server's own (those of `Server.stats`, with the lines and bytes of the
  * connections still open added in), errors and refusals by kind, and what the protocol reports
- * ({@linkcode ProtocolMetrics}: route hits, programs running and waiting). `lib/metrics/` turns a
+ * ({@linkcode ProtocolMetrics}: route hits, programs running and waiting, the chat's counters). `lib/metrics/` turns a
  * snapshot into Prometheus text and serves it.
  *
  * @example A server's snapshot
@@ -81,6 +81,29 @@ export interface ProtocolMetrics {
   programsRunning?: number;
   /** Route programs waiting for a slot (`--max-exec`). */
   programsWaiting?: number;
+  /** The chat protocol's counters (its rooms and its bus). */
+  chat?: Readonly<ChatMetrics>;
+}
+
+/**
+ * What the chat protocol counts (`ChatStats`), for the server's metrics; counters but
+ * `busConnected`, a gauge.
+ */
+export interface ChatMetrics {
+  /** Lines queued for members (local and from the bus). */
+  delivered: number;
+  /** Lines dropped for members whose queue was full. */
+  dropped: number;
+  /** Members disconnected for reading too slowly. */
+  tooSlow: number;
+  /** Messages published on the bus. */
+  published: number;
+  /** Messages received from the bus. */
+  received: number;
+  /** Messages from the bus dropped as already seen. */
+  duplicates: number;
+  /** Buses connected now (1 or 0 for one server with a bus, a count over workers); none: no bus. */
+  busConnected?: number;
 }
 
 /** The upper bounds of the handling latency buckets, in seconds (from 10 µs to 10 s). */
@@ -145,6 +168,8 @@ export interface ServerMetrics {
   programsRunning: number;
   /** Route programs waiting for a slot now. */
   programsWaiting: number;
+  /** The chat protocol's counters: only when the protocol is the chat. */
+  chat?: ChatMetrics;
   /** How long lines took to handle: only when the server was started with `metrics: true`. */
   latency?: LatencyCounts;
   /** Worker threads serving (0: the server runs in the calling thread, without workers). */
@@ -206,6 +231,7 @@ export function addMetrics(total: ServerMetrics, more: Readonly<ServerMetrics>):
   addCounts(total.routeHits, more.routeHits);
   total.programsRunning += more.programsRunning;
   total.programsWaiting += more.programsWaiting;
+  if (more.chat !== undefined) total.chat = addChat(total.chat, more.chat);
   if (more.latency !== undefined) {
     if (total.latency === undefined) {
       total.latency = { ...more.latency, counts: [...more.latency.counts] };
@@ -222,6 +248,24 @@ export function addMetrics(total: ServerMetrics, more: Readonly<ServerMetrics>):
   }
   return total;
 }
+
+function addChat(total: ChatMetrics | undefined, more: Readonly<ChatMetrics>): ChatMetrics {
+  if (total === undefined) return { ...more };
+  for (const key of CHAT_COUNTERS) total[key] += more[key];
+  if (more.busConnected !== undefined) {
+    total.busConnected = (total.busConnected ?? 0) + more.busConnected;
+  }
+  return total;
+}
+
+const CHAT_COUNTERS = [
+  "delivered",
+  "dropped",
+  "tooSlow",
+  "published",
+  "received",
+  "duplicates",
+] as const;
 
 function addCounts(total: Record<string, number>, more: Readonly<Record<string, number>>): void {
   for (const [key, value] of Object.entries(more)) total[key] = (total[key] ?? 0) + value;
