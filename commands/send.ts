@@ -8,12 +8,12 @@
  */
 import { argsFromPairs } from "./_json_args.ts";
 import type { CommandSpec, Parsed } from "./_cli/spec.ts";
-import type { ConnectOptions, LineConnection } from "../lib/client/client.ts";
+import { connect, type ConnectOptions, type LineConnection } from "../lib/client/client.ts";
 import { DEFAULT_MAX_LINE_BYTES } from "../lib/framing/line_framer.ts";
 import { LineTooLongError, type RemoteError, TimeoutError } from "../lib/errors.ts";
 import { escapeControls } from "../lib/client/_terminal_escape.ts";
 import type { ClientTlsOptions } from "../lib/client/transport.ts";
-import type { ExchangeResult, Reply } from "../lib/client/conversation.ts";
+import { type ExchangeResult, type Reply, runExchange } from "../lib/client/conversation.ts";
 import { DEFAULT_REPLY_TIMEOUT_MS } from "../lib/client/_defaults.ts";
 import { isDisconnect } from "../lib/_disconnect.ts";
 import {
@@ -386,11 +386,6 @@ function validate(options: SendOptions): void {
  */
 async function runSend(lines: string[], options: SendOptions, deadline: Deadline): Promise<number> {
   validate(options);
-  // Loaded here, not at the top, so that the other subcommands do not pay for them at start-up.
-  const [{ connect }, { runExchange }] = await Promise.all([
-    import("../lib/client/client.ts"),
-    import("../lib/client/conversation.ts"),
-  ]);
   const verbosity = verbosityOf(options);
   const note = (message: string) => {
     if (verbosity >= NORMAL) console.error(`linesock: ${message}`);
