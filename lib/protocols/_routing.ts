@@ -6,7 +6,7 @@
  * @module
  */
 import type { ConnectionContext } from "../server/connection_context.ts";
-import type { LineProtocol, Reply, ReplyLine } from "../server/protocol.ts";
+import type { LineProtocol, Reply, ReplyLine, ServerErrorKind } from "../server/protocol.ts";
 import type { FarewellKind, RouteAction, RouteContext, Routes } from "../routes/routes.ts";
 
 /** The message of a refused SHUTDOWN, in both protocols. */
@@ -118,6 +118,17 @@ export interface RouteActions {
   ): readonly string[];
   /** Closes the connection after `reply`, followed by the file's close farewell, if any. */
   closing(context: ConnectionContext, reason: string, reply: string): Reply;
+  /**
+   * The error line(s) of a text-like protocol (its `formatError`): a non-UTF-8 line gets
+   * `invalidReply`; the file's `tooLong` route and its `idle` and `shutdown` farewells answer
+   * where the file has them; anything else is `ERR message`.
+   */
+  errorReply(
+    kind: ServerErrorKind,
+    message: string,
+    context: ConnectionContext | undefined,
+    invalidReply: string,
+  ): string | readonly string[] | undefined;
 }
 
 /**
@@ -163,6 +174,22 @@ export function routeActions(
     closing(context, reason, reply) {
       context.close(reason);
       return closeFarewell ? [reply, ...farewell(routes, "close", context, name)] : reply;
+    },
+    errorReply(kind, message, context, invalidReply) {
+      if (kind === "invalid_encoding") return invalidReply;
+      if (routes !== undefined && context !== undefined) {
+        if (kind === "line_too_long" && routes.hasTooLong) {
+          const action = routes.matchTooLong(routeContext(context, name))!;
+          if (action.kind !== "run") return performNow(action, context);
+        }
+        if (kind === "idle_timeout" && routes.hasFarewell("idle")) {
+          return routes.farewell("idle", routeContext(context, name));
+        }
+        if (kind === "shutting_down" && routes.hasFarewell("shutdown")) {
+          return routes.farewell("shutdown", routeContext(context, name));
+        }
+      }
+      return `ERR ${message}`;
     },
   };
 }

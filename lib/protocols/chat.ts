@@ -221,7 +221,7 @@ export function chatProtocol(options: ChatProtocolOptions = {}): ChatProtocol {
   // Routes for lines (the slow path of a line only with them).
   const routes = file !== undefined && file.lineRouteCount > 0 ? file : undefined;
   const undecodable = file?.hasUndecodable && options.invalidReply === undefined ? file : undefined;
-  const { perform, performNow, closing } = routeActions(file, name, allowShutdown);
+  const { perform, closing, errorReply } = routeActions(file, name, allowShutdown);
   const { onConnect: greet, ...farewells } = greetingAndFarewells(file, name, options.greeting);
   const bus = options.bus;
   // With a bus, guests on different instances get different names.
@@ -393,20 +393,7 @@ export function chatProtocol(options: ChatProtocolOptions = {}): ChatProtocol {
       return waitMs > 0 ? throttled(result, waitMs, context.signal) : result;
     },
     formatError(kind: ServerErrorKind, message: string, context?: ConnectionContext) {
-      if (kind === "invalid_encoding") return invalidReply;
-      if (file !== undefined && context !== undefined) {
-        if (kind === "line_too_long" && file.hasTooLong) {
-          const action = file.matchTooLong(routeContext(context, name))!;
-          if (action.kind !== "run") return performNow(action, context);
-        }
-        if (kind === "idle_timeout" && file.hasFarewell("idle")) {
-          return file.farewell("idle", routeContext(context, name));
-        }
-        if (kind === "shutting_down" && file.hasFarewell("shutdown")) {
-          return file.farewell("shutdown", routeContext(context, name));
-        }
-      }
-      return `ERR ${message}`;
+      return errorReply(kind, message, context, invalidReply);
     },
     ...farewells,
     metrics() {

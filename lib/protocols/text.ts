@@ -138,7 +138,7 @@ export function textProtocol(options: TextProtocolOptions = {}): LineProtocol {
     if (!commands.includes(command)) commands.push(command);
   }
   const help = `commands: ${commands.join(" ")}`;
-  const { perform, performNow, closing } = routeActions(routes, name, allowShutdown);
+  const { perform, closing, errorReply } = routeActions(routes, name, allowShutdown);
 
   /** Answers PING and ECHO straight from the bytes; `false` means "take the general path". */
   function answerFast(line: Uint8Array): Reply | false {
@@ -239,20 +239,7 @@ export function textProtocol(options: TextProtocolOptions = {}): LineProtocol {
       return answer(text, context);
     },
     formatError(kind: ServerErrorKind, message: string, context?: ConnectionContext) {
-      if (kind === "invalid_encoding") return invalidReply;
-      if (routes !== undefined && context !== undefined) {
-        if (kind === "line_too_long" && routes.hasTooLong) {
-          const action = routes.matchTooLong(routeContext(context, name))!;
-          if (action.kind !== "run") return performNow(action, context);
-        }
-        if (kind === "idle_timeout" && routes.hasFarewell("idle")) {
-          return routes.farewell("idle", routeContext(context, name));
-        }
-        if (kind === "shutting_down" && routes.hasFarewell("shutdown")) {
-          return routes.farewell("shutdown", routeContext(context, name));
-        }
-      }
-      return `ERR ${message}`;
+      return errorReply(kind, message, context, invalidReply);
     },
     ...greetingAndFarewells(routes, name, options.greeting),
   };
