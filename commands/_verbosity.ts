@@ -26,6 +26,7 @@
  * @module
  */
 import { escapeControls } from "../lib/client/_terminal_escape.ts";
+import type { Reply } from "../lib/client/conversation.ts";
 
 /** `-q`: errors only. */
 export const QUIET = -1;
@@ -201,4 +202,45 @@ export class WireTrace {
     this.#partialKept = 0;
     return previewLine(whole);
   }
+}
+
+/** What watches an exchange's bytes: a trace (`-vv`) or a conversation recorder (`--record`). */
+export interface ExchangeWatcher {
+  /** Bytes handed to the connection. */
+  sent(bytes: Uint8Array): void;
+  /** A reply line; `note` says what became of one over the line limit. */
+  received(bytes: Uint8Array, note?: string): void;
+  /** The client half-closed. */
+  halfClosed(): void;
+}
+
+/**
+ * The exchange hooks (`onSent`, `onReply`, `onHalfClose`) that feed each watcher given, in order;
+ * none at all when there is no watcher, so an unwatched exchange pays nothing per line.
+ * @param watchers The watchers (absent ones skipped).
+ * @param tooLongNote What to say of a reply over the line limit.
+ * @returns The hooks to spread into the exchange's options.
+ */
+export function exchangeHooks(
+  watchers: readonly (ExchangeWatcher | undefined)[],
+  tooLongNote: (reply: Reply) => string | undefined,
+): {
+  onSent?: (bytes: Uint8Array) => void;
+  onReply?: (reply: Reply) => void;
+  onHalfClose?: () => void;
+} {
+  const present = watchers.filter((watcher) => watcher !== undefined);
+  if (present.length === 0) return {};
+  return {
+    onSent: (bytes) => {
+      for (const watcher of present) watcher.sent(bytes);
+    },
+    onReply: (reply) => {
+      const note = tooLongNote(reply);
+      for (const watcher of present) watcher.received(reply.bytes, note);
+    },
+    onHalfClose: () => {
+      for (const watcher of present) watcher.halfClosed();
+    },
+  };
 }

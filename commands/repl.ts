@@ -8,7 +8,7 @@
 import type { CommandSpec, Parsed } from "./_cli/spec.ts";
 import { hostPort } from "../lib/address.ts";
 import type { ConnectOptions, LineConnection } from "../lib/client/client.ts";
-import { type ExchangeResult, type Reply, runExchange } from "../lib/client/conversation.ts";
+import { type ExchangeResult, runExchange } from "../lib/client/conversation.ts";
 import { LineTooLongError, TimeoutError } from "../lib/errors.ts";
 import { DEFAULT_HISTORY_SIZE, defaultHistoryPath, HistoryStore } from "./_repl/history_store.ts";
 import { encodeJsonRequest, JsonInputError } from "./_repl/json_request.ts";
@@ -17,7 +17,7 @@ import { colorWanted } from "./_cli/color.ts";
 import type { ConversationRecorder } from "./_test/recorder.ts";
 import { runInteractive } from "./_repl/session.ts";
 import { connectMaybeDescribed } from "./_repl/connection_details.ts";
-import { NORMAL, TRACE, VERBOSE, verbosityOf, WireTrace } from "./_verbosity.ts";
+import { exchangeHooks, NORMAL, TRACE, VERBOSE, verbosityOf, WireTrace } from "./_verbosity.ts";
 import {
   connectTimeoutOption,
   ExitCode,
@@ -244,7 +244,6 @@ async function scripted(
   };
   // -vv: each line sent and each reply, with times (stream mode: no round-trip times).
   const trace = verbosity >= TRACE ? new WireTrace() : undefined;
-  const watchers = [recorder, trace].filter((watcher) => watcher !== undefined);
   const decoder = new TextDecoder();
   let invalidInput = false;
   let id = 1;
@@ -277,25 +276,11 @@ async function scripted(
       waitMs: 0,
       timeoutMs: options.timeout,
       onTooLong: (error) => warn(error.message),
-      ...(watchers.length > 0
-        ? {
-          onSent: (bytes: Uint8Array) => {
-            recorder?.sent(bytes);
-            trace?.sent(bytes);
-          },
-          onReply: (reply: Reply) => {
-            recorder?.received(reply.bytes);
-            trace?.received(
-              reply.bytes,
-              reply.error instanceof LineTooLongError ? "(a reply too long: left out)" : undefined,
-            );
-          },
-          onHalfClose: () => {
-            recorder?.halfClosed();
-            trace?.halfClosed();
-          },
-        }
-        : {}),
+      ...exchangeHooks(
+        [recorder, trace],
+        (reply) =>
+          reply.error instanceof LineTooLongError ? "(a reply too long: left out)" : undefined,
+      ),
     });
     if (recorder && result.ending === "closed") recorder.closed();
   } catch (error) {

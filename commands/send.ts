@@ -36,7 +36,7 @@ import {
 } from "./_client_target.ts";
 import { resolveTls, TLS_OPTIONS, type TlsFlags } from "./_tls.ts";
 import { startTimer } from "../lib/_timer.ts";
-import { NORMAL, TRACE, VERBOSE, verbosityOf, WireTrace } from "./_verbosity.ts";
+import { exchangeHooks, NORMAL, TRACE, VERBOSE, verbosityOf, WireTrace } from "./_verbosity.ts";
 
 /** Parsed options of `send`. */
 interface SendOptions extends TlsFlags {
@@ -421,7 +421,6 @@ async function runSend(lines: string[], options: SendOptions, deadline: Deadline
   const recorder = options.record === undefined
     ? undefined
     : new (await import("./_test/recorder.ts")).ConversationRecorder(connection.remote);
-  const watchers = [recorder, trace].filter((watcher) => watcher !== undefined);
   try {
     result = await runExchange(connection, {
       input: prepend(first.value, input.chunks, deadline.passed),
@@ -441,22 +440,7 @@ async function runSend(lines: string[], options: SendOptions, deadline: Deadline
       onRemoteError: options.json ? (error) => note(describeRemoteError(error)) : undefined,
       onTooLong: (error) =>
         note(`a reply was longer than --max-line (${error.limit} bytes) and was left out`),
-      ...(watchers.length > 0
-        ? {
-          onSent: (bytes: Uint8Array) => {
-            recorder?.sent(bytes);
-            trace?.sent(bytes);
-          },
-          onReply: (reply: Reply) => {
-            recorder?.received(reply.bytes);
-            trace?.received(reply.bytes, tooLongNote(reply));
-          },
-          onHalfClose: () => {
-            recorder?.halfClosed();
-            trace?.halfClosed();
-          },
-        }
-        : {}),
+      ...exchangeHooks([recorder, trace], tooLongNote),
     });
     if (recorder) {
       if (result.ending === "closed") recorder.closed();
