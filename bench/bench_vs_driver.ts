@@ -18,15 +18,13 @@
  *
  * @module
  */
-import { fileURLToPath } from "node:url";
-import denoJson from "../deno.json" with { type: "json" };
 import { runLoad, type Workload } from "./_load_driver.ts";
 import { cpuModel, cpuSeconds } from "./_proc.ts";
+import { serveTaskFlags, spawnListening } from "./_spawn.ts";
 import { runBench } from "../commands/_bench/engine.ts";
 import { LineTemplate } from "../commands/_bench/template.ts";
 import type { LineCheck } from "../commands/_bench/expectation.ts";
 
-const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const args = Deno.args;
 const seconds = Number(valueOf("--seconds") ?? 3);
 const rounds = Number(valueOf("--rounds") ?? 3);
@@ -105,40 +103,18 @@ interface Server {
   stop(): Promise<void>;
 }
 
-function serveTaskFlags(): string[] {
-  const words = denoJson.tasks.serve.command.trim().split(/\s+/);
-  return words.slice(2, words.indexOf("main.ts"));
-}
-
 async function startServer(protocol: string): Promise<Server> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...serveTaskFlags(), "main.ts", "serve", "--protocol", protocol, "--port", "0"],
-    cwd: ROOT,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "null",
-    env: { NO_COLOR: "1" },
-  }).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let text = "";
-  while (!text.includes("\n")) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`serve --protocol ${protocol} exited before listening`);
-    text += value;
-  }
-  reader.releaseLock();
-  child.stdout.cancel().catch(() => {});
-  return {
-    port: Number(/:(\d+)\s*$/m.exec(text.split("\n")[0]!)?.[1]),
-    async stop() {
-      try {
-        child.kill("SIGTERM");
-      } catch {
-        // Gone already.
-      }
-      await child.status;
-    },
-  };
+  const { port, stop } = await spawnListening(Deno.execPath(), [
+    "run",
+    ...serveTaskFlags(),
+    "main.ts",
+    "serve",
+    "--protocol",
+    protocol,
+    "--port",
+    "0",
+  ]);
+  return { port, stop: () => stop("SIGTERM") };
 }
 
 /** Lines in flight per connection that match the driver's window of 4 × 64 KiB. */

@@ -19,8 +19,8 @@
  * @module
  */
 import { fileURLToPath } from "node:url";
-import denoJson from "../deno.json" with { type: "json" };
 import { cpuModel, memoryMiB } from "./_proc.ts";
+import { serveTaskFlags, spawnListening } from "./_spawn.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const args = Deno.args;
@@ -56,48 +56,9 @@ interface Target {
   start(): Promise<Running[]>;
 }
 
-function serveTaskFlags(): string[] {
-  const words = denoJson.tasks.serve.command.trim().split(/\s+/);
-  return words.slice(2, words.indexOf("main.ts"));
-}
-
-/** Spawns a command and waits until its first stdout line (`listening on …:PORT`). */
-async function spawnListening(command: string, commandArgs: string[]): Promise<Running> {
-  const child = new Deno.Command(command, {
-    args: commandArgs,
-    cwd: ROOT,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "null",
-    env: { NO_COLOR: "1" },
-  }).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let text = "";
-  while (!text.includes("\n")) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`${command} ${commandArgs.join(" ")} exited before listening`);
-    text += value;
-  }
-  reader.releaseLock();
-  child.stdout.cancel().catch(() => {});
-  return { port: Number(/:(\d+)\s*$/m.exec(text.split("\n")[0]!)?.[1]), pid: child.pid, stop };
-
-  async function stop(): Promise<void> {
-    try {
-      child.kill("SIGTERM");
-    } catch {
-      // Gone already.
-    }
-    const timer = setTimeout(() => {
-      try {
-        child.kill("SIGKILL");
-      } catch {
-        // Gone.
-      }
-    }, 5000);
-    await child.status;
-    clearTimeout(timer);
-  }
+async function spawnServer(command: string, commandArgs: string[]): Promise<Running> {
+  const { child, port, stop } = await spawnListening(command, commandArgs);
+  return { port, pid: child.pid, stop: () => stop("SIGTERM", 5000) };
 }
 
 /** A port that was free a moment ago (for tools that cannot pick one themselves). */
@@ -152,7 +113,7 @@ const NCAT_MISSING = missingTool("ncat", ["--version"]);
 const NATS_MISSING = missingTool("nats-server", ["--version"]);
 
 function linesock(extra: string[]): Promise<Running> {
-  return spawnListening(Deno.execPath(), [
+  return spawnServer(Deno.execPath(), [
     "run",
     ...serveTaskFlags(),
     "main.ts",

@@ -14,12 +14,12 @@
  * @module
  */
 import { fileURLToPath } from "node:url";
-import denoJson from "../deno.json" with { type: "json" };
 import { type LoadResult, runLoad, type Workload } from "./_load_driver.ts";
 import { ensureSocat, startSocatEcho } from "./baselines/socat.ts";
 import { cpuModel, cpuSeconds, memoryMiB } from "./_proc.ts";
 import { measureIdle } from "./idle_connections.ts";
 import { measureStartup } from "./startup.ts";
+import { serveTaskFlags, spawnListening } from "./_spawn.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const args = Deno.args;
@@ -48,47 +48,18 @@ interface RunningProcess {
   stop(): Promise<void>;
 }
 
-function serveTaskFlags(): string[] {
-  const words = denoJson.tasks.serve.command.trim().split(/\s+/);
-  return words.slice(2, words.indexOf("main.ts"));
-}
-
-async function spawnListening(command: string, commandArgs: string[]): Promise<RunningProcess> {
-  const child = new Deno.Command(command, {
-    args: commandArgs,
-    cwd: ROOT,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "null",
-    env: { NO_COLOR: "1" },
-  }).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let text = "";
-  while (!text.includes("\n")) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`${command} ${commandArgs.join(" ")} exited before listening`);
-    text += value;
-  }
-  reader.releaseLock();
-  child.stdout.cancel().catch(() => {});
-  const port = Number(/:(\d+)\s*$/m.exec(text.split("\n")[0]!)?.[1]);
+async function spawnServer(command: string, commandArgs: string[]): Promise<RunningProcess> {
+  const { child, port, stop } = await spawnListening(command, commandArgs);
   return {
     port,
     pid: child.pid,
     peakRssMiB: () => memoryMiB(child.pid, "VmHWM"),
-    async stop() {
-      try {
-        child.kill("SIGKILL");
-      } catch {
-        // Already gone.
-      }
-      await child.status;
-    },
+    stop: () => stop("SIGKILL"),
   };
 }
 
 const linesock = (protocol: string, extra: string[] = []): ServerSpec["start"] => () =>
-  spawnListening(Deno.execPath(), [
+  spawnServer(Deno.execPath(), [
     "run",
     ...serveTaskFlags(),
     "main.ts",
@@ -120,7 +91,7 @@ const SERVERS: ServerSpec[] = [
     name: "naive Deno echo",
     request: "echo",
     start: () =>
-      spawnListening(Deno.execPath(), [
+      spawnServer(Deno.execPath(), [
         "run",
         "--allow-net",
         "bench/baselines/naive_deno_echo.ts",
@@ -131,7 +102,7 @@ const SERVERS: ServerSpec[] = [
   {
     name: "Node net+readline echo",
     request: "echo",
-    start: () => spawnListening("node", ["bench/baselines/node_readline_echo.mjs", "--port", "0"]),
+    start: () => spawnServer("node", ["bench/baselines/node_readline_echo.mjs", "--port", "0"]),
   },
   {
     name: "socat relay",
