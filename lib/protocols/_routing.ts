@@ -119,6 +119,11 @@ export interface RouteActions {
   /** Closes the connection after `reply`, followed by the file's close farewell, if any. */
   closing(context: ConnectionContext, reason: string, reply: string): Reply;
   /**
+   * What a line that is not UTF-8 gets: the file's `{"undecodable": true}` route, unless an
+   * invalid-line reply was given explicitly (it wins), or else the invalid-encoding error.
+   */
+  undecodable(context: ConnectionContext, invalidReplyGiven: boolean): Reply;
+  /**
    * The error line(s) of a text-like protocol (its `formatError`): a non-UTF-8 line gets
    * `invalidReply`; the file's `tooLong` route and its `idle` and `shutdown` farewells answer
    * where the file has them; anything else is `ERR message`.
@@ -164,16 +169,25 @@ export function routeActions(
         return action.lines;
     }
   }
+  function perform(action: RouteAction, context: ConnectionContext): Reply {
+    return action.kind === "run"
+      ? programLines(action.lines, context)
+      : performNow(action, context);
+  }
   return {
     performNow,
-    perform(action, context) {
-      return action.kind === "run"
-        ? programLines(action.lines, context)
-        : performNow(action, context);
-    },
+    perform,
     closing(context, reason, reply) {
       context.close(reason);
       return closeFarewell ? [reply, ...farewell(routes, "close", context, name)] : reply;
+    },
+    undecodable(context, invalidReplyGiven) {
+      const action = routes?.hasUndecodable && !invalidReplyGiven
+        ? routes.matchUndecodable(routeContext(context, name))
+        : undefined;
+      if (action !== undefined) return perform(action, context);
+      context.sendError("invalid_encoding", "invalid encoding");
+      return undefined;
     },
     errorReply(kind, message, context, invalidReply) {
       if (kind === "invalid_encoding") return invalidReply;

@@ -220,8 +220,7 @@ export function chatProtocol(options: ChatProtocolOptions = {}): ChatProtocol {
   const builtins = settings?.builtins ?? true;
   // Routes for lines (the slow path of a line only with them).
   const routes = file !== undefined && file.lineRouteCount > 0 ? file : undefined;
-  const undecodable = file?.hasUndecodable && options.invalidReply === undefined ? file : undefined;
-  const { perform, closing, errorReply } = routeActions(file, name, allowShutdown);
+  const { perform, closing, errorReply, undecodable } = routeActions(file, name, allowShutdown);
   const { onConnect: greet, ...farewells } = greetingAndFarewells(file, name, options.greeting);
   const bus = options.bus;
   // With a bus, guests on different instances get different names.
@@ -346,10 +345,7 @@ export function chatProtocol(options: ChatProtocolOptions = {}): ChatProtocol {
     try {
       text = decodeLine(bytes, context.lineNumber);
     } catch {
-      const action = undecodable?.matchUndecodable(routeContext(context, name));
-      if (action !== undefined) return perform(action, context);
-      context.sendError("invalid_encoding", "invalid encoding");
-      return undefined;
+      return undecodable(context, options.invalidReply !== undefined);
     }
     if (routes !== undefined) {
       const action = routes.match(text, routeContext(context, name));

@@ -127,9 +127,6 @@ export function textProtocol(options: TextProtocolOptions = {}): LineProtocol {
   const textRoutes = routes === undefined
     ? 0
     : routes.lineRouteCount - (routes.hasUndecodable ? 1 : 0) - (routes.hasTooLong ? 1 : 0);
-  const undecodable = routes?.hasUndecodable && options.invalidReply === undefined
-    ? routes
-    : undefined;
   // PING and ECHO from the bytes: only where no route could answer them first.
   const fastPath = builtins && textRoutes === 0;
   const commands = builtins ? [...TEXT_COMMANDS] : [];
@@ -138,7 +135,7 @@ export function textProtocol(options: TextProtocolOptions = {}): LineProtocol {
     if (!commands.includes(command)) commands.push(command);
   }
   const help = `commands: ${commands.join(" ")}`;
-  const { perform, closing, errorReply } = routeActions(routes, name, allowShutdown);
+  const { perform, closing, errorReply, undecodable } = routeActions(routes, name, allowShutdown);
 
   /** Answers PING and ECHO straight from the bytes; `false` means "take the general path". */
   function answerFast(line: Uint8Array): Reply | false {
@@ -231,10 +228,7 @@ export function textProtocol(options: TextProtocolOptions = {}): LineProtocol {
       try {
         text = decodeLine(line, context.lineNumber);
       } catch {
-        const action = undecodable?.matchUndecodable(routeContext(context, name));
-        if (action !== undefined) return perform(action, context);
-        context.sendError("invalid_encoding", "invalid encoding");
-        return undefined;
+        return undecodable(context, options.invalidReply !== undefined);
       }
       return answer(text, context);
     },
