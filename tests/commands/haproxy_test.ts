@@ -21,15 +21,30 @@ async function haproxyVersion(): Promise<string | undefined> {
   }
 }
 
-/** Starts HAProxy in the foreground and waits for its start-up line (bounded). */
+/**
+ * Starts HAProxy in the foreground, master-worker mode (`-W -db`), and waits (bounded) for the
+ * master's "Loading success.", which it prints once a worker reports ready: the listeners are bound
+ * by then. (`-V`'s "Using epoll() as the polling mechanism" comes before the bind: a test that waited
+ * for it raced HAProxy's bind and lost on a loaded CI machine.)
+ */
 async function startHaproxy(configPath: string): Promise<AsyncDisposable> {
   const child = new Deno.Command("haproxy", {
-    args: ["-f", configPath, "-db", "-V"],
+    args: ["-W", "-db", "-f", configPath],
     stdin: "null",
-    stdout: "piped",
+    stdout: "null",
     stderr: "piped",
   }).spawn();
-  const stderr = new Response(child.stderr).text();
+  // One reader for the whole life of the process: it reports the start line, then keeps draining.
+  let text = "";
+  let reportStarted: (started: boolean) => void = () => {};
+  const started = new Promise<boolean>((resolve) => reportStarted = resolve);
+  const drained = (async () => {
+    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
+      text += chunk;
+      if (text.includes("Loading success.")) reportStarted(true);
+    }
+    reportStarted(false);
+  })();
   const stop = async () => {
     try {
       child.kill("SIGTERM");
@@ -37,23 +52,12 @@ async function startHaproxy(configPath: string): Promise<AsyncDisposable> {
       // Already gone.
     }
     await child.status;
-    await stderr;
+    await drained;
   };
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  const started = (async () => {
-    let text = "";
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) return false;
-      text += value;
-      // HAProxy prints this once its listeners are bound, just before it starts polling.
-      if (/Using \w+\(\) as the polling mechanism/.test(text)) return true;
-    }
-  })();
   try {
     // HAProxy exiting before that line (its port was taken meanwhile) is a failed start.
     if (!await within(started, 10_000, "haproxy to start")) {
-      throw new Error(`haproxy did not start: ${await stderr}`);
+      throw new Error(`haproxy did not start: ${text}`);
     }
   } catch (error) {
     await stop();
@@ -61,7 +65,6 @@ async function startHaproxy(configPath: string): Promise<AsyncDisposable> {
   }
   return {
     async [Symbol.asyncDispose]() {
-      await reader.cancel();
       await stop();
     },
   };
