@@ -48,7 +48,7 @@ import { LineWriter } from "../framing/line_writer.ts";
 import { type ClientTlsOptions, openTransport, type Transport } from "./transport.ts";
 import { DEFAULT_CONNECT_TIMEOUT_MS } from "./_defaults.ts";
 import { describeDisconnect, isDisconnect } from "../_disconnect.ts";
-import { startTimer, type Timer } from "../_timer.ts";
+import { waitFor } from "./_wait_for.ts";
 
 /** Options of {@linkcode connect}. */
 export interface ConnectOptions {
@@ -531,43 +531,4 @@ export function parseJsonResponse(line: string): JsonResponse {
   const response = value as JsonResponse;
   if (!Object.hasOwn(response, "extra")) response.extra = null;
   return response;
-}
-
-/**
- * Races `promise` against an optional timer and an optional abort signal, without cancelling it.
- * `onLate` disposes a result that arrives after a timeout.
- */
-async function waitFor<T>(
-  promise: Promise<T>,
-  timeoutMs: number | undefined,
-  signal: AbortSignal | undefined,
-  what: string,
-  onLate?: (value: T) => void,
-): Promise<T> {
-  if (timeoutMs === undefined && signal === undefined) return await promise;
-  let timer: Timer | undefined;
-  let onAbort: (() => void) | undefined;
-  let timedOut = false;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        if (timeoutMs !== undefined) {
-          timer = startTimer(timeoutMs, () => {
-            timedOut = true;
-            reject(new TimeoutError(what, timeoutMs));
-          });
-        }
-        if (signal !== undefined) {
-          onAbort = () => reject(signal.reason);
-          if (signal.aborted) onAbort();
-          else signal.addEventListener("abort", onAbort, { once: true });
-        }
-      }),
-    ]);
-  } finally {
-    timer?.cancel();
-    if (onAbort) signal?.removeEventListener("abort", onAbort);
-    if (timedOut && onLate) promise.then(onLate, () => {});
-  }
 }

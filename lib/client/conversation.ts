@@ -65,6 +65,7 @@ import {
   TimeoutError,
 } from "../errors.ts";
 import { isDisconnect } from "../_disconnect.ts";
+import { waitFor } from "./_wait_for.ts";
 import { DEFAULT_REPLY_TIMEOUT_MS } from "./_defaults.ts";
 import { DEFAULT_MAX_LINE_BYTES, LineFramer } from "../framing/line_framer.ts";
 import { type ByteWriter, LineWriter } from "../framing/line_writer.ts";
@@ -559,6 +560,8 @@ export interface ExchangeResult {
 
 const LF = 0x0a;
 const NEWLINE = new Uint8Array([LF]);
+/** What the stream mode's reader sees when the input has ended. */
+const INPUT_ENDED: unique symbol = Symbol("input ended");
 
 /**
  * Runs one scripted exchange over an open connection (`linesock send`, and the repl without a
@@ -738,7 +741,16 @@ class Exchange {
   /** Stream mode: one task writes the input while this one reads and prints replies. */
   async #stream(): Promise<ExchangeEnding> {
     const connection = this.#connection;
-    const inputEnded = new AbortController();
+    // Not an AbortController: a first abort() costs about 0.4 ms (Deno's event dispatch, cold), a
+    // tenth of `linesock send PING`'s own work. Nor one long-lived promise raced on every read:
+    // each race would add a reaction to it that lives until the input ends (memory grows with
+    // the replies).
+    let inputDone = false;
+    let wakeReader: ((ended: typeof INPUT_ENDED) => void) | undefined;
+    const endInput = () => {
+      inputDone = true;
+      wakeReader?.(INPUT_ENDED);
+    };
     let finished = false;
     let inputError: unknown;
     let writeReset: unknown;
@@ -782,28 +794,40 @@ class Exchange {
         // plain end of input, which must still end as the reset it was.
         else if (!finished && isReset(error)) writeReset = error;
       } finally {
-        inputEnded.abort();
+        endInput();
       }
     })();
 
     const waitMs = this.#options.waitMs ?? 2000;
     const awaited = this.#options.until !== undefined || (this.#options.awaitClose ?? false);
+    // One read at a time: a read still pending when the input ends is the one then awaited.
+    let reading: Promise<Reply | null> | undefined;
     try {
       for (;;) {
         if (connection.bufferedLines === 0) await this.#out.flush();
-        const afterInput = inputEnded.signal.aborted;
-        const budget = awaited ? this.#timeoutMs : (waitMs > 0 ? waitMs : undefined);
+        reading ??= this.#conversation.read();
         let reply: Reply | null;
-        try {
-          reply = await this.#conversation.read(
-            afterInput ? { timeoutMs: budget } : { signal: inputEnded.signal },
-          );
-        } catch (error) {
+        if (!inputDone) {
+          const pending = reading;
+          const first = await new Promise<Reply | null | typeof INPUT_ENDED>((resolve, reject) => {
+            wakeReader = resolve;
+            pending.then(resolve, reject);
+          });
+          wakeReader = undefined;
           // The input just ended: from now on, silence counts.
-          if (!afterInput && inputEnded.signal.aborted && error === inputEnded.signal.reason) {
-            continue;
-          }
-          if (error instanceof TimeoutError) {
+          if (first === INPUT_ENDED) continue;
+          reply = first;
+        } else {
+          const budget = awaited ? this.#timeoutMs : (waitMs > 0 ? waitMs : undefined);
+          try {
+            reply = await waitFor(
+              reading,
+              budget,
+              undefined,
+              `waiting for a reply from ${connection.remote}`,
+            );
+          } catch (error) {
+            if (!(error instanceof TimeoutError)) throw error;
             if (this.#options.until) {
               throw new TimeoutError(
                 `no reply from ${connection.remote} matched ${this.#options.until}`,
@@ -819,8 +843,8 @@ class Exchange {
             if (inputError !== undefined) throw inputError;
             return "silence";
           }
-          throw error;
         }
+        reading = undefined;
         if (reply === null) {
           if (writeReset !== undefined) throw writeReset;
           if (this.#options.until) throw this.#closedBeforeMatch();
@@ -832,8 +856,10 @@ class Exchange {
       }
     } finally {
       finished = true;
+      // A read left pending fails when the connection closes: nobody waits for it any more.
+      reading?.catch(() => {});
       // The writer is awaited only when it is done anyway; one blocked on input is left behind.
-      if (inputEnded.signal.aborted) await writing;
+      if (inputDone) await writing;
     }
   }
 
