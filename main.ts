@@ -1,48 +1,52 @@
 /**
- * The `linesock` command line: finds the subcommand, loads only its module (start-up time of
- * `linesock send` matters in scripts), parses its arguments from its definition, and maps failures
- * to the documented exit statuses: usage errors exit 2 with one `linesock:` line.
+ * The `linesock` command line: finds the subcommand and loads only its module (start-up time of
+ * `linesock send` matters in scripts), whose runner parses its arguments from its definition and
+ * maps failures to the documented exit statuses (commands/_cli/run_subcommand.ts): usage errors
+ * exit 2 with one `linesock:` line. main.ts itself imports no parser and no error class.
  *
  * @module
  */
 import denoJson from "./deno.json" with { type: "json" };
-import { ExitError, reportFailure } from "./commands/_cli.ts";
-import {
-  type CommandSpec,
-  formatHelp,
-  parse,
-  type Parsed,
-  UnknownOptionError,
-  UsageError,
-} from "./commands/_cli/spec.ts";
+import type { Subcommand } from "./commands/_cli/run_subcommand.ts";
+import type { CommandSpec } from "./commands/_cli/spec.ts";
+import { usage } from "./commands/_cli/usage.ts";
 
-/** A subcommand's module: its definition and what runs it. */
-export interface SubcommandModule {
-  /** The definition (options, arguments, help). */
-  readonly spec: CommandSpec;
-  /** Runs it; returns the exit status. */
-  run(parsed: Parsed): Promise<number | void>;
+/**
+ * A subcommand's module: its definition, what runs it, and the runner that maps its arguments to
+ * its exit status (commands/_cli/run_subcommand.ts, re-exported by every subcommand module so that
+ * it runs with the module's own error classes in the bundled build).
+ */
+export interface SubcommandModule extends Subcommand {
+  /** Parses, runs and maps failures to exit statuses. */
+  runSubcommand(subcommand: Subcommand, args: readonly string[]): Promise<number>;
 }
 
 /** Every subcommand, each loaded only when it runs. */
 export const SUBCOMMANDS: Record<string, () => Promise<SubcommandModule>> = {
-  serve: () => load("serve.ts"),
-  send: () => load("send.ts"),
-  repl: () => load("repl.ts"),
-  test: () => load("test.ts"),
-  "echo-test": () => load("echo_test.ts"),
-  bench: () => load("bench.ts"),
-  completions: () => load("completions.ts"),
+  serve: () => load("serve"),
+  send: () => load("send"),
+  repl: () => load("repl"),
+  test: () => load("test"),
+  "echo-test": () => load("echo_test"),
+  bench: () => load("bench"),
+  completions: () => load("completions"),
 };
 
 /**
- * Loads `commands/<file>`. The specifier is computed on purpose: Deno loads every statically written
+ * From the sources, `commands/send.ts`; in the bundled build (`deno task build`, which
+ * `deno task install` installs), `send.js` beside `main.js`: each subcommand is one file there.
+ */
+const BUNDLED = import.meta.url.endsWith(".js");
+
+/**
+ * Loads `commands/<name>`. The specifier is computed on purpose: Deno loads every statically written
  * `import("…")` target (and its npm packages) at start-up, which cost `linesock send` each other
- * subcommand's modules. `deno task compile` names each file with `--include` instead
+ * subcommand's modules. `deno task compile` and `deno task build` name each file instead
  * (tests/compile_includes_test.ts keeps the lists in step).
  */
-function load(file: string): Promise<SubcommandModule> {
-  return import(new URL(`./commands/${file}`, import.meta.url).href);
+function load(name: string): Promise<SubcommandModule> {
+  const path = BUNDLED ? `./${name}.js` : `./commands/${name}.ts`;
+  return import(new URL(path, import.meta.url).href);
 }
 
 /** The exit statuses every subcommand uses. */
@@ -95,11 +99,6 @@ async function programHelp(): Promise<string> {
   ].join("\n");
 }
 
-function usage(message: string): number {
-  console.error(`linesock: ${message}\n(run with --help for usage)`);
-  return 2;
-}
-
 /**
  * Runs the CLI.
  * @param args The arguments after the program name.
@@ -123,8 +122,8 @@ export async function main(args: string[]): Promise<number> {
       }
       const load = SUBCOMMANDS[rest[0]];
       if (load === undefined) return usage(`unknown command ${JSON.stringify(rest[0])}`);
-      console.log(formatHelp((await load()).spec));
-      return 0;
+      const module = await load();
+      return await module.runSubcommand(module, ["--help"]);
     }
     const load = Object.hasOwn(SUBCOMMANDS, name) ? SUBCOMMANDS[name] : undefined;
     if (load === undefined) {
@@ -135,17 +134,10 @@ export async function main(args: string[]): Promise<number> {
       );
     }
     const module = await load();
-    const parsed = parse(module.spec, rest);
-    if (parsed.help) {
-      console.log(formatHelp(module.spec));
-      return 0;
-    }
-    for (const warning of parsed.warnings) console.error(`linesock: warning: ${warning}`);
-    return (await module.run(parsed)) ?? 0;
+    return await module.runSubcommand(module, rest);
   } catch (error) {
-    if (error instanceof UnknownOptionError) return usage(await error.withHint());
-    if (error instanceof UsageError) return usage(error.message);
-    if (error instanceof ExitError && error.message === "") return error.exitCode;
+    // Only a failure to load a subcommand gets here (its runner maps everything else).
+    const { reportFailure } = await import("./commands/_cli.ts");
     return reportFailure(error);
   }
 }

@@ -1,12 +1,16 @@
 /**
- * Start-up time: `linesock send PING` as a whole process (start to exit, against a running server,
- * with the `send` task's flags) against `deno run` of an empty script; runs alternate and the median
- * of each is kept. Used by `bench/server_load.ts`.
+ * Start-up time: `linesock send PING` as a whole process (start to exit, against a running server)
+ * against `deno run` of an empty script, in its two forms: the installed `linesock` (the bundled
+ * build that `deno task install` installs, built fresh here, run with the install task's flags) and
+ * `deno task send` (main.ts from the sources, with the send task's flags). Runs alternate and the
+ * median of each is kept. Used by `bench/server_load.ts`.
  *
  * @module
  */
 import { fileURLToPath } from "node:url";
 import denoJson from "../deno.json" with { type: "json" };
+import { build } from "../_tools/build.ts";
+import { INSTALL_FLAGS } from "../_tools/install.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 
@@ -14,7 +18,9 @@ const ROOT = fileURLToPath(new URL("../", import.meta.url));
 export interface StartupResult {
   /** `deno run` of an empty script. */
   emptyMs: number;
-  /** `linesock send PING`. */
+  /** `linesock send PING`: the installed, bundled build. */
+  installedMs: number;
+  /** `deno task send PING`: main.ts from the sources. */
   sendMs: number;
   /** Runs of each. */
   runs: number;
@@ -51,19 +57,38 @@ const median = (values: number[]) => values.sort((a, b) => a - b)[values.length 
 export async function measureStartup(port: number, runs = 15): Promise<StartupResult> {
   // Inside the project, so that both runs find and read the same deno.json.
   const empty = await Deno.makeTempFile({ dir: ROOT, prefix: ".startup-empty-", suffix: ".ts" });
+  const dist = await Deno.makeTempDir({ prefix: "linesock-startup-build-" });
   try {
-    const emptyTimes: number[] = [];
-    const sendTimes: number[] = [];
-    const send = ["run", ...taskFlags("send"), "main.ts", "send", "--port", String(port), "PING"];
+    await build(dist);
+    const target = ["send", "--port", String(port), "PING"];
+    const commands = {
+      empty: ["run", empty],
+      installed: [
+        "run",
+        "--config",
+        "deno.json",
+        ...INSTALL_FLAGS,
+        `${dist}/main.js`,
+        ...target,
+      ],
+      send: ["run", ...taskFlags("send"), "main.ts", ...target],
+    };
+    const times = { empty: [] as number[], installed: [] as number[], send: [] as number[] };
     // One unmeasured run each fills Deno's caches.
-    await timeRun(["run", empty]);
-    await timeRun(send);
+    for (const args of Object.values(commands)) await timeRun(args);
     for (let run = 0; run < runs; run++) {
-      emptyTimes.push(await timeRun(["run", empty]));
-      sendTimes.push(await timeRun(send));
+      for (const [name, args] of Object.entries(commands)) {
+        times[name as keyof typeof times].push(await timeRun(args));
+      }
     }
-    return { emptyMs: median(emptyTimes), sendMs: median(sendTimes), runs };
+    return {
+      emptyMs: median(times.empty),
+      installedMs: median(times.installed),
+      sendMs: median(times.send),
+      runs,
+    };
   } finally {
     await Deno.remove(empty);
+    await Deno.remove(dist, { recursive: true });
   }
 }

@@ -69,6 +69,9 @@ interface BenchFlags extends TlsFlags {
 /** The options that make sense with `--compare` (which runs no load). */
 const COMPARE_OPTIONS = new Set(["compare", "report", "quiet", "verbose"]);
 
+/** The runner main.ts calls (this module's own copy in the bundled build). */
+export { runSubcommand } from "./_cli/run_subcommand.ts";
+
 /** The definition of `linesock bench`. */
 export const spec: CommandSpec = {
   name: "bench",

@@ -7,6 +7,9 @@
 import { type CommandSpec, type Parsed, UsageError } from "./_cli/spec.ts";
 import { SHELLS } from "./_cli/completions.ts";
 
+/** The runner main.ts calls (this module's own copy in the bundled build). */
+export { runSubcommand } from "./_cli/run_subcommand.ts";
+
 /** The definition of `linesock completions`. */
 export const spec: CommandSpec = {
   name: "completions",

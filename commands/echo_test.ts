@@ -78,6 +78,9 @@ interface EchoTestOptions extends TlsFlags {
 
 const LOAD_OPTIONS = ["connections", "lines", "duration", "size", "pipeline", "rate"] as const;
 
+/** The runner main.ts calls (this module's own copy in the bundled build). */
+export { runSubcommand } from "./_cli/run_subcommand.ts";
+
 /** The definition of `linesock echo-test`. */
 export const spec: CommandSpec = {
   name: "echo-test",

@@ -56,6 +56,9 @@ interface ReplCliOptions extends TlsFlags {
   verbose?: number;
 }
 
+/** The runner main.ts calls (this module's own copy in the bundled build). */
+export { runSubcommand } from "./_cli/run_subcommand.ts";
+
 /** The definition of `linesock repl`. */
 export const spec: CommandSpec = {
   name: "repl",

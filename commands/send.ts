@@ -66,6 +66,9 @@ interface SendOptions extends TlsFlags {
 const encoder = new TextEncoder();
 const READ_CHUNK_BYTES = 64 * 1024;
 
+/** The runner main.ts calls (this module's own copy in the bundled build). */
+export { runSubcommand } from "./_cli/run_subcommand.ts";
+
 /** The definition of `linesock send`. */
 export const spec: CommandSpec = {
   name: "send",

@@ -90,6 +90,9 @@ interface Stoppable {
   shutdown(): Promise<void>;
 }
 
+/** The runner main.ts calls (this module's own copy in the bundled build). */
+export { runSubcommand } from "./_cli/run_subcommand.ts";
+
 /** The definition of `linesock serve`. */
 export const spec: CommandSpec = {
   name: "serve",

@@ -17,6 +17,9 @@ import { DEFAULT_HOST, DEFAULT_PORT } from "../lib/address.ts";
 import { type Conversation, escapeBytes } from "./_test/conversation.ts";
 import type { ConversationEvent, ConversationResult } from "./_test/runner.ts";
 
+/** The runner main.ts calls (this module's own copy in the bundled build). */
+export { runSubcommand } from "./_cli/run_subcommand.ts";
+
 /** The definition of `linesock test`. */
 export const spec: CommandSpec = {
   name: "test",

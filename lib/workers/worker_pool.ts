@@ -107,7 +107,14 @@ const METRICS_WAIT_MS = 1000;
  * @internal
  */
 export const CRASH_WORKER: unique symbol = Symbol("linesock.crashWorker");
-const WORKER_URL = new URL("./_serve_worker.ts", import.meta.url);
+/**
+ * The worker's module: its sibling `_serve_worker.ts`, or `_serve_worker.js` beside this code in the
+ * bundled build (`deno task build` puts every bundle in one folder).
+ */
+const WORKER_URL = new URL(
+  `./_serve_worker${import.meta.url.slice(import.meta.url.lastIndexOf("."))}`,
+  import.meta.url,
+);
 
 /**
  * Starts `count` workers serving `config` on one TCP port.

@@ -1,7 +1,7 @@
 /**
  * `main.ts` with an injected internal failure, for the exit-status tests: every subcommand's `run`
  * throws a `TypeError`, as a bug in linesock would. Run it with a task's permission flags in place of
- * `main.ts` (`internalFailureArgs` in cli.ts); the real `main()` then maps the failure to exit 70 and
+ * `main.ts` (`internalFailureArgs` in cli.ts); the real runner then maps the failure to exit 70 and
  * one `linesock: internal error (TypeError): …` line. Nothing a client sends can reach this: it is a
  * separate entry point that only tests run.
  *
@@ -15,6 +15,7 @@ for (const [name, load] of Object.entries(SUBCOMMANDS)) {
     return {
       spec: module.spec,
       run: () => Promise.reject(new TypeError(`injected internal failure in ${name}`)),
+      runSubcommand: module.runSubcommand,
     };
   };
 }
