@@ -35,7 +35,8 @@ import { SERVE_DEFAULTS } from "../server/defaults.ts";
 import { type ProtocolConfig, protocolFromConfig } from "../protocols/config.ts";
 import { DEFAULT_MAX_EXEC } from "../routes/program_runner.ts";
 import { formatAddress } from "../address.ts";
-import { LinesockError, type LinesockErrorCode } from "../errors.ts";
+import { LinesockError, type LinesockErrorCode, ListenError } from "../errors.ts";
+import { describeListenFailure } from "../server/_listen_failure.ts";
 import { addStats, emptyStats } from "../server/_stats.ts";
 import { addMetrics, emptyMetrics, type ServerMetrics } from "../server/metrics.ts";
 
@@ -144,6 +145,7 @@ export async function serveWorkers(config: ServeConfig, count: number): Promise<
     ...config,
     maxExec: Math.ceil((config.maxExec ?? DEFAULT_MAX_EXEC) / count),
   };
+  assertPortFree(config.serve);
   const pool = new Pool(perWorker);
   try {
     // The first worker binds (port 0 picks one); the others join the port it got.
@@ -159,6 +161,24 @@ export async function serveWorkers(config: ServeConfig, count: number): Promise<
     throw error;
   }
   return pool;
+}
+
+/**
+ * SO_REUSEPORT lets any process of the same user bind a port that is already served with it: a
+ * second `serve --workers` on the same port would start without an error and silently take part of
+ * the first one's connections. A plain bind, which any listener on the port refuses, proves the port
+ * is free before the workers bind it together. (Port 0 gets a port nobody holds.)
+ */
+function assertPortFree(options: ServeOptions): void {
+  const hostname = options.hostname ?? SERVE_DEFAULTS.hostname;
+  const port = options.port ?? SERVE_DEFAULTS.port;
+  if (port === 0) return;
+  try {
+    Deno.listen({ hostname, port }).close();
+  } catch (error) {
+    const address = formatAddress({ transport: "tcp", hostname, port });
+    throw new ListenError(address, describeListenFailure(error), { cause: error });
+  }
 }
 
 interface WorkerState {

@@ -156,6 +156,37 @@ Deno.test("serveWorkers", async (t) => {
     );
   });
 
+  await t.step(
+    "a port another pool serves fails the start (SO_REUSEPORT would let it share it)",
+    async () => {
+      await using first = await serveWorkers(
+        { protocol: "echo", serve: { port: 0 }, logLevel: "fatal" },
+        2,
+      );
+      const port = (first.addr as Deno.NetAddr).port;
+      const failure = await serveWorkers(
+        { protocol: "echo", serve: { port }, logLevel: "fatal" },
+        2,
+      ).then(async (second) => {
+        await second[Symbol.asyncDispose]();
+        return undefined;
+      }, (error) => error);
+      assert.ok(failure instanceof LinesockError, String(failure));
+      assert.equal(failure.code, "CANNOT_LISTEN");
+      assert.equal(
+        failure.message,
+        `Cannot listen on tcp://127.0.0.1:${port}: address already in use`,
+      );
+      // The first pool still answers.
+      const conn = await Deno.connect({ port });
+      await conn.write(new TextEncoder().encode("still mine\n"));
+      const buffer = new Uint8Array(64);
+      const count = await conn.read(buffer);
+      assert.equal(new TextDecoder().decode(buffer.subarray(0, count ?? 0)), "still mine\n");
+      conn.close();
+    },
+  );
+
   await t.step("a Unix socket or a count below 1 is refused", async () => {
     await assert.rejects(
       serveWorkers({ protocol: "echo", serve: { path: "/tmp/x.sock" } }, 2),
