@@ -47,6 +47,20 @@ Deno.test("countNewlines and endOfLine", async (t) => {
     assert.equal(countNewlines(new Uint8Array(0)), 0);
   });
 
+  await t.step("countNewlines: blocks of words longer than a lane can count (255 \n each)", () => {
+    // The per-byte counts are summed every 255 words: 256 words of \n in one block would carry.
+    for (const words of [254, 255, 256, 511, 1000]) {
+      const buffer = new Uint8Array(words * 4 + 4).fill(0x0a);
+      for (let offset = 0; offset < 4; offset++) {
+        const view = buffer.subarray(offset, offset + words * 4);
+        assert.equal(countNewlines(view), words * 4, `${words} words at offset ${offset}`);
+      }
+    }
+    const sparse = new Uint8Array(256 * 1024);
+    for (let at = 100; at < sparse.length; at += 4097) sparse[at] = 0x0a;
+    assert.equal(countNewlines(sparse), naiveCount(sparse));
+  });
+
   await t.step("endOfLine is just past the Nth \\n, or -1 when there are fewer", () => {
     fc.assert(
       fc.property(
