@@ -25,7 +25,8 @@ Deno.test("deno task build: the bundled command line", async (t) => {
   const outdir = await Deno.makeTempDir({ prefix: "linesock-build-" });
   try {
     await build(outdir);
-    const run = (args: string[]) =>
+    // As the installed launcher runs it.
+    const bundled = (args: string[]) =>
       new Deno.Command(Deno.execPath(), {
         args: [
           "run",
@@ -36,8 +37,11 @@ Deno.test("deno task build: the bundled command line", async (t) => {
           ...args,
         ],
         stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
         env: { NO_COLOR: "1" },
-      }).output();
+      });
+    const run = (args: string[]) => bundled(args).output();
     const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
 
     await t.step("send loads main.js and send.js only, with no node: import", async () => {
@@ -84,24 +88,7 @@ Deno.test("deno task build: the bundled command line", async (t) => {
     });
 
     await t.step("serve --workers 2 from the bundle finds the bundled worker", async () => {
-      const child = new Deno.Command(Deno.execPath(), {
-        args: [
-          "run",
-          "--config",
-          `${ROOT}deno.json`,
-          ...INSTALL_FLAGS,
-          `${outdir}/main.js`,
-          "serve",
-          "--port",
-          "0",
-          "--workers",
-          "2",
-        ],
-        stdin: "null",
-        stdout: "piped",
-        stderr: "piped",
-        env: { NO_COLOR: "1" },
-      }).spawn();
+      const child = bundled(["serve", "--port", "0", "--workers", "2"]).spawn();
       const stderr = new Response(child.stderr).text();
       const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
       try {

@@ -5,6 +5,7 @@
  * @module
  */
 import assert from "node:assert/strict";
+import { within } from "./timeouts.ts";
 
 /**
  * Whether a process is alive: it exists and is not a zombie. (A program's background child is
@@ -52,4 +53,73 @@ export async function withEnv(
     if (before === undefined) Deno.env.delete(name);
     else Deno.env.set(name, before);
   }
+}
+
+/** A background program a test started (nats-server, HAProxy); `await using` stops it. */
+export interface Daemon extends AsyncDisposable {
+  /** What it wrote to stderr so far. */
+  log(): string;
+  /** Sends `signal` (default: the one it was started with) and waits until it exited. */
+  stop(signal?: Deno.Signal): Promise<void>;
+}
+
+/** How {@linkcode startDaemon} starts a program. */
+export interface DaemonOptions {
+  /** Its arguments. */
+  args: string[];
+  /** The stderr text that says it is ready (its ports bound). */
+  ready: string;
+  /** How `stop()` and disposal end it. @default {"SIGTERM"} */
+  stopSignal?: Deno.Signal;
+  /** How long it may take to print `ready`. @default {10000} */
+  timeoutMs?: number;
+}
+
+/**
+ * Starts `program` and waits (bounded) until its stderr contains `ready`; one reader drains its
+ * stderr for its whole life, so that it never blocks on a full pipe. It exiting first, or the
+ * timeout, is a failed start (its log in the error) and leaves nothing running.
+ * @param program The program, found on PATH.
+ * @param options Arguments, the ready text, the stop signal.
+ * @returns The running program.
+ */
+export async function startDaemon(program: string, options: DaemonOptions): Promise<Daemon> {
+  const child = new Deno.Command(program, {
+    args: options.args,
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  let text = "";
+  let reportReady: (ready: boolean) => void = () => {};
+  const ready = new Promise<boolean>((resolve) => reportReady = resolve);
+  const drained = (async () => {
+    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
+      text += chunk;
+      if (text.includes(options.ready)) reportReady(true);
+    }
+    reportReady(false);
+  })();
+  let stopping: Promise<void> | undefined;
+  const stop = (signal = options.stopSignal ?? "SIGTERM") =>
+    stopping ??= (async () => {
+      try {
+        child.kill(signal);
+      } catch {
+        // It exited already.
+      }
+      await child.status;
+      await drained;
+    })();
+  try {
+    if (
+      !await within(ready, options.timeoutMs ?? 10_000, `${program} to print "${options.ready}"`)
+    ) {
+      throw new Error("it exited");
+    }
+  } catch (error) {
+    await stop("SIGKILL");
+    throw new Error(`${program} did not start (${(error as Error).message}):\n${text}`);
+  }
+  return { log: () => text, stop, [Symbol.asyncDispose]: () => stop() };
 }

@@ -7,8 +7,9 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { runCli, type RunningServer, startServer, within } from "../_support/cli.ts";
+import { runCli, type RunningServer, startServer } from "../_support/cli.ts";
 import { unusedPort } from "../_support/ports.ts";
+import { startDaemon } from "../_support/process.ts";
 import { ignoredName, toolMissing } from "../_support/tools.ts";
 import { makeTestCertificates, OPENSSL_MISSING } from "../_support/tls.ts";
 import { connect, type LineConnection } from "../../lib/client/client.ts";
@@ -24,45 +25,12 @@ interface Nats extends AsyncDisposable {
 }
 
 async function startNats(port = unusedPort(), args: string[] = []): Promise<Nats> {
-  const child = new Deno.Command("nats-server", {
+  const daemon = await startDaemon("nats-server", {
     args: ["-a", "127.0.0.1", "-p", String(port), ...args],
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  let log = "";
-  let started: (ready: boolean) => void = () => {};
-  const ready = new Promise<boolean>((resolve) => started = resolve);
-  // Its log is read to the end, so that it never blocks (or dies) on a full or closed pipe.
-  const reading = (async () => {
-    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
-      log += chunk;
-      if (log.includes("Server is ready")) started(true);
-    }
-    started(false);
-  })();
-  const status = child.status;
-  let killed = false;
-  const kill = async () => {
-    if (!killed) {
-      killed = true;
-      try {
-        child.kill("SIGKILL");
-      } catch {
-        // It exited already.
-      }
-    }
-    await status;
-    await reading;
-  };
-  try {
-    if (!(await within(ready, 10_000, "nats-server to start"))) {
-      throw new Error(`nats-server did not start:\n${log}`);
-    }
-  } catch (error) {
-    await kill();
-    throw error;
-  }
+    ready: "Server is ready",
+    stopSignal: "SIGKILL",
+  });
+  const kill = () => daemon.stop();
   return { port, url: `nats://127.0.0.1:${port}`, kill, [Symbol.asyncDispose]: kill };
 }
 

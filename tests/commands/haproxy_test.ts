@@ -7,10 +7,11 @@
  * Ignored, with the reason in its name, when `haproxy` is not installed (`.ci/run` installs Debian's).
  */
 import assert from "node:assert/strict";
-import { startServer, within } from "../_support/cli.ts";
+import { startServer } from "../_support/cli.ts";
 import { LineSession } from "../_support/line_session.ts";
 import { unusedPort } from "../_support/ports.ts";
 import { ignoredName } from "../_support/tools.ts";
+import { startDaemon } from "../_support/process.ts";
 
 async function haproxyVersion(): Promise<string | undefined> {
   try {
@@ -27,47 +28,11 @@ async function haproxyVersion(): Promise<string | undefined> {
  * by then. (`-V`'s "Using epoll() as the polling mechanism" comes before the bind: a test that waited
  * for it raced HAProxy's bind and lost on a loaded CI machine.)
  */
-async function startHaproxy(configPath: string): Promise<AsyncDisposable> {
-  const child = new Deno.Command("haproxy", {
+function startHaproxy(configPath: string): Promise<AsyncDisposable> {
+  return startDaemon("haproxy", {
     args: ["-W", "-db", "-f", configPath],
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  // One reader for the whole life of the process: it reports the start line, then keeps draining.
-  let text = "";
-  let reportStarted: (started: boolean) => void = () => {};
-  const started = new Promise<boolean>((resolve) => reportStarted = resolve);
-  const drained = (async () => {
-    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
-      text += chunk;
-      if (text.includes("Loading success.")) reportStarted(true);
-    }
-    reportStarted(false);
-  })();
-  const stop = async () => {
-    try {
-      child.kill("SIGTERM");
-    } catch {
-      // Already gone.
-    }
-    await child.status;
-    await drained;
-  };
-  try {
-    // HAProxy exiting before that line (its port was taken meanwhile) is a failed start.
-    if (!await within(started, 10_000, "haproxy to start")) {
-      throw new Error(`haproxy did not start: ${text}`);
-    }
-  } catch (error) {
-    await stop();
-    throw error;
-  }
-  return {
-    async [Symbol.asyncDispose]() {
-      await stop();
-    },
-  };
+    ready: "Loading success.",
+  });
 }
 
 const version = await haproxyVersion();
