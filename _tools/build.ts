@@ -27,6 +27,7 @@
  *
  * @module
  */
+import { fileURLToPath } from "node:url";
 import denoJson from "../deno.json" with { type: "json" };
 
 const ROOT = new URL("../", import.meta.url);
@@ -65,25 +66,66 @@ async function bundle(entry: string, outdir: string): Promise<void> {
   }
 }
 
+/** The file that marks a folder as a build of this tool: only such a folder is ever replaced. */
+export const BUILD_MARKER = ".linesock-build";
+
 /**
- * Bundles every entry into `outdir` (emptied first), one file each.
- * @param outdir Where the build goes (an absolute path).
+ * Whether `dir` may be replaced by a build: it does not exist, is empty, or holds a build (its
+ * marker file). Anything else is refused, so that a mistyped `--outdir` deletes nothing.
+ */
+async function replaceable(dir: string): Promise<boolean> {
+  try {
+    let empty = true;
+    for await (const entry of Deno.readDir(dir)) {
+      if (entry.name === BUILD_MARKER) return true;
+      empty = false;
+    }
+    return empty;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return true;
+    throw error;
+  }
+}
+
+/**
+ * Bundles every entry, one file each, into a new folder beside `outdir`, then puts it in the place
+ * of `outdir`: a failed build leaves the previous one (and a launcher that runs it) as it was.
+ * @param outdir Where the build goes (an absolute path): missing, empty, or a previous build.
  * @returns The entry files written, by entry.
+ * @throws When `outdir` holds something else, or a bundle fails.
  */
 export async function build(outdir: string): Promise<Map<string, string>> {
-  await Deno.remove(outdir, { recursive: true }).catch((error) => {
-    if (!(error instanceof Deno.errors.NotFound)) throw error;
-  });
-  const entries = bundleEntries();
-  // Chunks are named by their content's hash: two bundles writing the same chunk write the same file.
-  await Promise.all(entries.map((entry) => bundle(entry, outdir)));
-  const written = new Map<string, string>();
-  for (const entry of entries) {
-    const file = `${outdir}/${entry.slice(entry.lastIndexOf("/") + 1).replace(/\.ts$/, ".js")}`;
-    await Deno.stat(file);
-    written.set(entry, file);
+  if (!await replaceable(outdir)) {
+    throw new Error(
+      `${outdir} exists and is not a linesock build (no ${BUILD_MARKER}): not replacing it`,
+    );
   }
-  return written;
+  const parent = outdir.slice(0, outdir.lastIndexOf("/")) || "/";
+  await Deno.mkdir(parent, { recursive: true });
+  const staging = await Deno.makeTempDir({ dir: parent, prefix: ".linesock-build-" });
+  try {
+    const entries = bundleEntries();
+    // Chunks are named by their content's hash: two bundles writing the same chunk write the same
+    // file. Every bundle is awaited before a failure is reported: none is left running.
+    const results = await Promise.allSettled(entries.map((entry) => bundle(entry, staging)));
+    const failed = results.find((result) => result.status === "rejected");
+    if (failed) throw failed.reason;
+    const written = new Map<string, string>();
+    for (const entry of entries) {
+      const name = entry.slice(entry.lastIndexOf("/") + 1).replace(/\.ts$/, ".js");
+      await Deno.stat(`${staging}/${name}`);
+      written.set(entry, `${outdir}/${name}`);
+    }
+    await Deno.writeTextFile(`${staging}/${BUILD_MARKER}`, "built by deno task build\n");
+    await Deno.remove(outdir, { recursive: true }).catch((error) => {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    });
+    await Deno.rename(staging, outdir);
+    return written;
+  } catch (error) {
+    await Deno.remove(staging, { recursive: true }).catch(() => {});
+    throw error;
+  }
 }
 
 if (import.meta.main) {
@@ -93,9 +135,15 @@ if (import.meta.main) {
     console.error("usage: deno task build [--outdir DIR]");
     Deno.exit(2);
   }
-  const path = outdir.startsWith("/") ? outdir : new URL(outdir, ROOT).pathname.replace(/\/$/, "");
-  const written = await build(path);
-  console.log(
-    `built ${written.size} bundles in ${outdir}/: deno run --config deno.json … ${outdir}/main.js`,
-  );
+  // Relative to the clone (where the task runs), as a path, not a URL (spaces stay spaces).
+  const path = outdir.startsWith("/") ? outdir : fileURLToPath(new URL(outdir, ROOT));
+  try {
+    const written = await build(path.replace(/\/+$/, ""));
+    console.log(
+      `built ${written.size} bundles in ${outdir}/: deno run --config deno.json … ${outdir}/main.js`,
+    );
+  } catch (error) {
+    console.error(`build: ${error instanceof Error ? error.message : error}`);
+    Deno.exit(1);
+  }
 }

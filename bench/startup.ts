@@ -10,7 +10,7 @@
 import { fileURLToPath } from "node:url";
 import denoJson from "../deno.json" with { type: "json" };
 import { build } from "../_tools/build.ts";
-import { INSTALL_FLAGS } from "../_tools/install.ts";
+import { launcherArgs } from "../_tools/install.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 
@@ -63,14 +63,7 @@ export async function measureStartup(port: number, runs = 15): Promise<StartupRe
     const target = ["send", "--port", String(port), "PING"];
     const commands = {
       empty: ["run", empty],
-      installed: [
-        "run",
-        "--config",
-        "deno.json",
-        ...INSTALL_FLAGS,
-        `${dist}/main.js`,
-        ...target,
-      ],
+      installed: launcherArgs(dist, target),
       send: ["run", ...taskFlags("send"), "main.ts", ...target],
     };
     const times = { empty: [] as number[], installed: [] as number[], send: [] as number[] };

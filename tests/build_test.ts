@@ -3,17 +3,15 @@
  * folder and run with the install task's permission flags, as the installed `linesock` runs it.
  * Each subcommand is one bundle with its own copy of the parser and the error classes, so the exit
  * statuses (usage 2, cannot connect 3) are checked through it; the worker pool must find the
- * bundled worker; and `send` must load two files with no `node:` import (its start-up).
+ * bundled worker; and `send` must start on two files (`main.js`, `send.js`: no static import, so no
+ * `node:` one; Deno also reads the small chunks behind their literal `import()`s).
  */
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
 import denoJson from "../deno.json" with { type: "json" };
 import { build } from "../_tools/build.ts";
-import { INSTALL_FLAGS } from "../_tools/install.ts";
+import { launcherArgs } from "../_tools/install.ts";
 import { startServer, within } from "./_support/cli.ts";
 import { unusedPort } from "./_support/ports.ts";
-
-const ROOT = fileURLToPath(new URL("../", import.meta.url));
 
 /** The static imports of a bundle file (`import … from "x"` and `import "x"`). */
 function staticImports(source: string): string[] {
@@ -28,14 +26,7 @@ Deno.test("deno task build: the bundled command line", async (t) => {
     // As the installed launcher runs it.
     const bundled = (args: string[]) =>
       new Deno.Command(Deno.execPath(), {
-        args: [
-          "run",
-          "--config",
-          `${ROOT}deno.json`,
-          ...INSTALL_FLAGS,
-          `${outdir}/main.js`,
-          ...args,
-        ],
+        args: launcherArgs(outdir, args),
         stdin: "null",
         stdout: "piped",
         stderr: "piped",
@@ -44,7 +35,26 @@ Deno.test("deno task build: the bundled command line", async (t) => {
     const run = (args: string[]) => bundled(args).output();
     const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
 
-    await t.step("send loads main.js and send.js only, with no node: import", async () => {
+    await t.step("only a missing or empty folder or a previous build is replaced", async () => {
+      await build(outdir); // over the build made above: replaced
+      const other = await Deno.makeTempDir({ prefix: "linesock-not-a-build-" });
+      try {
+        await Deno.writeTextFile(`${other}/notes.txt`, "mine");
+        const refused = await new Deno.Command(Deno.execPath(), {
+          args: ["task", "build", "--outdir", other],
+          cwd: new URL("../", import.meta.url),
+          stdout: "piped",
+          stderr: "piped",
+        }).output();
+        assert.equal(refused.code, 1);
+        assert.match(text(refused.stderr), /is not a linesock build .*not replacing it/);
+        assert.equal(await Deno.readTextFile(`${other}/notes.txt`), "mine");
+      } finally {
+        await Deno.remove(other, { recursive: true });
+      }
+    });
+
+    await t.step("send starts on main.js and send.js, with no node: import", async () => {
       const main = await Deno.readTextFile(`${outdir}/main.js`);
       const send = await Deno.readTextFile(`${outdir}/send.js`);
       assert.deepEqual(staticImports(main), []);

@@ -1,5 +1,6 @@
 /**
- * `deno task install` into a scratch HOME and install root, as a new user would run it: the
+ * `deno task install` into a scratch HOME, install root and build folder (`--dist`: the clone's own
+ * `dist/`, which an installed `linesock` may run, is left alone), as a new user would run it: the
  * launcher answers, bash loads the completions it wrote, fish's file is where fish looks, and `man`
  * finds the page from the launcher's folder on PATH (Debian's man-db, which .ci/run installs).
  */
@@ -26,7 +27,7 @@ Deno.test("deno task install: launcher, completions and man page", async (t) => 
   };
   try {
     const installed = await new Deno.Command(Deno.execPath(), {
-      args: ["task", "install"],
+      args: ["task", "install", "--dist", `${home}/dist`],
       cwd: ROOT,
       env,
       stdin: "null",

@@ -856,7 +856,9 @@ class Exchange {
       }
     } finally {
       finished = true;
-      // A read left pending fails when the connection closes: nobody waits for it any more.
+      // A read left pending (an end by silence or a timeout) fails when the connection closes:
+      // nobody waits for it any more. (It would take the next line of a connection used on; send
+      // and the repl close it.)
       reading?.catch(() => {});
       // The writer is awaited only when it is done anyway; one blocked on input is left behind.
       if (inputDone) await writing;

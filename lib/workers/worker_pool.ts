@@ -167,7 +167,8 @@ export async function serveWorkers(config: ServeConfig, count: number): Promise<
  * SO_REUSEPORT lets any process of the same user bind a port that is already served with it: a
  * second `serve --workers` on the same port would start without an error and silently take part of
  * the first one's connections. A plain bind, which any listener on the port refuses, proves the port
- * is free before the workers bind it together. (Port 0 gets a port nobody holds.)
+ * is free before the workers bind it together. (Port 0 gets a port nobody holds.) Best-effort: two
+ * pools started at the very same moment can both pass it before either binds.
  */
 function assertPortFree(options: ServeOptions): void {
   const hostname = options.hostname ?? SERVE_DEFAULTS.hostname;
