@@ -30,7 +30,7 @@ export interface Area {
   readonly description: string;
   /** Globs of the files to mutate. */
   readonly mutate: readonly string[];
-  /** Paths given to `deno test` (tests and `--doc` sources). */
+  /** Arguments given to `deno test`: tests, `--doc` sources, `--ignore=` paths. */
   readonly tests: readonly string[];
 }
 
@@ -57,7 +57,14 @@ export const AREAS: Readonly<Record<string, Area>> = {
   protocols: {
     description: "lib/protocols: text, json, echo",
     mutate: ["lib/protocols/text.ts", "lib/protocols/json.ts", "lib/protocols/echo.ts"],
-    tests: ["--doc", "lib/protocols/", "tests/lib/protocols/"],
+    // The chat routes test starts the CLI as a process without --allow-env, where Stryker's
+    // instrumented code cannot read its active mutant; chat does not use text, json or echo.
+    tests: [
+      "--doc",
+      "lib/protocols/",
+      "tests/lib/protocols/",
+      "--ignore=tests/lib/protocols/chat_routes_file_test.ts",
+    ],
   },
   routes: {
     description: "lib/routes: routes files, templates, the program runner",
