@@ -7,13 +7,12 @@
  */
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { configure, type LogRecord, reset } from "@logtape/logtape";
+import { type Logs, withLogs } from "../../_support/logs.ts";
 import { type ExecOptions, execProtocol } from "../../../lib/protocols/exec.ts";
 import { ProgramStartError } from "../../../lib/routes/program_runner.ts";
 import { serve } from "../../../lib/server/serve.ts";
 import { LineSession } from "../../_support/line_session.ts";
 import { alive } from "../../_support/process.ts";
-import { within } from "../../_support/cli.ts";
 
 const PROGRAM = fileURLToPath(new URL("../../_servers/exec_program.py", import.meta.url));
 /** The real python3 (not a shim that needs more of the environment than a program gets). */
@@ -31,35 +30,6 @@ function findPython(): string | undefined {
     return success ? new TextDecoder().decode(stdout).trim() : undefined;
   } catch {
     return undefined;
-  }
-}
-
-/** The log records of the server in this process, rendered, with a way to wait for one. */
-class Logs {
-  readonly lines: string[] = [];
-  #waiters = new Set<() => void>();
-
-  add(record: LogRecord): void {
-    this.lines.push(record.message.map((part) => String(part)).join(""));
-    for (const wake of this.#waiters) wake();
-  }
-
-  /** Resolves with the first line that matches (bounded). */
-  waitFor(pattern: RegExp, ms = WAIT_MS): Promise<string> {
-    const found = () => this.lines.find((line) => pattern.test(line));
-    const now = found();
-    if (now !== undefined) return Promise.resolve(now);
-    let wake!: () => void;
-    const seen = new Promise<string>((resolve) => {
-      wake = () => {
-        const line = found();
-        if (line !== undefined) resolve(line);
-      };
-      this.#waiters.add(wake);
-    });
-    return within(seen, ms, `a log line matching ${pattern}`).finally(() =>
-      this.#waiters.delete(wake)
-    );
   }
 }
 
@@ -123,19 +93,7 @@ Deno.test({
   name: `execProtocol${PYTHON_MISSING ? ` (ignored: ${PYTHON_MISSING})` : ""}`,
   ignore: PYTHON_MISSING !== undefined,
   async fn(t) {
-    const logs = new Logs();
-    await configure({
-      sinks: { memory: (record) => logs.add(record) },
-      loggers: [
-        { category: ["linesock"], lowestLevel: "debug", sinks: ["memory"] },
-        { category: ["logtape", "meta"], lowestLevel: "warning", sinks: [] },
-      ],
-    });
-    try {
-      await steps(t, logs);
-    } finally {
-      await reset();
-    }
+    await withLogs(["linesock"], "debug", (logs) => steps(t, logs));
   },
 });
 

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { configure, type LogRecord, reset } from "@logtape/logtape";
+import { type Logs, withLogs } from "../../_support/logs.ts";
 import { type LineProtocol, serve } from "../../../lib/server/mod.ts";
 import { echoProtocol } from "../../../lib/protocols/echo.ts";
 import { tracePreview } from "../../../lib/server/session_trace.ts";
@@ -15,53 +15,12 @@ import { WAIT_MS, within } from "../../_support/timeouts.ts";
 import { makeTestCertificates, OPENSSL_MISSING } from "../../_support/tls.ts";
 import { ignoredName } from "../../_support/tools.ts";
 
-/** The log records of the server in this process, rendered, with a way to wait for one. */
-class Logs {
-  readonly lines: string[] = [];
-  #waiters = new Set<() => void>();
-
-  add(record: LogRecord): void {
-    this.lines.push(record.message.map((part) => String(part)).join(""));
-    for (const wake of this.#waiters) wake();
-  }
-
-  /** Resolves with the first line that matches (bounded). */
-  waitFor(pattern: RegExp, ms = WAIT_MS): Promise<string> {
-    const found = () => this.lines.find((line) => pattern.test(line));
-    const now = found();
-    if (now !== undefined) return Promise.resolve(now);
-    let wake!: () => void;
-    const seen = new Promise<string>((resolve) => {
-      wake = () => {
-        const line = found();
-        if (line !== undefined) resolve(line);
-      };
-      this.#waiters.add(wake);
-    });
-    return within(seen, ms, `a log line matching ${pattern}`).finally(() =>
-      this.#waiters.delete(wake)
-    );
-  }
-}
-
 /** Runs `body` with the server's logs (down to `level`) captured in `logs`. */
-async function withLogs(
+function withServerLogs(
   level: "trace" | "debug" | "info",
   body: (logs: Logs) => Promise<void>,
 ): Promise<void> {
-  const logs = new Logs();
-  await configure({
-    sinks: { memory: (record) => logs.add(record) },
-    loggers: [
-      { category: ["linesock", "server"], lowestLevel: level, sinks: ["memory"] },
-      { category: ["logtape", "meta"], lowestLevel: "warning", sinks: [] },
-    ],
-  });
-  try {
-    await body(logs);
-  } finally {
-    await reset();
-  }
+  return withLogs(["linesock", "server"], level, body);
 }
 
 const encoder = new TextEncoder();
@@ -148,7 +107,7 @@ Deno.test("tracePreview: quoted, C0 and C1 controls and DEL escaped, cut at 200 
 });
 
 Deno.test("trace level: each line in and each reply out is logged, with its connection", async () => {
-  await withLogs("trace", async (logs) => {
+  await withServerLogs("trace", async (logs) => {
     await using server = await serve({ port: 0 }, (line) => `re ${line}`);
     await using client = await LineSession.open(server.addr);
     await client.write("PING\n");
@@ -166,7 +125,7 @@ Deno.test("trace level: each line in and each reply out is logged, with its conn
 });
 
 Deno.test("trace level: a relay (echo) logs each chunk in and out", async () => {
-  await withLogs("trace", async (logs) => {
+  await withServerLogs("trace", async (logs) => {
     await using server = await serve({ port: 0 }, echoProtocol());
     await using client = await LineSession.open(server.addr);
     await client.write("PING\n");
@@ -207,7 +166,7 @@ Deno.test("context.abort closes the connection at once: the reply it was making 
 });
 
 Deno.test("info level: a connection's open and close lines, with its counters and reason", async () => {
-  await withLogs("info", async (logs) => {
+  await withServerLogs("info", async (logs) => {
     await using server = await serve({ port: 0 }, (line) => `re ${line}`);
     await using client = await LineSession.open(server.addr);
     const peer = peerOf(client);
@@ -254,7 +213,7 @@ Deno.test({
     }`,
   ignore: PYTHON_MISSING !== undefined,
   async fn() {
-    await withLogs("info", async (logs) => {
+    await withServerLogs("info", async (logs) => {
       const started = gate();
       const aborted = gate();
       await using server = await serve({ port: 0 }, async (_line, context) => {
@@ -306,7 +265,7 @@ Deno.test("a handler that returns null sends nothing; the next line is answered"
 });
 
 Deno.test("a rejected reply or a stream that throws: ERR internal error, counted and logged; the connection goes on", async () => {
-  await withLogs("info", async (logs) => {
+  await withServerLogs("info", async (logs) => {
     await using server = await serve({ port: 0 }, async function* (line) {
       if (line === "reject") throw new Error("boom");
       yield `one ${line}`;
@@ -467,7 +426,7 @@ Deno.test("shutdown while a reply is pending: the reply, the protocol's farewell
     },
     onShutdown: () => "bye",
   };
-  await withLogs("info", async (logs) => {
+  await withServerLogs("info", async (logs) => {
     await using server = await serve({ port: 0 }, protocol);
     await using client = await LineSession.open(server.addr);
     await client.write("slow\n");
@@ -489,7 +448,7 @@ Deno.test({
     }`,
   ignore: PYTHON_MISSING !== undefined,
   async fn() {
-    await withLogs("info", async (logs) => {
+    await withServerLogs("info", async (logs) => {
       const answered = gate();
       await using server = await serve({ port: 0 }, (line) => {
         answered.open();
@@ -558,7 +517,7 @@ Deno.test({
       cert: await Deno.readTextFile(certificates.server.cert),
       key: await Deno.readTextFile(certificates.server.key),
     };
-    await withLogs("info", async (logs) => {
+    await withServerLogs("info", async (logs) => {
       await using server = await serve({ port: 0, tls }, (line) => `re ${line}`);
       await using client = await LineSession.open(server.addr);
       const peer = peerOf(client);
