@@ -20,7 +20,7 @@
  * @module
  */
 import { fileURLToPath } from "node:url";
-import denoJson from "../deno.json" with { type: "json" };
+import { taskFlags } from "./task_flags.ts";
 import { build } from "./build.ts";
 import { allSpecs } from "../main.ts";
 import { completionScript } from "../commands/_cli/completions.ts";
@@ -28,11 +28,7 @@ import { completionScript } from "../commands/_cli/completions.ts";
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 
 /** The permissions the installed command runs with: those of `deno task linesock`. */
-export const INSTALL_FLAGS: readonly string[] = (() => {
-  const task = denoJson.tasks.linesock;
-  const words = (typeof task === "string" ? task : task.command).trim().split(/\s+/);
-  return words.slice(2, words.indexOf("main.ts"));
-})();
+export const INSTALL_FLAGS: readonly string[] = taskFlags("linesock");
 
 /**
  * The `deno` arguments that run a build as the installed launcher does.

@@ -1,18 +1,31 @@
 /**
- * Starting servers for the benchmark scripts: the flags `deno task serve` runs with, and a process
+ * Starting servers for the benchmark scripts: `linesock serve` with the flags `deno task serve` runs
+ * with, and a process
  * that is ready once its first stdout line names its port (`listening on tcp://127.0.0.1:PORT`).
  *
  * @module
  */
 import { fileURLToPath } from "node:url";
-import denoJson from "../deno.json" with { type: "json" };
+import { taskFlags } from "../_tools/task_flags.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 
-/** The flags of the `serve` task (permissions, unstable APIs): the server runs as users run it. */
-export function serveTaskFlags(): string[] {
-  const words = denoJson.tasks.serve.command.trim().split(/\s+/);
-  return words.slice(2, words.indexOf("main.ts"));
+/**
+ * The arguments of `deno` that run `linesock serve --protocol PROTOCOL --port 0 EXTRA…` with the
+ * `serve` task's flags: the server runs as users run it.
+ */
+export function serveArgs(protocol: string, extra: readonly string[] = []): string[] {
+  return [
+    "run",
+    ...taskFlags("serve"),
+    "main.ts",
+    "serve",
+    "--protocol",
+    protocol,
+    "--port",
+    "0",
+    ...extra,
+  ];
 }
 
 /** A started process and the port its first line named. */

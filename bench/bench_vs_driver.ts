@@ -20,7 +20,7 @@
  */
 import { runLoad, type Workload } from "./_load_driver.ts";
 import { cpuModel, cpuSeconds } from "./_proc.ts";
-import { serveTaskFlags, spawnListening } from "./_spawn.ts";
+import { serveArgs, spawnListening } from "./_spawn.ts";
 import { runBench } from "../commands/_bench/engine.ts";
 import { LineTemplate } from "../commands/_bench/template.ts";
 import type { LineCheck } from "../commands/_bench/expectation.ts";
@@ -104,16 +104,7 @@ interface Server {
 }
 
 async function startServer(protocol: string): Promise<Server> {
-  const { port, stop } = await spawnListening(Deno.execPath(), [
-    "run",
-    ...serveTaskFlags(),
-    "main.ts",
-    "serve",
-    "--protocol",
-    protocol,
-    "--port",
-    "0",
-  ]);
+  const { port, stop } = await spawnListening(Deno.execPath(), serveArgs(protocol));
   return { port, stop: () => stop("SIGTERM") };
 }
 

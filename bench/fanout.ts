@@ -20,7 +20,7 @@
  */
 import { fileURLToPath } from "node:url";
 import { cpuModel, memoryMiB } from "./_proc.ts";
-import { serveTaskFlags, spawnListening } from "./_spawn.ts";
+import { serveArgs, spawnListening } from "./_spawn.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const args = Deno.args;
@@ -113,21 +113,10 @@ const NCAT_MISSING = missingTool("ncat", ["--version"]);
 const NATS_MISSING = missingTool("nats-server", ["--version"]);
 
 function linesock(extra: string[]): Promise<Running> {
-  return spawnServer(Deno.execPath(), [
-    "run",
-    ...serveTaskFlags(),
-    "main.ts",
-    "serve",
-    "--protocol",
-    "chat",
-    "--port",
-    "0",
-    "--chat-rate",
-    "0",
-    "--log-level",
-    "error",
-    ...extra,
-  ]);
+  return spawnServer(
+    Deno.execPath(),
+    serveArgs("chat", ["--chat-rate", "0", "--log-level", "error", ...extra]),
+  );
 }
 
 /** Two linesock instances on one nats-server (stopped with them). */

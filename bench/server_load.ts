@@ -19,7 +19,7 @@ import { ensureSocat, startSocatEcho } from "./baselines/socat.ts";
 import { cpuModel, cpuSeconds, memoryMiB } from "./_proc.ts";
 import { measureIdle } from "./idle_connections.ts";
 import { measureStartup } from "./startup.ts";
-import { serveTaskFlags, spawnListening } from "./_spawn.ts";
+import { serveArgs, spawnListening } from "./_spawn.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const args = Deno.args;
@@ -59,18 +59,7 @@ async function spawnServer(command: string, commandArgs: string[]): Promise<Runn
 }
 
 const linesock = (protocol: string, extra: string[] = []): ServerSpec["start"] => () =>
-  spawnServer(Deno.execPath(), [
-    "run",
-    ...serveTaskFlags(),
-    "main.ts",
-    "serve",
-    "--protocol",
-    protocol,
-    "--port",
-    "0",
-    "--quiet",
-    ...extra,
-  ]);
+  spawnServer(Deno.execPath(), serveArgs(protocol, ["--quiet", ...extra]));
 
 const SERVERS: ServerSpec[] = [
   { name: "linesock echo", request: "echo", start: linesock("echo") },

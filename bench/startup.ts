@@ -8,7 +8,7 @@
  * @module
  */
 import { fileURLToPath } from "node:url";
-import denoJson from "../deno.json" with { type: "json" };
+import { taskFlags } from "../_tools/task_flags.ts";
 import { build } from "../_tools/build.ts";
 import { launcherArgs } from "../_tools/install.ts";
 
@@ -24,12 +24,6 @@ export interface StartupResult {
   sendMs: number;
   /** Runs of each. */
   runs: number;
-}
-
-function taskFlags(task: "send"): string[] {
-  const entry = denoJson.tasks[task] as string | { command: string };
-  const words = (typeof entry === "string" ? entry : entry.command).trim().split(/\s+/);
-  return words.slice(2, words.indexOf("main.ts"));
 }
 
 async function timeRun(args: string[]): Promise<number> {

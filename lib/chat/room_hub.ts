@@ -32,6 +32,7 @@
  */
 import { getLogger } from "@logtape/logtape";
 import type { ConnectionContext } from "../server/connection_context.ts";
+import type { ChatMetrics } from "../server/metrics.ts";
 import { decodeBusMessage, encodeBusMessage } from "./_bus_message.ts";
 import type { ChatBus } from "./bus.ts";
 import { ChatMember, type QueuePolicy } from "./member.ts";
@@ -66,21 +67,11 @@ export interface RoomHubOptions {
   onBusChange?: (connected: boolean) => void;
 }
 
-/** What a hub counted. */
-export interface ChatStats {
-  /** Lines queued for members (local and from the bus). */
-  delivered: number;
-  /** Lines dropped for members whose queue was full. */
-  dropped: number;
-  /** Members disconnected for reading too slowly. */
-  tooSlow: number;
-  /** Messages published on the bus. */
-  published: number;
-  /** Messages received from the bus. */
-  received: number;
-  /** Messages from the bus dropped as already seen. */
-  duplicates: number;
-}
+/**
+ * What a hub counted: the chat part of the server's metrics ({@linkcode ChatMetrics}) without the
+ * bus gauge.
+ */
+export type ChatStats = Omit<ChatMetrics, "busConnected">;
 
 /** One room, as this instance knows it. */
 interface Room {

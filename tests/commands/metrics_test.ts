@@ -16,8 +16,8 @@ import { unusedPort } from "../_support/ports.ts";
 import { routesFile } from "../_support/routes.ts";
 import { WAIT_MS, waitUntil } from "../_support/timeouts.ts";
 import { ignoredName, toolMissing } from "../_support/tools.ts";
+import { PROMTOOL_MISSING, promtoolCheck, sample } from "../_support/prometheus.ts";
 
-const PROMTOOL_MISSING = toolMissing("promtool", ["--version"]);
 const PROMETHEUS_MISSING = toolMissing("prometheus", ["--version"]);
 const HAPROXY_MISSING = toolMissing("haproxy", ["-v"]);
 const MKFIFO_MISSING = toolMissing("mkfifo", ["--version"]);
@@ -34,28 +34,6 @@ async function metricsUrl(server: RunningServer): Promise<string> {
 async function get(url: string): Promise<{ status: number; body: string }> {
   const response = await within(fetch(url), WAIT_MS, `GET ${url}`);
   return { status: response.status, body: await response.text() };
-}
-
-/** The value of one sample (`name` or `name{labels}`) in Prometheus text. */
-function sample(text: string, series: string): number | undefined {
-  const line = text.split("\n").find((line) => line.startsWith(`${series} `));
-  return line === undefined ? undefined : Number(line.slice(series.length + 1));
-}
-
-/** `promtool check metrics` on `text`: its exit status and what it said. */
-async function promtoolCheck(text: string): Promise<{ code: number; output: string }> {
-  const child = new Deno.Command("promtool", {
-    args: ["check", "metrics"],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  await writer.write(new TextEncoder().encode(text));
-  await writer.close();
-  const { code, stdout, stderr } = await child.output();
-  const decoder = new TextDecoder();
-  return { code, output: decoder.decode(stdout) + decoder.decode(stderr) };
 }
 
 /**

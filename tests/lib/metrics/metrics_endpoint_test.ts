@@ -17,9 +17,8 @@ import {
   type ServerMetrics,
 } from "../../../lib/server/mod.ts";
 import { ListenError } from "../../../lib/errors.ts";
-import { ignoredName, toolMissing } from "../../_support/tools.ts";
-
-const PROMTOOL_MISSING = toolMissing("promtool", ["--version"]);
+import { ignoredName } from "../../_support/tools.ts";
+import { PROMTOOL_MISSING, promtoolCheck } from "../../_support/prometheus.ts";
 
 /** A snapshot with something in every family. */
 function busyMetrics(): ServerMetrics {
@@ -48,22 +47,6 @@ function busyMetrics(): ServerMetrics {
     workerRestarts: 1,
   });
   return metrics;
-}
-
-/** `promtool check metrics` on `text`: its exit status and what it said. */
-async function promtoolCheck(text: string): Promise<{ code: number; output: string }> {
-  const child = new Deno.Command("promtool", {
-    args: ["check", "metrics"],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  await writer.write(new TextEncoder().encode(text));
-  await writer.close();
-  const { code, stdout, stderr } = await child.output();
-  const decoder = new TextDecoder();
-  return { code, output: decoder.decode(stdout) + decoder.decode(stderr) };
 }
 
 Deno.test("formatPrometheus", async (t) => {

@@ -15,31 +15,8 @@ import { chatProtocol } from "../../../lib/protocols/chat.ts";
 import { LineSession } from "../../_support/line_session.ts";
 import { startServer, within } from "../../_support/cli.ts";
 import { WAIT_MS, waitUntil } from "../../_support/timeouts.ts";
-import { ignoredName, toolMissing } from "../../_support/tools.ts";
-
-const PROMTOOL_MISSING = toolMissing("promtool", ["--version"]);
-
-/** The value of one sample (`name` or `name{labels}`) in Prometheus text. */
-function sample(text: string, series: string): number | undefined {
-  const line = text.split("\n").find((line) => line.startsWith(`${series} `));
-  return line === undefined ? undefined : Number(line.slice(series.length + 1));
-}
-
-/** `promtool check metrics` on `text`: its exit status and what it said. */
-async function promtoolCheck(text: string): Promise<{ code: number; output: string }> {
-  const child = new Deno.Command("promtool", {
-    args: ["check", "metrics"],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  await writer.write(new TextEncoder().encode(text));
-  await writer.close();
-  const { code, stdout, stderr } = await child.output();
-  const decoder = new TextDecoder();
-  return { code, output: decoder.decode(stdout) + decoder.decode(stderr) };
-}
+import { ignoredName } from "../../_support/tools.ts";
+import { PROMTOOL_MISSING, promtoolCheck, sample } from "../../_support/prometheus.ts";
 
 /** The metrics URL that `serve --metrics` prints on its second stdout line. */
 async function scrape(server: { stdoutLines: string[] }): Promise<string> {
