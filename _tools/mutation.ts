@@ -10,6 +10,7 @@
  * deno task mutation            # lists the areas
  * deno task mutation framing    # one area (concurrency 1 unless --concurrency N)
  * deno task mutation framing --concurrency 2
+ * deno task mutation routes --concurrency 2 --timeout-ms 15000   # a busy machine
  * deno task mutation framing --mutate lib/framing/_read_buffer.ts   # only that file
  * ```
  *
@@ -87,7 +88,9 @@ export const AREAS: Readonly<Record<string, Area>> = {
 };
 
 function usage(): never {
-  console.error("Usage: deno task mutation AREA… [--concurrency N] [--mutate GLOB]…\n\nAreas:");
+  console.error(
+    "Usage: deno task mutation AREA… [--concurrency N] [--timeout-ms N] [--mutate GLOB]…\n\nAreas:",
+  );
   for (const [name, area] of Object.entries(AREAS)) {
     console.error(`  ${name.padEnd(10)} ${area.description}`);
   }
@@ -101,6 +104,18 @@ if (at !== -1) {
   concurrency = Number(args[at + 1]);
   if (!Number.isInteger(concurrency) || concurrency < 1) usage();
   args.splice(at, 2);
+}
+/**
+ * `--timeout-ms N`: Stryker's fixed allowance above a run's usual time before a mutant counts as
+ * timed out (killed). The base 3000 suits a quiet machine; on a busy one a normal run can pass it
+ * and a surviving mutant would count as killed, so raise it there.
+ */
+let timeoutMS = base.timeoutMS;
+const timeoutAt = args.indexOf("--timeout-ms");
+if (timeoutAt !== -1) {
+  timeoutMS = Number(args[timeoutAt + 1]);
+  if (!Number.isInteger(timeoutMS) || timeoutMS < 1) usage();
+  args.splice(timeoutAt, 2);
 }
 /** `--mutate GLOB` (repeatable): only these files of the area (to re-check survivors quickly). */
 const only: string[] = [];
@@ -118,6 +133,7 @@ for (const name of args) {
   const config = {
     ...base,
     concurrency,
+    timeoutMS,
     mutate: only.length > 0 ? only : area.mutate,
     // slow_clients_test imports bench/_reliability: the rest of bench/ stays out of the sandbox.
     ignorePatterns: [

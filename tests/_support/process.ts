@@ -123,3 +123,10 @@ export async function startDaemon(program: string, options: DaemonOptions): Prom
   }
   return { log: () => text, stop, [Symbol.asyncDispose]: () => stop() };
 }
+
+/**
+ * The variable StrykerJS sets to the mutant under test (`deno task mutation`, docs/mutation.md).
+ * Its instrumented code reads it, so a test that starts lib code in a process with a narrow
+ * `--allow-env` list adds this name to the list (it changes nothing outside mutation runs).
+ */
+export const STRYKER_MUTANT_ENV = "__STRYKER_ACTIVE_MUTANT__";

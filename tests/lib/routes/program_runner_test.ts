@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { alive, allGone, withEnv } from "../../_support/process.ts";
+import { alive, allGone, STRYKER_MUTANT_ENV, withEnv } from "../../_support/process.ts";
 import { exists } from "../../_support/fs.ts";
 import {
   DEFAULT_PROGRAM_ENV,
@@ -295,6 +295,7 @@ Deno.test("runProgram", async (t) => {
             "--config",
             new URL("../../../deno.json", import.meta.url).pathname,
             "--allow-run=sh,kill",
+            `--allow-env=${STRYKER_MUTANT_ENV}`,
             script,
           ],
           stdin: "null",

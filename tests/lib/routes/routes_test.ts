@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { alive, allGone, withEnv } from "../../_support/process.ts";
+import { alive, allGone, STRYKER_MUTANT_ENV, withEnv } from "../../_support/process.ts";
 import { exists } from "../../_support/fs.ts";
 import { fileURLToPath } from "node:url";
 import {
@@ -744,7 +744,15 @@ Deno.test("Routes validation", async (t) => {
       );
       const parse = async (text: string) => {
         const output = await new Deno.Command(Deno.execPath(), {
-          args: ["run", "--no-prompt", "--config", CONFIG, "--allow-env=LANG", script, text],
+          args: [
+            "run",
+            "--no-prompt",
+            "--config",
+            CONFIG,
+            `--allow-env=LANG,${STRYKER_MUTANT_ENV}`,
+            script,
+            text,
+          ],
           stdin: "null",
         }).output();
         assert.equal(output.code, 0, new TextDecoder().decode(output.stderr));
