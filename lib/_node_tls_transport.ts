@@ -283,6 +283,8 @@ function toDenoError(error: Error): Error {
     ERR_STREAM_WRITE_AFTER_END: Deno.errors.BrokenPipe,
     ETIMEDOUT: Deno.errors.TimedOut,
     EACCES: Deno.errors.PermissionDenied,
+    // A write still queued when the socket is closed (as Deno's own TLS reports it).
+    ECANCELED: Deno.errors.Interrupted,
   }[code ?? ""];
   return make ? new make(error.message, { cause: error }) : error;
 }
