@@ -61,12 +61,26 @@ export function compileRouteRegex(pattern: string, flags: string): RouteRegex {
   } catch (error) {
     throw explain(pattern, error);
   }
+  // RE2JS's translation turns `\k<name>` into the literal text `k<name>`: refuse it here.
+  const backreference = namedBackreferenceAt(pattern);
+  if (backreference !== -1) throw new RouteRegexError(NO_BACKREFERENCES, backreference);
   const names = compiled.namedGroups();
   return {
     groupCount: compiled.groupCount(),
     groupNames: Object.keys(names),
     exec: (subject) => compiled.exec(subject) as RegExpExecArray | null,
   };
+}
+
+const NO_BACKREFERENCES =
+  "backreferences are not supported (matching runs in linear time, without backtracking)";
+
+/** Where the first `\k<` (a named backreference) is, not counting an escaped backslash; or -1. */
+function namedBackreferenceAt(pattern: string): number {
+  for (let at = pattern.indexOf("\\"); at !== -1; at = pattern.indexOf("\\", at + 2)) {
+    if (pattern.startsWith("k<", at + 1)) return at;
+  }
+  return -1;
 }
 
 /** RE2's complaint in words, at the place in the pattern it concerns. */
@@ -89,11 +103,6 @@ function explain(pattern: string, error: unknown): RouteRegexError {
       index,
     );
   }
-  if (/^\\[1-9k]/.test(rest)) {
-    return new RouteRegexError(
-      "backreferences are not supported (matching runs in linear time, without backtracking)",
-      index,
-    );
-  }
+  if (/^\\[1-9k]/.test(rest)) return new RouteRegexError(NO_BACKREFERENCES, index);
   return new RouteRegexError(`${problem}${fragment}`, index);
 }
