@@ -10,7 +10,8 @@
  * | `routes.ts`       | `routesOf(...rules)`, `routesFile(...rules)`                                 |
  * | `timeouts.ts`     | `within`, `assertTookAbout` (configured value with a margin), `WAIT_MS`      |
  * | `tools.ts`        | `toolMissing`, `ignoredName`: one probe, one skip-reason format              |
- * | `process.ts`      | `alive`, `allGone`, `withEnv`                                                |
+ * | `process.ts`      | `alive`, `allGone`, `withEnv`, `STRYKER_MUTANT_ENV`                          |
+ * | `reset_server.ts` | a server that resets each connection (`startResetServer`, `PYTHON_MISSING`)  |
  * | `tls.ts`          | throw-away certificates (`makeTestCertificates`, `OPENSSL_MISSING`)          |
  * | `pty.ts`          | a terminal driver on tmux (`startPty`, `HAS_TMUX`)                           |
  * | `transform.ts`    | byte-stream transforms under every chunking                                  |
@@ -27,6 +28,7 @@ export * from "./ports.ts";
 export * from "./process.ts";
 export * from "./pty.ts";
 export * from "./read.ts";
+export * from "./reset_server.ts";
 export * from "./routes.ts";
 export * from "./timeouts.ts";
 export * from "./tls.ts";

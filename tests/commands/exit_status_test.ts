@@ -18,11 +18,12 @@ import {
   startServer,
   taskArgs,
 } from "../_support/cli.ts";
+import { PYTHON_MISSING, type ResetServer, startResetServer } from "../_support/reset_server.ts";
 import { LineSession } from "../_support/line_session.ts";
 import { unusedPort } from "../_support/ports.ts";
 import { routesFile } from "../_support/routes.ts";
 import { WAIT_MS, waitUntil, within } from "../_support/timeouts.ts";
-import { ignoredName, toolMissing } from "../_support/tools.ts";
+import { ignoredName } from "../_support/tools.ts";
 import { startBrokenEcho } from "../_servers/broken_echo.ts";
 import { serve, type Server } from "../../lib/server/mod.ts";
 import { jsonProtocol } from "../../lib/protocols/json.ts";
@@ -30,8 +31,6 @@ import { jsonProtocol } from "../../lib/protocols/json.ts";
 type Command = "serve" | "send" | "repl" | "echo-test" | "test" | "completions";
 
 const decoder = new TextDecoder();
-const PYTHON_MISSING = toolMissing("python3");
-const RESET_SERVER = new URL("../_support/reset_server.py", import.meta.url).pathname;
 
 /** The task (permissions) a command runs under, and the subcommand word the task lacks. */
 function taskOf(command: Command): { task: CliTask; prefix: string[] } {
@@ -114,27 +113,6 @@ function startSilentServer(): SilentServer {
           // Already closed.
         }
       }
-    },
-  };
-}
-
-/** tests/_support/reset_server.py: replies `first` to a line, then resets the connection. */
-async function startResetServer(): Promise<{ port: string; stop(): Promise<void> }> {
-  const child = new Deno.Command("python3", {
-    args: [RESET_SERVER, "first"],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  const first = await within(reader.read(), WAIT_MS, "reset_server.py's port");
-  reader.releaseLock();
-  return {
-    port: (first.value ?? "").trim(),
-    async stop() {
-      await child.stdin.close();
-      await child.status;
-      await child.stdout.cancel().catch(() => {});
     },
   };
 }
@@ -235,7 +213,7 @@ interface Fixtures {
   /** In-process: answers one line, then closes. */
   closer: Server;
   silent: SilentServer;
-  reset: { port: string; stop(): Promise<void> } | undefined;
+  reset: ResetServer | undefined;
   broken: { port: number } & AsyncDisposable;
   dir: string;
 }
@@ -500,7 +478,7 @@ const ROWS: Row[] = [
     status: 5,
     when: "the connection was reset by the server",
     doc: "docs/send.md",
-    run: (f) => cli("send", ["--port", f.reset!.port, "PING", "MORE"]),
+    run: (f) => cli("send", ["--port", String(f.reset!.port), "PING", "MORE"]),
     stderr: /^linesock: Connection to tcp:\/\/127\.0\.0\.1:\d+ lost: connection reset\n$/,
     stdout: "first\n",
     ignore: PYTHON_MISSING,
@@ -619,7 +597,7 @@ const ROWS: Row[] = [
     status: 5,
     when: "the connection was reset (lost)",
     doc: "docs/repl.md",
-    run: (f) => cli("repl", ["--port", f.reset!.port], { stdin: "PING\nMORE\n" }),
+    run: (f) => cli("repl", ["--port", String(f.reset!.port)], { stdin: "PING\nMORE\n" }),
     stderr: /^linesock: Connection to tcp:\/\/127\.0\.0\.1:\d+ lost: connection reset\n$/,
     stdout: "first\n",
     ignore: PYTHON_MISSING,
@@ -858,7 +836,7 @@ Deno.test("exit statuses: every documented status and message, per subcommand, t
     return `got ${line}`;
   });
   const silent = startSilentServer();
-  const reset = PYTHON_MISSING === undefined ? await startResetServer() : undefined;
+  const reset = PYTHON_MISSING === undefined ? await startResetServer("first") : undefined;
   const broken = startBrokenEcho("drops-cr");
   const fixtures: Fixtures = { text, json, odd, closer, silent, reset, broken, dir };
   try {
@@ -898,7 +876,7 @@ Deno.test("exit statuses: every documented status and message, per subcommand, t
     });
   } finally {
     silent.close();
-    await reset?.stop();
+    await reset?.[Symbol.asyncDispose]();
     await broken[Symbol.asyncDispose]();
     await odd.shutdown();
     await closer.shutdown();

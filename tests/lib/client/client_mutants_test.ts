@@ -20,7 +20,8 @@ import {
   TimeoutError,
 } from "../../../lib/mod.ts";
 import { makeTestCertificates, OPENSSL_MISSING } from "../../_support/tls.ts";
-import { ignoredName, toolMissing } from "../../_support/tools.ts";
+import { PYTHON_MISSING, startResetServer } from "../../_support/reset_server.ts";
+import { ignoredName } from "../../_support/tools.ts";
 import { unusedPort } from "../../_support/ports.ts";
 import { WAIT_MS, waitUntil, within } from "../../_support/timeouts.ts";
 
@@ -38,30 +39,6 @@ function rawServer(): { port: number; accepted: Promise<Deno.Conn>; close(): voi
 async function writeAll(conn: Deno.Conn, text: string): Promise<void> {
   const bytes = encoder.encode(text);
   for (let offset = 0; offset < bytes.length;) offset += await conn.write(bytes.subarray(offset));
-}
-
-const PYTHON_MISSING = toolMissing("python3");
-const RESET_SERVER = new URL("../../_support/reset_server.py", import.meta.url).pathname;
-
-/** tests/_support/reset_server.py: resets each connection once it has read a line. */
-async function startResetServer(): Promise<{ port: number } & AsyncDisposable> {
-  const child = new Deno.Command("python3", {
-    args: [RESET_SERVER],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  const first = await within(reader.read(), WAIT_MS, "reset_server.py's port");
-  reader.releaseLock();
-  return {
-    port: Number((first.value ?? "").trim()),
-    async [Symbol.asyncDispose]() {
-      await child.stdin.close();
-      await child.status;
-      await child.stdout.cancel().catch(() => {});
-    },
-  };
 }
 
 /** Everything the peer reads until its end: the text, and `"end"` or the read error's class name. */
