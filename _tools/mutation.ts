@@ -98,25 +98,24 @@ function usage(): never {
 }
 
 const args = [...Deno.args];
-let concurrency = 1;
-const at = args.indexOf("--concurrency");
-if (at !== -1) {
-  concurrency = Number(args[at + 1]);
-  if (!Number.isInteger(concurrency) || concurrency < 1) usage();
+
+/** Takes `flag N` (a positive integer) out of `args`; `fallback` when it is not there. */
+function positiveOption(flag: string, fallback: number): number {
+  const at = args.indexOf(flag);
+  if (at === -1) return fallback;
+  const value = Number(args[at + 1]);
+  if (!Number.isInteger(value) || value < 1) usage();
   args.splice(at, 2);
+  return value;
 }
+
+const concurrency = positiveOption("--concurrency", 1);
 /**
  * `--timeout-ms N`: Stryker's fixed allowance above a run's usual time before a mutant counts as
  * timed out (killed). The base 3000 suits a quiet machine; on a busy one a normal run can pass it
  * and a surviving mutant would count as killed, so raise it there.
  */
-let timeoutMS = base.timeoutMS;
-const timeoutAt = args.indexOf("--timeout-ms");
-if (timeoutAt !== -1) {
-  timeoutMS = Number(args[timeoutAt + 1]);
-  if (!Number.isInteger(timeoutMS) || timeoutMS < 1) usage();
-  args.splice(timeoutAt, 2);
-}
+const timeoutMS = positiveOption("--timeout-ms", base.timeoutMS);
 /** `--mutate GLOB` (repeatable): only these files of the area (to re-check survivors quickly). */
 const only: string[] = [];
 for (let i = args.indexOf("--mutate"); i !== -1; i = args.indexOf("--mutate")) {
