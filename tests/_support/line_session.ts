@@ -36,6 +36,12 @@ export class LineSession implements AsyncDisposable {
     return new LineSession(await Deno.connect({ hostname: target.hostname, port: target.port }));
   }
 
+  /** This end's address as a server sees it, `HOST:PORT` (a TCP connection only). */
+  get peer(): string {
+    const { hostname, port } = this.conn.localAddr as Deno.NetAddr;
+    return hostname.includes(":") ? `[${hostname}]:${port}` : `${hostname}:${port}`;
+  }
+
   /** Writes text (UTF-8) or bytes, all of it. */
   async write(data: string | Uint8Array): Promise<void> {
     const bytes = typeof data === "string" ? encoder.encode(data) : data;

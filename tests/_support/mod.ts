@@ -16,6 +16,7 @@
  * | `pty.ts`          | a terminal driver on tmux (`startPty`, `HAS_TMUX`)                           |
  * | `transform.ts`    | byte-stream transforms under every chunking                                  |
  * | `fs.ts`           | `exists`                                                                    |
+ * | `gate.ts`         | `gate()`: a promise the test opens, to hold a handler                        |
  *
  * Import from here (or from the file itself).
  *
@@ -23,6 +24,7 @@
  */
 export * from "./cli.ts";
 export * from "./fs.ts";
+export * from "./gate.ts";
 export * from "./line_session.ts";
 export * from "./ports.ts";
 export * from "./process.ts";

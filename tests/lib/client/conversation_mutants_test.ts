@@ -30,15 +30,10 @@ import {
 } from "../../../lib/server/mod.ts";
 import { assertTookAbout, since, WAIT_MS, within } from "../../_support/timeouts.ts";
 import { ignoredName, toolMissing } from "../../_support/tools.ts";
+import { gate } from "../../_support/gate.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-
-/** A promise the test opens. */
-function gate(): { promise: Promise<void>; open: () => void } {
-  const { promise, resolve } = Promise.withResolvers<void>();
-  return { promise, open: () => resolve() };
-}
 
 /** Resolves after `ms`: only where the scenario is a slow peer (never to wait for an event). */
 function later(ms: number): Promise<void> {

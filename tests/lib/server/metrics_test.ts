@@ -19,13 +19,7 @@ import { CRASH_WORKER, serveWorkers } from "../../../lib/workers/worker_pool.ts"
 import { exchange, LineSession } from "../../_support/line_session.ts";
 import { routesFile } from "../../_support/routes.ts";
 import { WAIT_MS, waitUntil } from "../../_support/timeouts.ts";
-
-/** A promise with its resolver outside, to hold a handler until the test lets it go. */
-function gate(): { promise: Promise<void>; open: () => void } {
-  let open!: () => void;
-  const promise = new Promise<void>((resolve) => open = resolve);
-  return { promise, open };
-}
+import { gate } from "../../_support/gate.ts";
 
 Deno.test("LatencyHistogram", async (t) => {
   await t.step("an observation on a bound counts in that bound's bucket", () => {

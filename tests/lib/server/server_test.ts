@@ -8,13 +8,7 @@ import { assertTookAbout, since, WAIT_MS } from "../../_support/timeouts.ts";
 import { assertNothingListens } from "../../_support/ports.ts";
 import { makeTestCertificates, OPENSSL_MISSING } from "../../_support/tls.ts";
 import { ignoredName } from "../../_support/tools.ts";
-
-/** A promise with its resolver outside, to hold a handler until the test lets it go. */
-function gate(): { promise: Promise<void>; open: () => void } {
-  let open!: () => void;
-  const promise = new Promise<void>((resolve) => open = resolve);
-  return { promise, open };
-}
+import { gate } from "../../_support/gate.ts";
 
 Deno.test("serve", async (t) => {
   await t.step(

@@ -14,6 +14,8 @@ import { LineSession } from "../../_support/line_session.ts";
 import { WAIT_MS, within } from "../../_support/timeouts.ts";
 import { makeTestCertificates, OPENSSL_MISSING } from "../../_support/tls.ts";
 import { ignoredName } from "../../_support/tools.ts";
+import { gate } from "../../_support/gate.ts";
+import { PYTHON_MISSING } from "../../_support/reset_server.ts";
 
 /** Runs `body` with the server's logs (down to `level`) captured in `logs`. */
 function withServerLogs(
@@ -26,15 +28,6 @@ function withServerLogs(
 const encoder = new TextEncoder();
 
 const RESET_CLIENTS = fileURLToPath(new URL("../../_support/reset_clients.py", import.meta.url));
-const PYTHON_MISSING = ((): string | undefined => {
-  try {
-    const { success } = new Deno.Command("python3", { args: ["--version"], stdout: "null" })
-      .outputSync();
-    return success ? undefined : "python3 does not run";
-  } catch {
-    return "python3 is not installed";
-  }
-})();
 
 /**
  * One client that sends `line`, then, when told, ends with a TCP reset (which Deno cannot make:
@@ -71,18 +64,6 @@ async function resettingClient(port: number, line: string) {
   };
 }
 
-/** A promise with its resolver outside, to hold a handler until the test lets it go. */
-function gate(): { promise: Promise<void>; open: () => void } {
-  let open!: () => void;
-  const promise = new Promise<void>((resolve) => open = resolve);
-  return { promise, open };
-}
-
-/** `127.0.0.1:PORT`, the peer a server on 127.0.0.1 sees for `client`. */
-function peerOf(client: LineSession): string {
-  return `127.0.0.1:${(client.conn.localAddr as Deno.NetAddr).port}`;
-}
-
 Deno.test("tracePreview: quoted, C0 and C1 controls and DEL escaped, cut at 200 characters", () => {
   assert.equal(tracePreview("PING"), '"PING"');
   assert.equal(tracePreview("a\x7fb\x80c\x9fd\xa0e"), '"a\\u007fb\\u0080c\\u009fd\xa0e"');
@@ -112,7 +93,7 @@ Deno.test("trace level: each line in and each reply out is logged, with its conn
     await using client = await LineSession.open(server.addr);
     await client.write("PING\n");
     assert.equal(await client.readLine(WAIT_MS), "re PING");
-    const peer = `127.0.0.1:${(client.conn.localAddr as Deno.NetAddr).port}`;
+    const peer = client.peer;
     assert.equal(
       await logs.waitFor(/line 1 in/),
       `Connection 1 from ${peer}: line 1 in (4 bytes): "PING"`,
@@ -130,7 +111,7 @@ Deno.test("trace level: a relay (echo) logs each chunk in and out", async () => 
     await using client = await LineSession.open(server.addr);
     await client.write("PING\n");
     assert.equal(await client.readLine(WAIT_MS), "PING");
-    const peer = `127.0.0.1:${(client.conn.localAddr as Deno.NetAddr).port}`;
+    const peer = client.peer;
     assert.equal(
       await logs.waitFor(/bytes in/),
       `Connection 1 from ${peer}: 5 bytes in: "PING\\n"`,
@@ -169,7 +150,7 @@ Deno.test("info level: a connection's open and close lines, with its counters an
   await withServerLogs("info", async (logs) => {
     await using server = await serve({ port: 0 }, (line) => `re ${line}`);
     await using client = await LineSession.open(server.addr);
-    const peer = peerOf(client);
+    const peer = client.peer;
     assert.deepEqual(await client.exchange(["a", "bb"], WAIT_MS), ["re a", "re bb"]);
     assert.equal(await logs.waitFor(/opened/), `Connection 1 from ${peer} opened`);
     assert.match(
@@ -272,7 +253,7 @@ Deno.test("a rejected reply or a stream that throws: ERR internal error, counted
       if (line === "stream") throw new Error("bang");
     });
     await using client = await LineSession.open(server.addr);
-    const peer = peerOf(client);
+    const peer = client.peer;
     assert.deepEqual(await client.exchange(["stream", "a"], WAIT_MS), [
       "one stream",
       "ERR internal error",
@@ -520,7 +501,7 @@ Deno.test({
     await withServerLogs("info", async (logs) => {
       await using server = await serve({ port: 0, tls }, (line) => `re ${line}`);
       await using client = await LineSession.open(server.addr);
-      const peer = peerOf(client);
+      const peer = client.peer;
       await client.write("hello in plain text\n");
       await client.readAllBytes(WAIT_MS);
       assert.match(
