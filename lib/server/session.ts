@@ -102,7 +102,7 @@ export class Session implements ConnectionContext {
   #inputEnded = false;
   /** The pause between drain() and its FIN (see #finishDrain). */
   #drainTimer: ReturnType<typeof setTimeout> | undefined;
-  /** Bounds the linger of a close asked for while the loop waited for input (see close). */
+  /** Bounds the linger of a close asked for (or a shutdown) while the loop waited for input. */
   #lingerTimer: ReturnType<typeof setTimeout> | undefined;
   #abort: AbortController | undefined;
   #resolveClosed: (() => void) | undefined;
@@ -361,6 +361,9 @@ export class Session implements ConnectionContext {
       } else {
         this.conn.closeWrite().catch(() => {});
       }
+      // As in #closeWhileReading: a peer that neither sends nor closes is dropped after the linger,
+      // not kept until the grace period ends.
+      this.#lingerTimer = setTimeout(() => this.destroy("linger timeout"), LINGER_MS);
     } else if (this.#phase === Phase.Queued) {
       this.destroy("server shutting down");
     }

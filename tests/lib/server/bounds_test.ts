@@ -15,7 +15,7 @@ import { LineSession } from "../../_support/line_session.ts";
 import { assertTookAbout, since, WAIT_MS, within } from "../../_support/timeouts.ts";
 import { makeTestCertificates, OPENSSL_MISSING } from "../../_support/tls.ts";
 import { ignoredName } from "../../_support/tools.ts";
-import { SERVE_DEFAULTS } from "../../../lib/server/defaults.ts";
+import { LINGER_MS, SERVE_DEFAULTS } from "../../../lib/server/defaults.ts";
 
 Deno.test("time limits: each at its configured value, within a margin", async (t) => {
   await t.step("idleTimeoutMs: a silent connection gets its farewell after 700 ms", async () => {
@@ -50,6 +50,22 @@ Deno.test("time limits: each at its configured value, within a margin", async (t
     assert.match(replies[0]!, /^ERR /);
     assertTookAbout(since(begun), 600, "line timeout");
   });
+
+  await t.step(
+    "linger: a client that keeps its end open after shutdown's FIN is dropped after LINGER_MS, not graceMs",
+    async () => {
+      await using server = await serve({ port: 0, graceMs: 8000 }, textProtocol());
+      await using session = await LineSession.open(server.addr);
+      await session.write("PING\n");
+      assert.equal(await session.readLine(), "PONG");
+      const started = performance.now();
+      const stopping = server.shutdown();
+      // The FIN comes first (the client could close now); it does not.
+      assert.deepEqual(await session.readAll(), []);
+      await within(stopping, WAIT_MS, "the shutdown");
+      assertTookAbout(since(started), LINGER_MS, "linger after shutdown");
+    },
+  );
 
   await t.step(
     "queueTimeoutMs: a client waiting for a slot gets ERR busy after 800 ms",
