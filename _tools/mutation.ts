@@ -61,6 +61,9 @@ export const AREAS: Readonly<Record<string, Area>> = {
       "tests/lib/server/",
       "tests/reliability/limits_test.ts",
       "tests/reliability/slow_clients_test.ts",
+      // The accept loop's failures and the per-address limit at accept (line_server.ts).
+      "tests/reliability/accept_errors_test.ts",
+      "tests/reliability/attacks_test.ts",
     ],
   },
   protocols: {
