@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { type Logs, withLogs } from "../../_support/logs.ts";
-import { type LineProtocol, serve } from "../../../lib/server/mod.ts";
+import { type ConnectionContext, type LineProtocol, serve } from "../../../lib/server/mod.ts";
 import type { LatencyCounts } from "../../../lib/server/metrics.ts";
 import { echoProtocol } from "../../../lib/protocols/echo.ts";
 import { LineSession } from "../../_support/line_session.ts";
@@ -83,6 +83,7 @@ Deno.test("latency: lines answered in one push share its time; a pending reply i
       // a and b: 30 ms each; slow: its 30 ms share of the push and then 150 ms until it settled.
       assert.equal(countUpTo(latency, 0.025), 0, JSON.stringify(latency));
       assert.equal(countUpTo(latency, 0.1), 2, JSON.stringify(latency));
+      assert.equal(countUpTo(latency, 0.5), 3, JSON.stringify(latency));
       assert.ok(latency.sum >= 0.24, `sum ${latency.sum}`);
     },
   );
@@ -321,4 +322,32 @@ Deno.test("a close while a reply is pending: the linger takes over the read made
   client.close();
   await server.shutdown();
   assert.equal(server.stats.bytesIn, input.length);
+});
+
+Deno.test("a connection refused for its PROXY header is logged as refused, never as opened", async () => {
+  await withServerLogs(async (logs) => {
+    await using server = await serve({ port: 0, proxyProtocol: true }, (line) => line);
+    await using client = await LineSession.open(server.addr);
+    await client.write("PROXY nonsense\r\n");
+    assert.equal((await client.readAll(WAIT_MS)).length, 1);
+    await logs.waitFor(/^Refused connection 1 /);
+    await logs.waitFor(/^Connection 1 .* closed after/);
+    assert.deepEqual(logs.lines.filter((line) => / opened$/.test(line)), []);
+  });
+});
+
+Deno.test("a connection aborted from outside while it waits for input: no error counted", async () => {
+  let kept: ConnectionContext | undefined;
+  await using server = await serve({ port: 0 }, (line, context) => {
+    kept = context;
+    return line;
+  });
+  await using client = await LineSession.open(server.addr);
+  await client.write("a\n");
+  assert.equal(await client.readLine(WAIT_MS), "a");
+  kept!.abort("dropped from outside");
+  assert.equal(await client.readLine(WAIT_MS), null);
+  await waitUntil(() => server.metrics().stats.open === 0, WAIT_MS, "the connection closed");
+  assert.equal(server.stats.errors, 0);
+  assert.deepEqual(server.metrics().errors, {});
 });
