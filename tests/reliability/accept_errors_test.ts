@@ -73,6 +73,8 @@ Deno.test("reliability: accept errors", async (t) => {
           `too many reports:\n${stderr}`,
         );
         assert.doesNotMatch(stderr, /Accept loop failed/);
+        // And once it accepts again, it says so, with the count of failed accepts.
+        assert.match(stderr, /Accepting again after [1-9]\d* failed accepts/);
       } finally {
         for (const conn of conns) conn.close();
         try {

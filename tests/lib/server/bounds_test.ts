@@ -60,8 +60,9 @@ Deno.test("time limits: each at its configured value, within a margin", async (t
       assert.equal(await session.readLine(), "PONG");
       const started = performance.now();
       const stopping = server.shutdown();
-      // The FIN comes first (the client could close now); it does not.
+      // The FIN comes first, at once (the client could close now); it does not.
       assert.deepEqual(await session.readAll(), []);
+      assert.ok(since(started) < LINGER_MS / 2, `the FIN after ${since(started)} ms`);
       await within(stopping, WAIT_MS, "the shutdown");
       assertTookAbout(since(started), LINGER_MS, "linger after shutdown");
     },

@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { type Logs, withLogs } from "../../_support/logs.ts";
 import { type ConnectionContext, type LineProtocol, serve } from "../../../lib/server/mod.ts";
 import { LINGER_MS } from "../../../lib/server/defaults.ts";
+import { echoProtocol } from "../../../lib/protocols/echo.ts";
 import { LineSession } from "../../_support/line_session.ts";
 import { assertTookAbout, since, WAIT_MS, waitUntil, within } from "../../_support/timeouts.ts";
 
@@ -122,4 +123,101 @@ Deno.test("the per-address limit counts connections as they come and go", async 
   await using fourth = await LineSession.open(server.addr);
   assert.deepEqual(await fourth.readAll(WAIT_MS), ["ERR too many connections from 127.0.0.1"]);
   assert.deepEqual(await second.exchange(["2"], WAIT_MS), ["2"]);
+});
+
+Deno.test("a close or an abort without a reason: the default reasons in the log", async () => {
+  await withServerLogs(async (logs) => {
+    await using server = await serve({ port: 0 }, (line, context) => {
+      if (line === "close") context.close();
+      else context.abort();
+      return undefined;
+    });
+    await using closing = await LineSession.open(server.addr);
+    await closing.write("close\n");
+    assert.deepEqual(await closing.readAll(WAIT_MS), []);
+    closing.close();
+    assert.match(await logs.waitFor(/^Connection 1 .* closed after/), /\(closed by handler\)$/);
+    await using aborting = await LineSession.open(server.addr);
+    await aborting.write("abort\n");
+    assert.deepEqual(await aborting.readAll(WAIT_MS), []);
+    assert.match(await logs.waitFor(/^Connection 2 .* closed after/), /\(aborted by handler\)$/);
+  });
+});
+
+Deno.test("lines after the last one the budget allows, in the same read, are not handled", async () => {
+  const handled: string[] = [];
+  await using server = await serve({ port: 0, closeAfterLines: 1, maxLineBytes: 4 }, (line) => {
+    handled.push(line);
+    return `re ${line}`;
+  });
+  await using client = await LineSession.open(server.addr);
+  await client.write("a\nb\ntoo long\n");
+  assert.deepEqual(await client.readAll(WAIT_MS), ["re a"]);
+  assert.deepEqual(handled, ["a"]);
+  client.close();
+  await waitUntil(() => server.metrics().stats.open === 0, WAIT_MS, "the connection closed");
+  assert.equal(server.stats.linesIn, 1);
+});
+
+Deno.test("a handler without stripCR: a CR before the newline is taken off by default", async () => {
+  await using server = await serve({ port: 0 }, (line) => `[${line}]`);
+  await using client = await LineSession.open(server.addr);
+  assert.deepEqual(await client.exchange(["a\r"], WAIT_MS), ["[a]"]);
+});
+
+Deno.test("formatError may give nothing: no error line, and the connection goes on", async () => {
+  const protocol: LineProtocol = {
+    onLine: (bytes) => `re ${new TextDecoder().decode(bytes)}`,
+    formatError: () => undefined,
+  };
+  await using server = await serve({ port: 0, maxLineBytes: 4 }, protocol);
+  await using client = await LineSession.open(server.addr);
+  assert.deepEqual(await client.exchange(["too long", "ok"], WAIT_MS), ["re ok"]);
+  assert.equal(server.stats.errors, 1);
+});
+
+Deno.test("timeouts: their exact words, their kinds, and no refusal counted", async (t) => {
+  await t.step("the line timeout", async () => {
+    await using server = await serve({ port: 0, lineTimeoutMs: 100 }, (line) => line);
+    await using client = await LineSession.open(server.addr);
+    await client.write("par");
+    assert.deepEqual(await client.readAll(WAIT_MS), [
+      "ERR line timeout (a line must arrive within 100 ms)",
+    ]);
+    await server.shutdown();
+    assert.deepEqual(server.metrics().errors, { line_timeout: 1 });
+    assert.deepEqual(server.metrics().refused, {});
+  });
+
+  await t.step("the idle timeout", async () => {
+    await using server = await serve({ port: 0, idleTimeoutMs: 100 }, (line) => line);
+    await using client = await LineSession.open(server.addr);
+    assert.deepEqual(await client.readAll(WAIT_MS), ["ERR idle timeout"]);
+    await server.shutdown();
+    assert.deepEqual(server.metrics().errors, { idle_timeout: 1 });
+    assert.deepEqual(server.metrics().refused, {});
+  });
+
+  await t.step("the write timeout: counted, and one warning", async () => {
+    await withServerLogs(async (logs) => {
+      await using server = await serve(
+        { port: 0, writeTimeoutMs: 200, writeBufferBytes: 64 * 1024 },
+        echoProtocol(),
+      );
+      const client = await LineSession.open(server.addr);
+      // Never reads: the echo fills the socket buffers within the first megabytes.
+      const chunk = new Uint8Array(1024 * 1024).fill(0x0a);
+      const writing = (async () => {
+        for (let attempt = 0; attempt < 256; attempt++) await client.write(chunk);
+      })();
+      assert.match(
+        await logs.waitFor(/failed/),
+        /^Connection 1 from .* failed: write timeout after 200 ms$/,
+      );
+      await writing.catch(() => {});
+      client.close();
+      await server.shutdown();
+      assert.deepEqual(server.metrics().errors, { write_timeout: 1 });
+    });
+  });
 });

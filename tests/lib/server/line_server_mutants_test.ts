@@ -1,0 +1,151 @@
+/**
+ * Tests written for the mutants of lib/server/line_server.ts (admission: the accept loop, the
+ * per-address limit, the waiting queue, the sweeper, shutdown) that the server's other tests let
+ * survive (issue #20, docs/mutation.md, "session.ts and line_server.ts"). Real servers on port 0 and
+ * real sockets; every wait is bounded.
+ */
+import assert from "node:assert/strict";
+import { type Logs, withLogs } from "../../_support/logs.ts";
+import { serve } from "../../../lib/server/mod.ts";
+import { LineSession } from "../../_support/line_session.ts";
+import { since, WAIT_MS, waitUntil, within } from "../../_support/timeouts.ts";
+import { gate } from "../../_support/gate.ts";
+import { makeTestCertificates, OPENSSL_MISSING } from "../../_support/tls.ts";
+import { ignoredName } from "../../_support/tools.ts";
+
+/** Runs `body` with the server's logs down to `level` captured in `logs`. */
+function withServerLogs(
+  level: "debug" | "info",
+  body: (logs: Logs) => Promise<void>,
+): Promise<void> {
+  return withLogs(["linesock", "server"], level, body);
+}
+
+Deno.test("the listening line names the server's URL", async () => {
+  await withServerLogs("info", async (logs) => {
+    await using server = await serve({ port: 0 }, (line) => line);
+    const port = (server.addr as Deno.NetAddr).port;
+    assert.equal(server.url, `tcp://127.0.0.1:${port}`);
+    assert.equal(await logs.waitFor(/^Listening/), `Listening on tcp://127.0.0.1:${port}`);
+  });
+});
+
+Deno.test({
+  name: ignoredName("a TLS server's URL says tls://", OPENSSL_MISSING),
+  ignore: OPENSSL_MISSING !== undefined,
+  async fn() {
+    await using certificates = await makeTestCertificates();
+    const tls = {
+      cert: await Deno.readTextFile(certificates.server.cert),
+      key: await Deno.readTextFile(certificates.server.key),
+    };
+    await using server = await serve({ port: 0, tls }, (line) => line);
+    assert.equal(server.url, `tls://127.0.0.1:${(server.addr as Deno.NetAddr).port}`);
+  },
+});
+
+Deno.test("clients waiting for a slot: logged as they wait and when the queue timeout ends a wait; shutdown refuses the rest", async () => {
+  await withServerLogs("debug", async (logs) => {
+    const release = gate();
+    await using server = await serve(
+      { port: 0, maxClients: 1, queueTimeoutMs: 200 },
+      async (line) => {
+        await release.promise;
+        return `re ${line}`;
+      },
+    );
+    await using holder = await LineSession.open(server.addr);
+    await holder.write("hold\n");
+    await using second = await LineSession.open(server.addr);
+    await logs.waitFor(/^Connection 2 from .* waits for a slot$/);
+    assert.deepEqual(await second.readAll(WAIT_MS), ["ERR busy"]);
+    assert.match(await logs.waitFor(/waited/), /^Connection 2 from .* waited \d+ ms for a slot$/);
+    await using third = await LineSession.open(server.addr);
+    await logs.waitFor(/^Connection 3 from .* waits for a slot$/);
+    const stopping = server.shutdown();
+    assert.deepEqual(await third.readAll(WAIT_MS), ["ERR server shutting down"]);
+    release.open();
+    assert.deepEqual(await holder.readAll(WAIT_MS), ["re hold"]);
+    holder.close();
+    await within(stopping, WAIT_MS, "the shutdown");
+    assert.deepEqual(server.metrics().refused, { busy: 1, shutting_down: 1 });
+  });
+});
+
+Deno.test("the per-address limit tells addresses apart (PROXY sources)", async () => {
+  await using server = await serve(
+    { port: 0, proxyProtocol: true, maxConnectionsPerAddress: 1 },
+    (line, context) => `${context.peer} ${line}`,
+  );
+  await using first = await LineSession.open(server.addr);
+  await first.write("PROXY TCP4 192.0.2.1 127.0.0.1 40000 1991\r\none\n");
+  assert.equal(await first.readLine(WAIT_MS), "192.0.2.1:40000 one");
+  await using other = await LineSession.open(server.addr);
+  await other.write("PROXY TCP4 192.0.2.2 127.0.0.1 40000 1991\r\ntwo\n");
+  assert.equal(await other.readLine(WAIT_MS), "192.0.2.2:40000 two");
+});
+
+Deno.test("the sweeper looks at a quarter of the shortest limit: four silent clients, each dropped soon after 100 ms", async () => {
+  // Every limit set (none is 0, which would mean off): the shortest is the idle timeout.
+  await using server = await serve(
+    { port: 0, idleTimeoutMs: 100, lineTimeoutMs: 5000, writeTimeoutMs: 5000 },
+    (line) => line,
+  );
+  // Swept every 25 ms; a sweep every 400 ms or more would be late by as much. Four clients in turn,
+  // so one lucky sweep cannot pass.
+  for (let round = 0; round < 4; round++) {
+    const started = performance.now();
+    await using silent = await LineSession.open(server.addr);
+    assert.deepEqual(await silent.readAll(WAIT_MS), ["ERR idle timeout"]);
+    const took = since(started);
+    assert.ok(took >= 100 && took < 350, `round ${round}: ${took} ms`);
+  }
+});
+
+Deno.test("writeTimeoutMs 0 turns the write timeout off: a client that does not read is dropped by the idle timeout", async () => {
+  await using server = await serve(
+    { port: 0, writeTimeoutMs: 0, idleTimeoutMs: 500, writeBufferBytes: 64 * 1024 },
+    (line) => line.repeat(1000),
+  );
+  const client = await LineSession.open(server.addr);
+  // Far more reply than the socket buffers hold; the client never reads it.
+  const writing = client.write("x".repeat(1000) + "\n".repeat(200));
+  await waitUntil(() => server.metrics().stats.open === 0, WAIT_MS, "the client dropped");
+  await writing.catch(() => {});
+  client.close();
+  // Dropped for its silence, not for its stuck writes.
+  assert.deepEqual(server.metrics().errors, { idle_timeout: 1 });
+});
+
+Deno.test("a live connection's bytes in include what was read while a reply was pending", async () => {
+  const release = gate();
+  const started = gate();
+  await using server = await serve({ port: 0 }, async (line) => {
+    started.open();
+    await release.promise;
+    return line;
+  });
+  await using client = await LineSession.open(server.addr);
+  await client.write("a\n");
+  await within(started.promise, WAIT_MS, "the handler to start");
+  await client.write("bb\n");
+  await waitUntil(() => server.metrics().stats.bytesIn === 5, WAIT_MS, "5 bytes in, live");
+  release.open();
+  assert.deepEqual(await client.readLines(2, WAIT_MS), ["a", "bb"]);
+});
+
+Deno.test("abort after the grace: the busy connection's close is logged as aborted", async () => {
+  await withServerLogs("info", async (logs) => {
+    const started = gate();
+    const server = await serve({ port: 0, graceMs: 100 }, async () => {
+      started.open();
+      await new Promise(() => {});
+      return "never";
+    });
+    await using client = await LineSession.open(server.addr);
+    await client.write("a\n");
+    await within(started.promise, WAIT_MS, "the handler to start");
+    await within(server.shutdown(), WAIT_MS, "the shutdown");
+    assert.match(await logs.waitFor(/closed after/), /\(aborted\)$/);
+  });
+});
