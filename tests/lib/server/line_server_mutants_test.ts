@@ -149,3 +149,69 @@ Deno.test("abort after the grace: the busy connection's close is logged as abort
     assert.match(await logs.waitFor(/closed after/), /\(aborted\)$/);
   });
 });
+
+Deno.test("maxClients 2: a slot freed by one client is taken at once by the next", async () => {
+  await using server = await serve({ port: 0, maxClients: 2 }, (line) => `re ${line}`);
+  await using first = await LineSession.open(server.addr);
+  await using second = await LineSession.open(server.addr);
+  await second.write("b\n");
+  assert.equal(await second.readLine(WAIT_MS), "re b");
+  assert.deepEqual(await first.exchange(["a"], WAIT_MS), ["re a"]);
+  await waitUntil(() => server.metrics().stats.open === 1, WAIT_MS, "the first to end");
+  // The second still holds its slot; the third has the first's.
+  await using third = await LineSession.open(server.addr);
+  await third.write("c\n");
+  assert.equal(await third.readLine(WAIT_MS), "re c");
+});
+
+Deno.test("refusals one after another each get their line (a refusal under way is forgotten once done)", async () => {
+  await using server = await serve({ port: 0, maxConnections: 1 }, (line) => line);
+  await using holder = await LineSession.open(server.addr);
+  await holder.write("hold\n");
+  assert.equal(await holder.readLine(WAIT_MS), "hold");
+  // More than the 64 refusals that may be under way at once, one at a time.
+  for (let index = 0; index < 70; index++) {
+    await using refused = await LineSession.open(server.addr);
+    assert.deepEqual(await refused.readAll(WAIT_MS), ["ERR too many connections"], `#${index}`);
+  }
+});
+
+Deno.test("a connection refused by the per-address limit frees nothing: the next from there is refused too", async () => {
+  await using server = await serve({ port: 0, maxConnectionsPerAddress: 1 }, (line) => line);
+  await using holder = await LineSession.open(server.addr);
+  await holder.write("hold\n");
+  assert.equal(await holder.readLine(WAIT_MS), "hold");
+  for (let index = 0; index < 2; index++) {
+    await using refused = await LineSession.open(server.addr);
+    assert.deepEqual(await refused.readAll(WAIT_MS), [
+      "ERR too many connections from 127.0.0.1",
+    ]);
+  }
+});
+
+Deno.test("a script that stops its server exits by itself: no timer or listener is left behind", async (t) => {
+  const serveModule = new URL("../../../lib/server/mod.ts", import.meta.url).href;
+  const scripts: [name: string, body: string][] = [
+    ["shutdown()", "const server = await serve({ port: 0 }, (l) => l); await server.shutdown();"],
+    ["await using", "{ await using server = await serve({ port: 0 }, (l) => l); }"],
+  ];
+  for (const [name, body] of scripts) {
+    await t.step(name, async () => {
+      const child = new Deno.Command(Deno.execPath(), {
+        args: [
+          "eval",
+          "--unstable-net",
+          `import { serve } from "${serveModule}"; ${body} console.log("stopped");`,
+        ],
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      const timer = setTimeout(() => child.kill("SIGKILL"), WAIT_MS);
+      const { code, stdout, stderr } = await child.output();
+      clearTimeout(timer);
+      const text = new TextDecoder().decode(stdout);
+      assert.equal(code, 0, `${text}${new TextDecoder().decode(stderr)}`);
+      assert.equal(text, "stopped\n");
+    });
+  }
+});
