@@ -61,9 +61,11 @@ export const AREAS: Readonly<Record<string, Area>> = {
       "tests/lib/server/",
       "tests/reliability/limits_test.ts",
       "tests/reliability/slow_clients_test.ts",
-      // The accept loop's failures and the per-address limit at accept (line_server.ts).
+      // The accept loop's failures and the per-address limit at accept (line_server.ts), and what a
+      // protocol reports into the server's metrics.
       "tests/reliability/accept_errors_test.ts",
       "tests/reliability/attacks_test.ts",
+      "tests/lib/metrics/protocol_metrics_test.ts",
     ],
   },
   protocols: {

@@ -215,3 +215,10 @@ Deno.test("a script that stops its server exits by itself: no timer or listener 
     });
   }
 });
+
+Deno.test("the metrics of a server whose protocol reports nothing: no program waiting, no chat counters", async () => {
+  await using server = await serve({ port: 0 }, (line) => line);
+  const metrics = server.metrics();
+  assert.equal(metrics.programsWaiting, 0);
+  assert.equal(metrics.chat, undefined);
+});
