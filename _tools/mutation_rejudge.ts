@@ -100,6 +100,7 @@ async function copyTree(root: string): Promise<void> {
     "tests",
     "bench",
     "commands",
+    "examples",
     "_tools",
     "main.ts",
     "deno.json",
