@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { type Logs, withLogs } from "../../_support/logs.ts";
 import { serve } from "../../../lib/server/mod.ts";
-import { LineSession } from "../../_support/line_session.ts";
+import { exchange, LineSession } from "../../_support/line_session.ts";
 import { since, WAIT_MS, waitUntil, within } from "../../_support/timeouts.ts";
 import { gate } from "../../_support/gate.ts";
 import { makeTestCertificates, OPENSSL_MISSING } from "../../_support/tls.ts";
@@ -174,6 +174,7 @@ Deno.test("refusals one after another each get their line (a refusal under way i
     await using refused = await LineSession.open(server.addr);
     assert.deepEqual(await refused.readAll(WAIT_MS), ["ERR too many connections"], `#${index}`);
   }
+  assert.deepEqual(server.metrics().refused, { too_many_connections: 70 });
 });
 
 Deno.test("a connection refused by the per-address limit frees nothing: the next from there is refused too", async () => {
@@ -187,6 +188,14 @@ Deno.test("a connection refused by the per-address limit frees nothing: the next
       "ERR too many connections from 127.0.0.1",
     ]);
   }
+  assert.deepEqual(server.metrics().refused, { too_many_connections: 2 });
+});
+
+Deno.test("the accept that fails because shutdown closed the listener is not an accept error", async () => {
+  const server = await serve({ port: 0 }, (line) => line);
+  assert.deepEqual(await exchange(server.addr, ["a"], WAIT_MS), ["a"]);
+  await server.shutdown();
+  assert.equal(server.stats.acceptErrors, 0);
 });
 
 Deno.test("a script that stops its server exits by itself: no timer or listener is left behind", async (t) => {
