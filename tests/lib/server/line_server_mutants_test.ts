@@ -231,3 +231,60 @@ Deno.test("the metrics of a server whose protocol reports nothing: no program wa
   assert.equal(metrics.programsWaiting, 0);
   assert.equal(metrics.chat, undefined);
 });
+
+Deno.test({
+  name: ignoredName(
+    "past 64 refusals under way, the 65th closes without its line, and the debug log says so",
+    OPENSSL_MISSING,
+  ),
+  ignore: OPENSSL_MISSING !== undefined,
+  async fn() {
+    await using certificates = await makeTestCertificates();
+    const tls = {
+      cert: await Deno.readTextFile(certificates.server.cert),
+      key: await Deno.readTextFile(certificates.server.key),
+    };
+    await withServerLogs("debug", async (logs) => {
+      await using server = await serve({ port: 0, tls, maxConnections: 1 }, (line) => line);
+      const port = (server.addr as Deno.NetAddr).port;
+      const caCerts = [await Deno.readTextFile(certificates.caFile)];
+      const holder = await Deno.connectTls({ hostname: "127.0.0.1", port, caCerts });
+      await holder.handshake();
+      // Plain TCP clients never start the TLS handshake: each refusal's line cannot leave, so it
+      // stays under way (up to its 1 s bound) while the next ones come.
+      const refused: Deno.Conn[] = [];
+      try {
+        for (let index = 0; index < 65; index++) refused.push(await Deno.connect({ port }));
+        await waitUntil(
+          () => server.metrics().refused.too_many_connections === 65,
+          WAIT_MS,
+          "65 refusals",
+        );
+        const without = logs.lines.filter((line) => / without a reply: /.test(line));
+        assert.equal(without.length, 1, without.join("\n"));
+        assert.match(
+          without[0]!,
+          /^Closed connection \d+ from .* without a reply: too many connections$/,
+        );
+      } finally {
+        for (const conn of refused) conn.close();
+        holder.close();
+      }
+    });
+  },
+});
+
+Deno.test("a Unix socket server's per-address limit names no address", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "linesock-unix-" });
+  try {
+    const path = `${dir}/s.sock`;
+    await using server = await serve({ path, maxConnectionsPerAddress: 1 }, (line) => line);
+    await using first = await LineSession.open(server.addr);
+    await first.write("a\n");
+    assert.equal(await first.readLine(WAIT_MS), "a");
+    await using second = await LineSession.open(server.addr);
+    assert.deepEqual(await second.readAll(WAIT_MS), ["ERR too many connections from unix"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
