@@ -221,3 +221,20 @@ Deno.test("timeouts: their exact words, their kinds, and no refusal counted", as
     });
   });
 });
+
+Deno.test("PROXY: a connection refused for its header frees no other's place under the per-address limit", async () => {
+  await using server = await serve(
+    { port: 0, proxyProtocol: true, maxConnectionsPerAddress: 1 },
+    (line) => line,
+  );
+  await using holder = await LineSession.open(server.addr);
+  await holder.write("PROXY TCP4 127.0.0.1 127.0.0.1 40000 1991\r\nhold\n");
+  assert.equal(await holder.readLine(WAIT_MS), "hold");
+  await using bad = await LineSession.open(server.addr);
+  await bad.write("PROXY nonsense\r\n");
+  assert.equal((await bad.readAll(WAIT_MS)).length, 1);
+  await waitUntil(() => server.metrics().stats.open === 1, WAIT_MS, "the bad one to end");
+  await using next = await LineSession.open(server.addr);
+  await next.write("PROXY TCP4 127.0.0.1 127.0.0.1 40001 1991\r\nnext\n");
+  assert.deepEqual(await next.readAll(WAIT_MS), ["ERR too many connections from 127.0.0.1"]);
+});
