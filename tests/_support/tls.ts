@@ -119,3 +119,11 @@ async function openssl(cwd: string, args: string[]): Promise<void> {
     throw new Error(`openssl ${args.join(" ")} failed: ${new TextDecoder().decode(stderr)}`);
   }
 }
+
+/**
+ * A pair's certificate and key as text (PEM), as `serve`'s `tls` option takes them.
+ * @param pair Paths, such as {@linkcode TestCertificates.server}.
+ */
+export async function readPem(pair: CertPair): Promise<{ cert: string; key: string }> {
+  return { cert: await Deno.readTextFile(pair.cert), key: await Deno.readTextFile(pair.key) };
+}

@@ -13,7 +13,7 @@ import { textProtocol } from "../../../lib/protocols/text.ts";
 import { echoProtocol } from "../../../lib/protocols/echo.ts";
 import { LineSession } from "../../_support/line_session.ts";
 import { assertTookAbout, since, WAIT_MS, within } from "../../_support/timeouts.ts";
-import { makeTestCertificates, OPENSSL_MISSING } from "../../_support/tls.ts";
+import { makeTestCertificates, OPENSSL_MISSING, readPem } from "../../_support/tls.ts";
 import { ignoredName } from "../../_support/tools.ts";
 import { LINGER_MS, SERVE_DEFAULTS } from "../../../lib/server/defaults.ts";
 
@@ -151,10 +151,7 @@ Deno.test({
   ignore: OPENSSL_MISSING !== undefined,
   async fn() {
     await using certificates = await makeTestCertificates();
-    const tls = {
-      cert: await Deno.readTextFile(certificates.server.cert),
-      key: await Deno.readTextFile(certificates.server.key),
-    };
+    const tls = await readPem(certificates.server);
     await using server = await serve(
       { port: 0, tls, tlsHandshakeTimeoutMs: 800, idleTimeoutMs: 60_000 },
       textProtocol(),

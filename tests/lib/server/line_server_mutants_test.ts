@@ -10,7 +10,7 @@ import { serve } from "../../../lib/server/mod.ts";
 import { exchange, LineSession } from "../../_support/line_session.ts";
 import { since, WAIT_MS, waitUntil, within } from "../../_support/timeouts.ts";
 import { gate } from "../../_support/gate.ts";
-import { makeTestCertificates, OPENSSL_MISSING } from "../../_support/tls.ts";
+import { makeTestCertificates, OPENSSL_MISSING, readPem } from "../../_support/tls.ts";
 import { ignoredName } from "../../_support/tools.ts";
 
 /** Runs `body` with the server's logs down to `level` captured in `logs`. */
@@ -35,10 +35,7 @@ Deno.test({
   ignore: OPENSSL_MISSING !== undefined,
   async fn() {
     await using certificates = await makeTestCertificates();
-    const tls = {
-      cert: await Deno.readTextFile(certificates.server.cert),
-      key: await Deno.readTextFile(certificates.server.key),
-    };
+    const tls = await readPem(certificates.server);
     await using server = await serve({ port: 0, tls }, (line) => line);
     assert.equal(server.url, `tls://127.0.0.1:${(server.addr as Deno.NetAddr).port}`);
   },
@@ -240,10 +237,7 @@ Deno.test({
   ignore: OPENSSL_MISSING !== undefined,
   async fn() {
     await using certificates = await makeTestCertificates();
-    const tls = {
-      cert: await Deno.readTextFile(certificates.server.cert),
-      key: await Deno.readTextFile(certificates.server.key),
-    };
+    const tls = await readPem(certificates.server);
     await withServerLogs("debug", async (logs) => {
       await using server = await serve({ port: 0, tls, maxConnections: 1 }, (line) => line);
       const port = (server.addr as Deno.NetAddr).port;

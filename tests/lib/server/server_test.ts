@@ -6,7 +6,7 @@ import { exchange, LineSession } from "../../_support/line_session.ts";
 import { within } from "../../_support/cli.ts";
 import { assertTookAbout, since, WAIT_MS } from "../../_support/timeouts.ts";
 import { assertNothingListens } from "../../_support/ports.ts";
-import { makeTestCertificates, OPENSSL_MISSING } from "../../_support/tls.ts";
+import { makeTestCertificates, OPENSSL_MISSING, readPem } from "../../_support/tls.ts";
 import { ignoredName } from "../../_support/tools.ts";
 import { gate } from "../../_support/gate.ts";
 
@@ -575,10 +575,7 @@ Deno.test({
   ignore: OPENSSL_MISSING !== undefined,
   async fn(t) {
     await using certificates = await makeTestCertificates();
-    const tls = {
-      cert: await Deno.readTextFile(certificates.server.cert),
-      key: await Deno.readTextFile(certificates.server.key),
-    };
+    const tls = await readPem(certificates.server);
 
     await t.step(
       "refusals under way are capped: past 64, a refused connection closes without its line",

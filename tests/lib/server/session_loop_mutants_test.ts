@@ -2,8 +2,8 @@
  * Tests written for the mutants of lib/server/session_loop.ts (the read loop of a connection) that
  * the server's other tests let survive (issue #20, docs/mutation.md, "session_loop.ts"): the latency
  * histogram's values, the words of the close log, the kinds of failure, the farewell when shutdown
- * finds a reply pending, and the linger after a relay's line budget. Real servers on port 0 and
- * real sockets; every wait is bounded.
+ * finds a reply pending, and the linger's takeover of a read made while a reply was pending. Real
+ * servers on port 0 and real sockets; every wait is bounded.
  */
 import assert from "node:assert/strict";
 import { type Logs, withLogs } from "../../_support/logs.ts";
@@ -13,7 +13,7 @@ import { echoProtocol } from "../../../lib/protocols/echo.ts";
 import { LineSession } from "../../_support/line_session.ts";
 import { since, WAIT_MS, waitUntil, within } from "../../_support/timeouts.ts";
 import { gate } from "../../_support/gate.ts";
-import { makeTestCertificates, OPENSSL_MISSING } from "../../_support/tls.ts";
+import { makeTestCertificates, OPENSSL_MISSING, readPem } from "../../_support/tls.ts";
 import { ignoredName } from "../../_support/tools.ts";
 
 /** Runs `body` with the server's logs down to info level captured in `logs`. */
@@ -184,10 +184,7 @@ Deno.test({
   ignore: OPENSSL_MISSING !== undefined,
   async fn() {
     await using certificates = await makeTestCertificates();
-    const tls = {
-      cert: await Deno.readTextFile(certificates.server.cert),
-      key: await Deno.readTextFile(certificates.server.key),
-    };
+    const tls = await readPem(certificates.server);
     await withServerLogs(async (logs) => {
       await using server = await serve(
         { port: 0, tls, tlsHandshakeTimeoutMs: 100 },
@@ -229,13 +226,22 @@ Deno.test("a relay protocol that throws: a connection error, counted and logged 
   });
 });
 
-Deno.test("shutdown that lands while a reply is pending: the reply, then the protocol's farewell", async () => {
+/**
+ * Shutdown lands while `busy`'s last line (`held`) is being handled: an idle client beside it gets
+ * the farewell (which shows the shutdown reached every session), then the held line is let go.
+ * @returns What `busy` got before its close.
+ */
+async function shutdownWhilePending(
+  options: { closeAfterLines?: number },
+  lines: string[],
+): Promise<string[]> {
   const started = gate();
   const release = gate();
+  const held = lines.at(-1);
   const protocol: LineProtocol = {
     async onLine(bytes) {
       const line = new TextDecoder().decode(bytes);
-      if (line === "slow") {
+      if (line === held) {
         started.open();
         await release.promise;
       }
@@ -243,66 +249,34 @@ Deno.test("shutdown that lands while a reply is pending: the reply, then the pro
     },
     onShutdown: () => "bye",
   };
-  await using server = await serve({ port: 0 }, protocol);
+  await using server = await serve({ port: 0, ...options }, protocol);
   await using busy = await LineSession.open(server.addr);
   await using idle = await LineSession.open(server.addr);
   await idle.write("hi\n");
   assert.equal(await idle.readLine(WAIT_MS), "re hi");
-  await busy.write("slow\n");
+  await busy.write(lines.map((line) => `${line}\n`).join(""));
   await within(started.promise, WAIT_MS, "the handler to start");
   const stopping = server.shutdown();
-  // The idle client's farewell shows that the shutdown reached every session, the busy one too.
   assert.deepEqual(await idle.readAll(WAIT_MS), ["bye"]);
   release.open();
-  assert.deepEqual(await busy.readAll(WAIT_MS), ["re slow", "bye"]);
+  const got = await busy.readAll(WAIT_MS);
   busy.close();
   idle.close();
   await within(stopping, WAIT_MS, "the shutdown");
+  return got;
+}
+
+Deno.test("shutdown that lands while a reply is pending: the reply, then the protocol's farewell", async () => {
+  assert.deepEqual(await shutdownWhilePending({}, ["slow"]), ["re slow", "bye"]);
 });
 
 Deno.test("shutdown that lands while the budget's last line is pending: the reply, no farewell", async () => {
-  const started = gate();
-  const release = gate();
-  const protocol: LineProtocol = {
-    async onLine(bytes) {
-      const line = new TextDecoder().decode(bytes);
-      if (line === "last") {
-        started.open();
-        await release.promise;
-      }
-      return `re ${line}`;
-    },
-    onShutdown: () => "bye",
-  };
-  await using server = await serve({ port: 0, closeAfterLines: 2 }, protocol);
-  await using busy = await LineSession.open(server.addr);
-  await using idle = await LineSession.open(server.addr);
-  await idle.write("hi\n");
-  assert.equal(await idle.readLine(WAIT_MS), "re hi");
-  await busy.write("first\nlast\n");
-  await within(started.promise, WAIT_MS, "the handler to start");
-  const stopping = server.shutdown();
-  assert.deepEqual(await idle.readAll(WAIT_MS), ["bye"]);
-  release.open();
   // The connection was closing for its budget already: the farewell is for those the shutdown
   // closes.
-  assert.deepEqual(await busy.readAll(WAIT_MS), ["re first", "re last"]);
-  busy.close();
-  idle.close();
-  await within(stopping, WAIT_MS, "the shutdown");
-});
-
-Deno.test("a relay closed by its line budget lingers: the client's input after the budget is read and discarded", async () => {
-  await using server = await serve({ port: 0, closeAfterLines: 1 }, echoProtocol());
-  const client = await LineSession.open(server.addr);
-  const input = `a\n${"b\n".repeat(512 * 1024)}`;
-  const writing = client.write(input);
-  assert.equal(await client.readLine(WAIT_MS), "a");
-  assert.equal(await client.readLine(WAIT_MS), null);
-  await within(writing, WAIT_MS, "the client's input to be taken");
-  client.close();
-  await server.shutdown();
-  assert.equal(server.stats.bytesIn, input.length);
+  assert.deepEqual(
+    await shutdownWhilePending({ closeAfterLines: 2 }, ["first", "last"]),
+    ["re first", "re last"],
+  );
 });
 
 Deno.test("a close while a reply is pending: the linger takes over the read made meanwhile", async () => {

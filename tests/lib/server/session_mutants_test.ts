@@ -12,7 +12,7 @@ import { echoProtocol } from "../../../lib/protocols/echo.ts";
 import { tracePreview } from "../../../lib/server/session_trace.ts";
 import { LineSession } from "../../_support/line_session.ts";
 import { WAIT_MS, within } from "../../_support/timeouts.ts";
-import { makeTestCertificates, OPENSSL_MISSING } from "../../_support/tls.ts";
+import { makeTestCertificates, OPENSSL_MISSING, readPem } from "../../_support/tls.ts";
 import { ignoredName } from "../../_support/tools.ts";
 import { gate } from "../../_support/gate.ts";
 import { PYTHON_MISSING } from "../../_support/reset_server.ts";
@@ -381,19 +381,32 @@ Deno.test("a relay that queues lines around the chunk it sends back keeps the by
   assert.deepEqual(await other.readLines(2, WAIT_MS), ["b", "ERR after"]);
 });
 
-Deno.test("after its FIN the server reads and discards the client's input until the client closes (linger)", async () => {
-  await using server = await serve({ port: 0, closeAfterLines: 1 }, (line) => `re ${line}`);
-  const client = await LineSession.open(server.addr);
-  // One line the budget allows, then far more input than one read takes.
-  const input = `a\n${"b\n".repeat(512 * 1024)}`;
-  const writing = client.write(input);
-  assert.equal(await client.readLine(WAIT_MS), "re a");
-  assert.equal(await client.readLine(WAIT_MS), null);
-  // All of it was taken: the server kept reading after its FIN.
-  await within(writing, WAIT_MS, "the client's input to be taken");
-  client.close();
-  await server.shutdown();
-  assert.equal(server.stats.bytesIn, input.length);
+Deno.test("after its FIN the server reads and discards the client's input until the client closes (linger)", async (t) => {
+  const protocols: [
+    name: string,
+    protocol: LineProtocol | ((line: string) => string),
+    first: string,
+  ][] = [
+    ["lines", (line) => `re ${line}`, "re a"],
+    // A relay's close comes from the line budget in relayChunk, not from a reply.
+    ["a relay (echo)", echoProtocol(), "a"],
+  ];
+  for (const [name, protocol, first] of protocols) {
+    await t.step(name, async () => {
+      await using server = await serve({ port: 0, closeAfterLines: 1 }, protocol);
+      const client = await LineSession.open(server.addr);
+      // One line the budget allows, then far more input than one read takes.
+      const input = `a\n${"b\n".repeat(512 * 1024)}`;
+      const writing = client.write(input);
+      assert.equal(await client.readLine(WAIT_MS), first);
+      assert.equal(await client.readLine(WAIT_MS), null);
+      // All of it was taken: the server kept reading after its FIN.
+      await within(writing, WAIT_MS, "the client's input to be taken");
+      client.close();
+      await server.shutdown();
+      assert.equal(server.stats.bytesIn, input.length);
+    });
+  }
 });
 
 Deno.test("shutdown while a reply is pending: the reply, the protocol's farewell, then the close", async () => {
@@ -494,10 +507,7 @@ Deno.test({
   ignore: OPENSSL_MISSING !== undefined,
   async fn() {
     await using certificates = await makeTestCertificates();
-    const tls = {
-      cert: await Deno.readTextFile(certificates.server.cert),
-      key: await Deno.readTextFile(certificates.server.key),
-    };
+    const tls = await readPem(certificates.server);
     await withServerLogs("info", async (logs) => {
       await using server = await serve({ port: 0, tls }, (line) => `re ${line}`);
       await using client = await LineSession.open(server.addr);
