@@ -91,3 +91,73 @@ Deno.test("reliability: accept errors", async (t) => {
     },
   );
 });
+
+Deno.test("reliability: out of descriptors, the accept loop pauses (10 ms, doubling to 1 s) instead of spinning", async () => {
+  const script = new URL("../_servers/counting_server.ts", import.meta.url).pathname;
+  const command = [
+    Deno.execPath(),
+    "run",
+    "--unstable-net",
+    "--allow-net=127.0.0.1",
+    "--allow-read",
+    script,
+  ];
+  const [program, args] = hasTool("prlimit")
+    ? ["prlimit", [`--nofile=${FD_LIMIT}:${FD_LIMIT}`, ...command]]
+    : ["sh", ["-c", `ulimit -n ${FD_LIMIT} && exec "$@"`, "sh", ...command]];
+  const child = new Deno.Command(program, {
+    args,
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const stdout = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  const stderr = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+  const conns: Deno.Conn[] = [];
+  try {
+    const port = Number((await within(stdout.read(), 15_000, "the port")).value);
+    assert.ok(port > 0);
+    for (let index = 0; index < FLOOD; index++) {
+      conns.push(await Deno.connect({ hostname: "127.0.0.1", port }));
+    }
+    let errors = "";
+    while (!errors.includes("Cannot accept connections")) {
+      const { value, done } = await within(stderr.read(), 15_000, "the accept failure");
+      if (done) throw new Error(`the server ended: ${errors}`);
+      errors += value;
+    }
+    // The outage lasts 500 ms (a scenario, not a wait for an event): with pauses of 10, 20, 40, …
+    // ms that is a handful of failed accepts; without them, thousands.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    for (const conn of conns.splice(0)) conn.close();
+    const answered = await within(
+      (async () => {
+        for (let attempt = 0; attempt < 50; attempt++) {
+          const reply = await exchange(port, ["PING"]).catch(() => []);
+          if (reply[0] === "PING") return true;
+        }
+        return false;
+      })(),
+      30_000,
+      "PING after the flood",
+    );
+    assert.ok(answered, errors);
+    await child.stdin.close();
+    const stats = JSON.parse((await within(stdout.read(), 15_000, "the counters")).value ?? "");
+    assert.ok(
+      stats.acceptErrors >= 1 && stats.acceptErrors <= 15,
+      `acceptErrors ${stats.acceptErrors}`,
+    );
+    assert.equal((await child.status).code, 0);
+  } finally {
+    for (const conn of conns) conn.close();
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // Already exited.
+    }
+    await child.status;
+    await stdout.cancel().catch(() => {});
+    await stderr.cancel().catch(() => {});
+  }
+});
