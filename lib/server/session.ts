@@ -102,7 +102,7 @@ export class Session implements ConnectionContext {
   #inputEnded = false;
   /** The pause between drain() and its FIN (see #finishDrain). */
   #drainTimer: ReturnType<typeof setTimeout> | undefined;
-  /** Bounds the linger of a close asked for (or a shutdown) while the loop waited for input. */
+  /** Bounds the linger after our FIN while the loop waited for input (#finThenLinger). */
   #lingerTimer: ReturnType<typeof setTimeout> | undefined;
   #abort: AbortController | undefined;
   #resolveClosed: (() => void) | undefined;
@@ -312,11 +312,25 @@ export class Session implements ConnectionContext {
     this.output.flushAll().catch(() => {}).finally(() => {
       // Input came meanwhile: the read loop sees the close and finishes the connection itself.
       if (this.#phase !== Phase.Reading) return;
-      this.#phase = transition(this.#phase, Phase.Lingering);
-      this.conn.closeWrite().catch(() => {});
-      // The loop lingers once its read returns; a peer that neither sends nor closes is dropped.
-      this.#lingerTimer = setTimeout(() => this.destroy("linger timeout"), LINGER_MS);
+      this.#finThenLinger(false);
     });
+  }
+
+  /**
+   * While the read loop waits for input: our FIN (after the protocol's farewell, if asked for), then
+   * the lingering close, in which the loop discards input until the peer closes; a peer that neither
+   * sends nor closes is dropped after LINGER_MS.
+   */
+  #finThenLinger(farewell: boolean): void {
+    this.#phase = transition(this.#phase, Phase.Lingering);
+    if (farewell) {
+      // The farewell goes out before the FIN.
+      this.sayFarewell();
+      this.output.flushAll().catch(() => {}).finally(() => this.conn.closeWrite().catch(() => {}));
+    } else {
+      this.conn.closeWrite().catch(() => {});
+    }
+    this.#lingerTimer = setTimeout(() => this.destroy("linger timeout"), LINGER_MS);
   }
 
   requestShutdown(): void {
@@ -349,21 +363,8 @@ export class Session implements ConnectionContext {
   #finishDrain(): void {
     this.#drainTimer = undefined;
     if (this.#phase === Phase.Reading) {
-      // Lingering close: FIN after the replies; the read loop then discards input until the peer
-      // closes.
-      this.#phase = transition(this.#phase, Phase.Lingering);
-      if (this.host.protocol.onShutdown !== undefined) {
-        // The farewell goes out before the FIN.
-        this.sayFarewell();
-        this.output.flushAll().catch(() => {}).finally(() =>
-          this.conn.closeWrite().catch(() => {})
-        );
-      } else {
-        this.conn.closeWrite().catch(() => {});
-      }
-      // As in #closeWhileReading: a peer that neither sends nor closes is dropped after the linger,
-      // not kept until the grace period ends.
-      this.#lingerTimer = setTimeout(() => this.destroy("linger timeout"), LINGER_MS);
+      // FIN after the replies (and the farewell), then the linger: not kept until the grace ends.
+      this.#finThenLinger(this.host.protocol.onShutdown !== undefined);
     } else if (this.#phase === Phase.Queued) {
       this.destroy("server shutting down");
     }

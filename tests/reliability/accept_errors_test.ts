@@ -12,26 +12,44 @@ import { hasTool } from "../_support/tools.ts";
 const FD_LIMIT = 64;
 const FLOOD = 120;
 
-/** `serve --port 0` under the descriptor limit, with its stdout lines and stderr text. */
-function spawnLimitedServe(): Deno.ChildProcess {
-  const serve = [Deno.execPath(), ...taskArgs("serve"), "--port", "0"];
+/**
+ * Runs `deno ARGS…` under the descriptor limit, its stdout and stderr piped.
+ * @param stdin `piped` for a server that runs until its stdin closes.
+ */
+function spawnLimited(denoArgs: string[], stdin: "null" | "piped"): Deno.ChildProcess {
+  const deno = [Deno.execPath(), ...denoArgs];
   const [command, args] = hasTool("prlimit")
-    ? ["prlimit", [`--nofile=${FD_LIMIT}:${FD_LIMIT}`, ...serve]]
-    : ["sh", ["-c", `ulimit -n ${FD_LIMIT} && exec "$@"`, "sh", ...serve]];
+    ? ["prlimit", [`--nofile=${FD_LIMIT}:${FD_LIMIT}`, ...deno]]
+    : ["sh", ["-c", `ulimit -n ${FD_LIMIT} && exec "$@"`, "sh", ...deno]];
   return new Deno.Command(command, {
     args,
-    stdin: "null",
+    stdin,
     stdout: "piped",
     stderr: "piped",
     env: { NO_COLOR: "1" },
   }).spawn();
 }
 
+/** Whether the server on `port` answers a line again (it echoes, or says PONG to PING), tried 50 times. */
+function servedAgain(port: number, reply: string): Promise<boolean> {
+  return within(
+    (async () => {
+      for (let attempt = 0; attempt < 50; attempt++) {
+        const replies = await exchange(port, ["PING"]).catch(() => []);
+        if (replies[0] === reply) return true;
+      }
+      return false;
+    })(),
+    30_000,
+    "PING after the flood",
+  );
+}
+
 Deno.test("reliability: accept errors", async (t) => {
   await t.step(
     `out of file descriptors (limit ${FD_LIMIT}, ${FLOOD} connections): served again afterwards`,
     async () => {
-      const child = spawnLimitedServe();
+      const child = spawnLimited([...taskArgs("serve"), "--port", "0"], "null");
       let stderr = "";
       const stderrDone = (async () => {
         for await (const text of child.stderr.pipeThrough(new TextDecoderStream())) stderr += text;
@@ -54,18 +72,7 @@ Deno.test("reliability: accept errors", async (t) => {
         for (const conn of conns) conn.close();
         conns.length = 0;
         // The server ran out (its log says so), and then serves again.
-        const answered = await within(
-          (async () => {
-            for (let attempt = 0; attempt < 50; attempt++) {
-              const reply = await exchange(port, ["PING"]).catch(() => []);
-              if (reply[0] === "PONG") return true;
-            }
-            return false;
-          })(),
-          30_000,
-          "PING after the flood",
-        );
-        assert.ok(answered, stderr);
+        assert.ok(await servedAgain(port, "PONG"), stderr);
         assert.match(stderr, /Cannot accept connections: .*Too many open files/);
         // One report per interval, not one per failure.
         assert.ok(
@@ -94,23 +101,10 @@ Deno.test("reliability: accept errors", async (t) => {
 
 Deno.test("reliability: out of descriptors, the accept loop pauses (10 ms, doubling to 1 s) instead of spinning", async () => {
   const script = new URL("../_servers/counting_server.ts", import.meta.url).pathname;
-  const command = [
-    Deno.execPath(),
-    "run",
-    "--unstable-net",
-    "--allow-net=127.0.0.1",
-    "--allow-read",
-    script,
-  ];
-  const [program, args] = hasTool("prlimit")
-    ? ["prlimit", [`--nofile=${FD_LIMIT}:${FD_LIMIT}`, ...command]]
-    : ["sh", ["-c", `ulimit -n ${FD_LIMIT} && exec "$@"`, "sh", ...command]];
-  const child = new Deno.Command(program, {
-    args,
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  const child = spawnLimited(
+    ["run", "--unstable-net", "--allow-net=127.0.0.1", "--allow-read", script],
+    "piped",
+  );
   const stdout = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
   const stderr = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
   const conns: Deno.Conn[] = [];
@@ -130,18 +124,7 @@ Deno.test("reliability: out of descriptors, the accept loop pauses (10 ms, doubl
     // ms that is a handful of failed accepts; without them, thousands.
     await new Promise((resolve) => setTimeout(resolve, 500));
     for (const conn of conns.splice(0)) conn.close();
-    const answered = await within(
-      (async () => {
-        for (let attempt = 0; attempt < 50; attempt++) {
-          const reply = await exchange(port, ["PING"]).catch(() => []);
-          if (reply[0] === "PING") return true;
-        }
-        return false;
-      })(),
-      30_000,
-      "PING after the flood",
-    );
-    assert.ok(answered, errors);
+    assert.ok(await servedAgain(port, "PING"), errors);
     await child.stdin.close();
     const stats = JSON.parse((await within(stdout.read(), 15_000, "the counters")).value ?? "");
     assert.ok(

@@ -29,8 +29,9 @@ import {
   serve,
 } from "../../../lib/server/mod.ts";
 import { assertTookAbout, since, WAIT_MS, within } from "../../_support/timeouts.ts";
-import { ignoredName, toolMissing } from "../../_support/tools.ts";
+import { ignoredName } from "../../_support/tools.ts";
 import { gate } from "../../_support/gate.ts";
+import { PYTHON_MISSING } from "../../_support/reset_server.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -726,8 +727,6 @@ Deno.test("runExchange stream mode", async (t) => {
 
 // ---------------------------------------------------------------------------------------------
 // Write and read failures in stream mode: a reset (python3, since Deno cannot make one), a broken pipe
-
-const PYTHON_MISSING = toolMissing("python3");
 
 /**
  * A one-connection TCP server in python3 that ends with a reset (SO_LINGER {1, 0}). `first-line`:

@@ -69,19 +69,6 @@ Deno.test("clients waiting for a slot: logged as they wait and when the queue ti
   });
 });
 
-Deno.test("the per-address limit tells addresses apart (PROXY sources)", async () => {
-  await using server = await serve(
-    { port: 0, proxyProtocol: true, maxConnectionsPerAddress: 1 },
-    (line, context) => `${context.peer} ${line}`,
-  );
-  await using first = await LineSession.open(server.addr);
-  await first.write("PROXY TCP4 192.0.2.1 127.0.0.1 40000 1991\r\none\n");
-  assert.equal(await first.readLine(WAIT_MS), "192.0.2.1:40000 one");
-  await using other = await LineSession.open(server.addr);
-  await other.write("PROXY TCP4 192.0.2.2 127.0.0.1 40000 1991\r\ntwo\n");
-  assert.equal(await other.readLine(WAIT_MS), "192.0.2.2:40000 two");
-});
-
 Deno.test("the sweeper looks at a quarter of the shortest limit: four silent clients, each dropped soon after 100 ms", async () => {
   // Every limit set (none is 0, which would mean off): the shortest is the idle timeout.
   await using server = await serve(

@@ -471,7 +471,7 @@ Deno.test("echo with closeAfterLines: the chunk is cut after the last line of th
   assert.deepEqual(await other.readAll(WAIT_MS), ["a", "b"]);
 });
 
-Deno.test("PROXY protocol: the per-address limit counts the header's source; refusals are counted", async () => {
+Deno.test("PROXY protocol: the per-address limit counts the header's source (another source is let in); refusals are counted", async () => {
   await using server = await serve(
     { port: 0, proxyProtocol: true, maxConnectionsPerAddress: 1 },
     (line, context) => `${context.peer} ${line}`,
@@ -482,6 +482,9 @@ Deno.test("PROXY protocol: the per-address limit counts the header's source; ref
   await using second = await LineSession.open(server.addr);
   await second.write("PROXY TCP4 192.0.2.1 127.0.0.1 40001 1991\r\ntwo\n");
   assert.deepEqual(await second.readAll(WAIT_MS), ["ERR too many connections from 192.0.2.1"]);
+  await using other = await LineSession.open(server.addr);
+  await other.write("PROXY TCP4 192.0.2.2 127.0.0.1 40000 1991\r\ntwo\n");
+  assert.equal(await other.readLine(WAIT_MS), "192.0.2.2:40000 two");
   await using third = await LineSession.open(server.addr);
   await third.write("PROXY nonsense\r\n");
   assert.equal((await third.readAll(WAIT_MS)).length, 1);
